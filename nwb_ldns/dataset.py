@@ -1,0 +1,376 @@
+"""SpikeDataset: binned trials x time x units with behaviour, covariates, splits and provenance."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import __version__
+from .binning import WindowBinner
+from .config import DataSpec
+from .errors import NwbLdnsError
+from .sources import Recording, open_source
+
+logger = logging.getLogger("nwb_ldns")
+
+SPLITS = ("train", "val", "test")
+_SPLIT_SYNONYMS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                   "test": "test", "testing": "test"}
+
+
+class SpikeDataset:
+    """Binned spiking trials, backed by an ``xarray.Dataset``.
+
+    Variables of ``ds``: ``counts`` (trial, time, unit; integer), ``length`` (trial; bins in
+    each trial, the rest is padding), ``split`` (trial; train/val/test), ``window_start`` and
+    ``align_time`` (trial; absolute seconds), optionally ``observed`` (trial, time, unit; False
+    where a unit was not observed), ``behavior_<name>`` (trial, time, channel) and trial
+    covariates ``trial_<column>`` (trial). Coordinates: ``trial`` (trial ids), ``time`` (bin
+    centres relative to the alignment, s), ``unit`` (unit ids). ``attrs`` hold the data spec
+    and provenance as JSON.
+
+    Models take ``(batch, channels, time)``: see :meth:`counts_bct`.
+    """
+
+    def __init__(self, ds: xr.Dataset):
+        self.ds = ds
+
+    # ---- shape and metadata ------------------------------------------------------------
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{s}={int((self.split == s).sum())}" for s in SPLITS)
+        return (f"SpikeDataset({self.n_trials} trials x {self.n_bins} bins of {self.spec.bin_ms:g} ms x "
+                f"{self.n_units} units; {sizes}; from {self.provenance.get('source_uri')})")
+
+    @property
+    def n_trials(self) -> int:
+        return self.ds.sizes["trial"]
+
+    @property
+    def n_bins(self) -> int:
+        return self.ds.sizes["time"]
+
+    @property
+    def n_units(self) -> int:
+        return self.ds.sizes["unit"]
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec.from_dict(json.loads(self.ds.attrs["spec"]))
+
+    @property
+    def provenance(self) -> dict:
+        return json.loads(self.ds.attrs["provenance"])
+
+    @property
+    def bin_s(self) -> float:
+        return float(self.ds.attrs["bin_s"])
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Counts (trial, time, unit)."""
+        return self.ds["counts"].values
+
+    def counts_bct(self, dtype=np.float32) -> np.ndarray:
+        """Counts in the models' layout (batch=trial, channels=unit, time)."""
+        return np.ascontiguousarray(self.counts.transpose(0, 2, 1), dtype=dtype)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.ds["length"].values
+
+    @property
+    def split(self) -> np.ndarray:
+        return self.ds["split"].values.astype(str)
+
+    @property
+    def unit_ids(self) -> np.ndarray:
+        return self.ds["unit"].values
+
+    @property
+    def trial_ids(self) -> np.ndarray:
+        return self.ds["trial"].values
+
+    def mask(self) -> np.ndarray:
+        """(trial, time) True inside each trial's length, False in the padding."""
+        return np.arange(self.n_bins)[None, :] < self.lengths[:, None]
+
+    def behavior(self, name: str) -> np.ndarray:
+        """Binned behaviour (trial, time, channel)."""
+        key = f"behavior_{name}"
+        if key not in self.ds:
+            have = [k[9:] for k in self.ds.data_vars if k.startswith("behavior_")]
+            raise NwbLdnsError(f"no behaviour {name!r} in the dataset; binned: {', '.join(have) or 'none'}")
+        return self.ds[key].values
+
+    def covariates(self) -> pd.DataFrame:
+        """Trial-level covariates, one column per ``trial_<column>`` variable, indexed by trial id."""
+        cols = {k[6:]: self.ds[k].values for k in self.ds.data_vars if k.startswith("trial_")}
+        return pd.DataFrame(cols, index=pd.Index(self.trial_ids, name="trial"))
+
+    def select(self, split: str | tuple[str, ...]) -> SpikeDataset:
+        """The trials of one split (or several)."""
+        wanted = (split,) if isinstance(split, str) else tuple(split)
+        return SpikeDataset(self.ds.isel(trial=np.flatnonzero(np.isin(self.split, wanted))))
+
+    def with_reach_angle(self, behavior: str, at_s: float = 0.0) -> SpikeDataset:
+        """Add ``trial_reach_angle`` = atan2(vy, vx) of a velocity series at the bin holding ``at_s``.
+
+        ``at_s`` is relative to the alignment (MC_Maze: move onset, bin 50 of -250..450 ms; with a
+        100 ms behaviour lag this is the velocity 100 ms after onset, as in LDNS).
+        """
+        vel = self.behavior(behavior)
+        if vel.shape[-1] < 2:
+            raise NwbLdnsError(f"behaviour {behavior!r} has {vel.shape[-1]} channel(s); a reach angle needs (vx, vy)")
+        edges = self.ds["time"].values - self.bin_s / 2
+        b = int(np.searchsorted(edges, at_s, side="right") - 1)
+        if not 0 <= b < self.n_bins:
+            raise NwbLdnsError(f"time {at_s:g} s is outside the window of the dataset")
+        angle = np.arctan2(vel[:, b, 1], vel[:, b, 0]).astype(np.float32)
+        ds = self.ds.assign(trial_reach_angle=("trial", angle))
+        ds["trial_reach_angle"].attrs.update(units="rad", description=f"atan2 of {behavior} at {at_s:g} s")
+        return SpikeDataset(ds)
+
+    # ---- storage -------------------------------------------------------------------------
+    def to_zarr(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save to a Zarr folder (written under a temporary name, then renamed)."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise NwbLdnsError(f"{path} already exists; pass --overwrite to replace it")
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self.ds.to_zarr(tmp, mode="w", consolidated=True)
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    @classmethod
+    def from_zarr(cls, path: str | os.PathLike) -> SpikeDataset:
+        """Load a dataset saved by :meth:`to_zarr` into memory."""
+        try:
+            ds = xr.open_zarr(path, consolidated=True).load()
+        except Exception as exc:
+            raise NwbLdnsError(f"cannot read {path} as a SpikeDataset: {type(exc).__name__}: {exc}") from exc
+        if "counts" not in ds or "spec" not in ds.attrs:
+            raise NwbLdnsError(f"{path} is a Zarr store but not a SpikeDataset (no counts or spec)")
+        return cls(ds)
+
+
+# ---- building ------------------------------------------------------------------------------
+def _trial_windows(rec: Recording, spec: DataSpec):
+    """Window starts, bins per window, alignment times, trial ids and the trials table used."""
+    bin_s = spec.bin_s
+    trials = rec.trials
+    if trials is None or len(trials) == 0:
+        return _segment_windows(rec, spec) + (None,)
+    trials = trials.sort_values("start_time", kind="stable")
+    if spec.window_ms is None:  # whole trials, variable length
+        n_bins = np.floor((trials["stop_time"].to_numpy() - trials["start_time"].to_numpy()) / bin_s + 1e-9)
+        keep = n_bins >= 1
+        if not keep.all():
+            logger.warning("dropping %d trial(s) shorter than one %g ms bin", int((~keep).sum()), spec.bin_ms)
+        trials = trials[keep]
+        starts = trials["start_time"].to_numpy(dtype=np.float64)
+        return starts, n_bins[keep].astype(np.int64), starts, trials.index.to_numpy(), trials
+
+    align = spec.align or "start_time"
+    if align not in trials.columns:
+        raise NwbLdnsError(f"no trials column {align!r} to align on; columns: {', '.join(map(str, trials.columns))}")
+    try:
+        t_align = trials[align].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        raise NwbLdnsError(f"trials column {align!r} is not a time (numbers in seconds)") from None
+    nan = ~np.isfinite(t_align)
+    if nan.any():
+        logger.warning("dropping %d trial(s) with no %s", int(nan.sum()), align)
+        trials, t_align = trials[~nan], t_align[~nan]
+    a, b = spec.window_ms
+    n = (b - a) / spec.bin_ms
+    if abs(n - round(n)) > 1e-6:
+        raise NwbLdnsError(f"window {a:g}..{b:g} ms is not a whole number of {spec.bin_ms:g} ms bins")
+    n_bins = int(round(n))
+    starts = t_align + a * 1e-3
+    stops = starts + n_bins * bin_s
+    tol = 1e-9
+    outside = (starts < trials["start_time"].to_numpy() - tol) | (stops > trials["stop_time"].to_numpy() + tol)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise NwbLdnsError(
+            f"window {a:g}..{b:g} ms around {align} falls outside {int(outside.sum())} of {len(trials)} trials "
+            f"(first: trial {trials.index[i]}, {trials['start_time'].iloc[i]:.3f}-{trials['stop_time'].iloc[i]:.3f} s, "
+            f"{align} at {t_align[i]:.3f} s); choose a window inside the trials"
+        )
+    return starts, np.full(len(trials), n_bins), t_align, trials.index.to_numpy(), trials
+
+
+def _segment_windows(rec: Recording, spec: DataSpec):
+    """Fixed windows tiling the epochs (or the whole recording) when there is no trials table."""
+    n_bins = int(round(spec.segment_ms / spec.bin_ms))
+    if n_bins < 1 or abs(spec.segment_ms / spec.bin_ms - n_bins) > 1e-6:
+        raise NwbLdnsError(f"--segment-ms {spec.segment_ms:g} is not a whole number of {spec.bin_ms:g} ms bins")
+    seg_s = n_bins * spec.bin_s
+    epochs = rec.epochs
+    if epochs is not None and len(epochs):
+        spans = epochs[["start_time", "stop_time"]].to_numpy(dtype=np.float64)
+        what = "epochs"
+    else:
+        bounds = rec.spike_time_bounds()
+        if bounds is None:
+            raise NwbLdnsError(f"{rec.uri} has no spikes")
+        spans = np.array([bounds], dtype=np.float64)
+        what = "the recording"
+    starts = np.concatenate([s + seg_s * np.arange(int(np.floor((e - s) / seg_s + 1e-9))) for s, e in spans])
+    if starts.size == 0:
+        raise NwbLdnsError(f"no {spec.segment_ms:g} ms segment fits in {what}; use a shorter --segment-ms")
+    starts = np.sort(starts)
+    logger.info("no trials table: %d segments of %g ms over %s", starts.size, spec.segment_ms, what)
+    return starts, np.full(starts.size, n_bins), starts, np.arange(starts.size)
+
+
+def _splits(trials: pd.DataFrame | None, n: int, seed: int) -> np.ndarray:
+    if trials is not None and "split" in trials.columns:
+        raw = trials["split"].astype(str).str.strip().str.lower()
+        mapped = raw.map(_SPLIT_SYNONYMS)
+        if mapped.isna().any():
+            bad = sorted(set(raw[mapped.isna()]))
+            raise NwbLdnsError(f"trials column 'split' has values {bad}; expected train/val/test")
+        return mapped.to_numpy().astype("<U5")
+    order = np.random.default_rng(seed).permutation(n)
+    n_train, n_val = int(round(0.7 * n)), int(round(0.1 * n))
+    split = np.empty(n, dtype="<U5")
+    split[order[:n_train]] = "train"
+    split[order[n_train:n_train + n_val]] = "val"
+    split[order[n_train + n_val:]] = "test"
+    return split
+
+
+def _scalar_columns(trials: pd.DataFrame) -> dict[str, np.ndarray]:
+    out = {}
+    for col in trials.columns:
+        if col in ("start_time", "stop_time", "split"):
+            continue
+        values = trials[col]
+        if values.map(lambda v: np.ndim(v) == 0).all():
+            arr = values.to_numpy()
+            if arr.dtype == object or pd.api.types.is_string_dtype(values):
+                arr = values.astype(str).to_numpy().astype(str)
+            out[str(col)] = arr
+    return out
+
+
+def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progress: bool = False) -> SpikeDataset:
+    """Bin a recording into a :class:`SpikeDataset`.
+
+    Parameters
+    ----------
+    recording : Recording
+        From :func:`nwb_ldns.open_source`.
+    spec : DataSpec
+        Binning, alignment, units and behaviour (defaults: 5 ms bins, whole trials).
+    progress : bool
+        Show a progress bar over units.
+
+    Returns
+    -------
+    SpikeDataset
+    """
+    from tqdm.auto import tqdm
+
+    spec = spec or DataSpec()
+    windows = _trial_windows(recording, spec)
+    starts, n_bins, t_align, trial_ids, trials = windows
+    binner = WindowBinner(starts, n_bins, spec.bin_s)
+
+    unit_ids = np.asarray(recording.unit_ids)
+    keep = np.ones(unit_ids.size, dtype=bool)
+    if spec.units == "heldin":
+        cols = recording.unit_columns()
+        if "heldout" not in cols.columns:
+            raise NwbLdnsError(f"--units heldin needs a 'heldout' units column; units columns: "
+                               f"{', '.join(cols.columns) or 'none'}")
+        keep = ~cols["heldout"].to_numpy().astype(bool)
+    index = np.flatnonzero(keep)
+    if index.size == 0:
+        raise NwbLdnsError(f"{recording.uri} has no units to model")
+
+    counts = np.zeros(binner.shape + (index.size,), dtype=np.uint16)  # (trial, time, unit)
+    observed = None
+    valid = binner.valid()
+    for j, i in enumerate(tqdm(index, desc="binning units", unit="unit", disable=not progress, leave=False)):
+        c = binner.counts(recording.spike_times(int(i)))
+        if c.max(initial=0) > np.iinfo(counts.dtype).max:
+            counts = counts.astype(np.uint32)
+        counts[:, :, j] = c
+        iv = recording.obs_intervals(int(i))
+        if iv is not None:
+            obs = binner.observed(iv)
+            if not obs[valid].all():
+                if observed is None:
+                    observed = np.ones(counts.shape, dtype=bool)
+                observed[:, :, j] = obs | ~valid
+
+    total = counts.sum(axis=(0, 1), dtype=np.int64)
+    empty = total == 0
+    if empty.all():
+        raise NwbLdnsError(f"no unit of {recording.uri} has a spike inside the {starts.size} windows")
+    if empty.any():
+        logger.warning("dropping %d unit(s) with no spikes in the windows: %s", int(empty.sum()),
+                       ", ".join(map(str, unit_ids[index[empty]][:10])) + (" ..." if empty.sum() > 10 else ""))
+        counts = counts[:, :, ~empty]
+        observed = observed[:, :, ~empty] if observed is not None else None
+        index = index[~empty]
+
+    offset = starts - t_align  # window start relative to the alignment, per trial
+    rel0 = float(np.median(offset)) if offset.size else 0.0
+    time = rel0 + (np.arange(binner.max_bins) + 0.5) * spec.bin_s
+    data_vars = {
+        "counts": (("trial", "time", "unit"), counts),
+        "length": ("trial", binner.n_bins.astype(np.int32)),
+        "split": ("trial", _splits(trials, starts.size, spec.split_seed)),
+        "window_start": ("trial", starts),
+        "align_time": ("trial", np.asarray(t_align, dtype=np.float64)),
+    }
+    if observed is not None:
+        data_vars["observed"] = (("trial", "time", "unit"), observed)
+    lag = spec.behavior_lag_ms * 1e-3
+    for name in spec.behavior:
+        series = recording.find_behavior(name)
+        samples = recording.read_behavior(series, np.stack([starts + lag, binner.stops + lag], axis=1))
+        values = binner.mean_in_bins(samples, lag_s=lag)
+        missing = np.isnan(values[valid]).any(axis=-1).mean()
+        if missing > 0:
+            logger.warning("behaviour %s has no samples in %.1f%% of bins (NaN there)", series.name, 100 * missing)
+        data_vars[f"behavior_{series.name}"] = (("trial", "time", f"{series.name}_channel"), values,
+                                                {"path": series.path, "unit": series.unit, "lag_s": lag})
+    if trials is not None:
+        for col, values in _scalar_columns(trials).items():
+            data_vars[f"trial_{col}"] = ("trial", values)
+
+    unit_cols = recording.unit_columns()
+    coords = {"trial": trial_ids, "time": time, "unit": unit_ids[index]}
+    for col in unit_cols.columns:
+        coords[f"unit_{col}"] = ("unit", unit_cols[col].to_numpy()[index])
+    ds = xr.Dataset(data_vars, coords=coords, attrs={
+        "spec": spec.to_json(),
+        "provenance": json.dumps(recording.provenance, sort_keys=True, default=str),
+        "bin_s": spec.bin_s,
+        "nwb_ldns_version": __version__,
+    })
+    ds["time"].attrs.update(units="s", description="bin centre relative to the alignment")
+    return SpikeDataset(ds)
+
+
+def load_dataset(source: str, spec: DataSpec | None = None, *, progress: bool = False, **source_options) -> SpikeDataset:
+    """Open a source, bin it and close it: ``load_dataset("dandi:000128", DataSpec(...))``."""
+    with open_source(source, **source_options) as rec:
+        return build_dataset(rec, spec, progress=progress)

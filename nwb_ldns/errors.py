@@ -1,0 +1,12 @@
+"""The one exception type the command line turns into a one-line error."""
+
+
+class NwbLdnsError(Exception):
+    """A user-facing error: bad input, a missing resource, an unreadable file.
+
+    The message is one line that says what is wrong and, where possible, what to do.
+    The command line prints it as ``Error: <message>`` and exits with status 1.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))  # always one line

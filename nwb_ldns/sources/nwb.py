@@ -1,0 +1,266 @@
+"""Local NWB files, HDF5 (``.nwb``) or Zarr (``.nwb.zarr``), read lazily through pynwb."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import NwbLdnsError
+from .base import BehaviorSeries, Recording
+
+logger = logging.getLogger("nwb_ldns")
+
+# time series kinds that are recordings, not behaviour: never offered as --behavior
+_NOT_BEHAVIOR = ("ElectricalSeries", "ImageSeries", "ImageMaskSeries", "OpticalSeries", "TwoPhotonSeries",
+                 "RoiResponseSeries", "FluorescenceSeries", "SpikeEventSeries")
+
+
+def _object_path(obj) -> str:
+    parts = []
+    while obj is not None and obj.parent is not None:
+        parts.append(obj.name)
+        obj = obj.parent
+    return "/".join(reversed(parts))
+
+
+def _ragged_reader(column):
+    """(flat dataset, end offsets) of a ragged DynamicTable column given its VectorIndex."""
+    ends = np.asarray(column.data[:], dtype=np.int64)
+    return column.target.data, ends
+
+
+class NWBRecording(Recording):
+    """A recording read from an open pynwb ``NWBFile``.
+
+    Parameters
+    ----------
+    io : pynwb.NWBHDF5IO or hdmf_zarr.NWBZarrIO
+        The open reader; closed by :meth:`close`.
+    uri : str
+        The source as the user gave it.
+    provenance : dict
+        Identification of the data (see :class:`Recording`); ``content_hash`` may be filled
+        lazily by ``hash_fn``.
+    hash_fn : callable, optional
+        Returns the content hash string on first use (hashing a large file costs time, so it is
+        done only when a dataset is built, never by ``inspect``).
+    closers : list of callables
+        Extra things to close (h5py files, streams).
+    """
+
+    def __init__(self, *, io, uri: str, provenance: dict, hash_fn=None, closers=()):
+        self._io = io
+        self.uri = uri
+        self._provenance = dict(provenance)
+        self._hash_fn = hash_fn
+        self._closers = list(closers)
+        try:
+            self.nwbfile = io.read()
+        except Exception as exc:  # pynwb raises many kinds on a damaged file
+            self.close()
+            raise NwbLdnsError(f"cannot read {uri} as NWB: {type(exc).__name__}: {exc}") from exc
+        units = self.nwbfile.units
+        if units is None or "spike_times" not in units.colnames:
+            self.close()
+            raise NwbLdnsError(
+                f"{uri} has no units table with spike times: nwb-ldns models spike-sorted units "
+                "(run spike sorting first, or use si:PATH for a sorting folder)"
+            )
+        self._units = units
+        self._flat, self._ends = _ragged_reader(units["spike_times"])
+        self._ids = np.asarray(units.id.data[:])
+
+    # provenance is lazy: hashing is only paid for when a dataset is built
+    @property
+    def provenance(self) -> dict:
+        if self._hash_fn is not None and "content_hash" not in self._provenance:
+            self._provenance["content_hash"] = self._hash_fn()
+        return self._provenance
+
+    @property
+    def unit_ids(self) -> np.ndarray:
+        return self._ids
+
+    def _read_spike_times(self, index: int) -> np.ndarray:
+        start = int(self._ends[index - 1]) if index > 0 else 0
+        return np.asarray(self._flat[start:int(self._ends[index])], dtype=np.float64)
+
+    def spike_counts(self) -> np.ndarray:
+        return np.diff(self._ends, prepend=0)
+
+    def spike_time_bounds(self) -> tuple[float, float] | None:
+        counts = self.spike_counts()
+        nonempty = np.flatnonzero(counts > 0)
+        if nonempty.size == 0:
+            return None
+        starts = np.concatenate([[0], self._ends[:-1]])[nonempty]
+        firsts = np.asarray(self._flat[np.unique(starts)])  # h5py wants increasing indices
+        lasts = np.asarray(self._flat[np.unique(self._ends[nonempty] - 1)])
+        return float(np.min(firsts)), float(np.max(lasts))
+
+    def unit_columns(self) -> pd.DataFrame:
+        from hdmf.common import DynamicTableRegion, VectorIndex
+
+        cols = {}
+        for name in self._units.colnames:
+            col = self._units[name]
+            if name in ("spike_times", "obs_intervals") or isinstance(col, (VectorIndex, DynamicTableRegion)):
+                continue
+            if len(getattr(col.data, "shape", ())) == 1:
+                cols[name] = np.asarray(col.data[:])
+        return pd.DataFrame(cols, index=pd.Index(self._ids, name="unit"))
+
+    @functools.cached_property
+    def _obs(self):
+        if "obs_intervals" not in self._units.colnames:
+            return None
+        return _ragged_reader(self._units["obs_intervals"])
+
+    def obs_intervals(self, index: int) -> np.ndarray | None:
+        if self._obs is None:
+            return None
+        flat, ends = self._obs
+        start = int(ends[index - 1]) if index > 0 else 0
+        return np.asarray(flat[start:int(ends[index])], dtype=np.float64).reshape(-1, 2)
+
+    @functools.cached_property
+    def trials(self) -> pd.DataFrame | None:
+        return self._table(self.nwbfile.trials)
+
+    @functools.cached_property
+    def epochs(self) -> pd.DataFrame | None:
+        return self._table(self.nwbfile.epochs)
+
+    @staticmethod
+    def _table(table) -> pd.DataFrame | None:
+        if table is None:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = table.to_dataframe(exclude={"timeseries"})
+        return df
+
+    @functools.cached_property
+    def _behavior(self) -> dict[str, object]:
+        from pynwb import TimeSeries
+
+        found = {}
+        for obj in self.nwbfile.objects.values():
+            if isinstance(obj, TimeSeries) and type(obj).__name__ not in _NOT_BEHAVIOR:
+                path = _object_path(obj)
+                if path.startswith(("processing/", "acquisition/")):
+                    found[path] = obj
+        return dict(sorted(found.items()))
+
+    def behavior_series(self) -> list[BehaviorSeries]:
+        out = []
+        for path, ts in self._behavior.items():
+            rate = ts.rate
+            if rate is None and ts.timestamps is not None and len(ts.timestamps) > 1:
+                head = np.asarray(ts.timestamps[: min(len(ts.timestamps), 1001)])
+                step = float(np.median(np.diff(head)))
+                rate = 1.0 / step if step > 0 else None
+            out.append(BehaviorSeries(name=ts.name, path=path, shape=tuple(ts.data.shape), rate=rate,
+                                      unit=str(ts.unit or "")))
+        return out
+
+    def _timestamps(self, path: str) -> np.ndarray | None:
+        cache = self.__dict__.setdefault("_stamps", {})
+        if path not in cache:
+            ts = self._behavior[path]
+            cache[path] = None if ts.timestamps is None else np.asarray(ts.timestamps[:], dtype=np.float64)
+        return cache[path]
+
+    def read_behavior(self, series: BehaviorSeries, windows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        ts = self._behavior[series.path]
+        stamps = self._timestamps(series.path)
+        n = ts.data.shape[0]
+        scale, offset = float(ts.conversion), float(getattr(ts, "offset", 0.0) or 0.0)
+        out = []
+        for start, stop in np.asarray(windows, dtype=np.float64):
+            if stamps is not None:
+                lo, hi = np.searchsorted(stamps, [start, stop], side="left")
+                t = stamps[lo:hi]
+            else:
+                t0, rate = float(ts.starting_time or 0.0), float(ts.rate)
+                lo = int(np.clip(np.ceil((start - t0) * rate - 1e-9), 0, n))
+                hi = int(np.clip(np.ceil((stop - t0) * rate - 1e-9), 0, n))
+                t = t0 + np.arange(lo, hi) / rate
+            data = np.asarray(ts.data[lo:hi], dtype=np.float64)
+            if data.ndim == 1:
+                data = data[:, None]
+            out.append((t, data * scale + offset))
+        return out
+
+    def session_metadata(self) -> dict:
+        f = self.nwbfile
+        meta = {
+            "identifier": f.identifier,
+            "session_description": f.session_description,
+            "session_id": f.session_id,
+            "session_start_time": f.session_start_time.isoformat() if f.session_start_time else None,
+            "institution": f.institution,
+            "lab": f.lab,
+            "experimenter": list(f.experimenter) if f.experimenter is not None else None,
+        }
+        if f.subject is not None:
+            s = f.subject
+            meta["subject"] = {k: getattr(s, k, None) for k in ("subject_id", "species", "sex", "age", "description")}
+        return {k: v for k, v in meta.items() if v is not None}
+
+    def close(self) -> None:
+        io, self._io = getattr(self, "_io", None), None
+        if io is not None:
+            try:
+                io.close()
+            except Exception:  # closing a half-opened reader must not hide the real error
+                pass
+        for close in self._closers:
+            try:
+                close()
+            except Exception:
+                pass
+        self._closers = []
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """``sha256:<hex>`` of a file, or of a directory's files (relative paths and bytes, sorted)."""
+    h = hashlib.sha256()
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for p in files:
+        if path.is_dir():
+            h.update(str(p.relative_to(path)).encode() + b"\0")
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def open_nwb_file(uri: str) -> NWBRecording:
+    """Open a local ``.nwb`` (HDF5) or ``.nwb.zarr`` (Zarr) file lazily."""
+    path = Path(uri).expanduser()
+    if not path.exists():
+        raise NwbLdnsError(f"no such file: {uri}")
+    is_zarr = path.is_dir() or path.name.endswith(".zarr")
+    try:
+        if is_zarr:
+            from hdmf_zarr import NWBZarrIO
+
+            io = NWBZarrIO(str(path), mode="r")
+        else:
+            from pynwb import NWBHDF5IO
+
+            io = NWBHDF5IO(str(path), mode="r")
+    except Exception as exc:
+        kind = "NWB-Zarr" if is_zarr else "NWB (HDF5)"
+        raise NwbLdnsError(f"cannot open {uri} as {kind}: {type(exc).__name__}: {exc}") from exc
+    provenance = {"source_uri": uri, "path": str(path.resolve())}
+    return NWBRecording(io=io, uri=uri, provenance=provenance, hash_fn=lambda: content_hash(path))
