@@ -76,13 +76,15 @@ class WindowBinner:
     def observed(self, intervals: np.ndarray) -> np.ndarray:
         """Mask (trial, time): True where the whole bin lies inside one observation interval."""
         iv = np.asarray(intervals, dtype=np.float64).reshape(-1, 2)
+        out = np.zeros(self.starts.size * self.max_bins, dtype=bool)
+        if iv.size == 0:
+            return out.reshape(self.shape)
         iv = iv[np.argsort(iv[:, 0], kind="stable")]
         left, right = self.edges[self._left], self.edges[self._left + 1]
         j = np.searchsorted(iv[:, 0], left, side="right") - 1
         # intervals may overlap: the furthest stop reached by any interval starting before the bin
-        reach = np.maximum.accumulate(iv[:, 1]) if iv.size else iv[:, 1]
+        reach = np.maximum.accumulate(iv[:, 1])
         ok = (j >= 0) & (right <= reach[np.maximum(j, 0)])
-        out = np.zeros(self.starts.size * self.max_bins, dtype=bool)
         out[self._slot] = ok
         return out.reshape(self.shape)
 

@@ -36,7 +36,7 @@ def write_nwbfile(nwbfile, path: str | os.PathLike, *, overwrite: bool = False) 
     if path.exists() and not overwrite:
         raise NwbLdnsError(f"{path} already exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the .nwb suffix pynwb checks
     _remove(tmp)
     try:
         if is_zarr_path(path):

@@ -83,6 +83,11 @@ class Recording(abc.ABC):
     uri: str
     provenance: dict
 
+    def source_info(self) -> dict:
+        """Provenance without the content hash, which can cost a pass over a large file."""
+        prov = getattr(self, "_provenance", None)
+        return {k: v for k, v in (prov if prov is not None else self.provenance).items() if k != "content_hash"}
+
     # ---- units -------------------------------------------------------------------------
     @property
     @abc.abstractmethod

@@ -23,9 +23,16 @@ _NOT_BEHAVIOR = ("ElectricalSeries", "ImageSeries", "ImageMaskSeries", "OpticalS
 
 
 def _object_path(obj) -> str:
+    """``processing/behavior/hand_vel``, ``acquisition/position/x``: where the object sits in the file."""
+    from pynwb import ProcessingModule
+
     parts = []
     while obj is not None and obj.parent is not None:
         parts.append(obj.name)
+        if isinstance(obj, ProcessingModule):
+            parts.append("processing")
+        elif obj.parent.parent is None and obj.name in getattr(obj.parent, "acquisition", {}):
+            parts.append("acquisition")
         obj = obj.parent
     return "/".join(reversed(parts))
 

@@ -1,0 +1,106 @@
+"""NWB files built in code for the tests (never downloaded)."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+from pynwb import NWBFile, TimeSeries
+from pynwb.file import Subject
+
+from nwb_ldns.nwb_io import write_nwbfile
+
+T0 = datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc)
+
+
+def base_file(**kw) -> NWBFile:
+    nwb = NWBFile(session_description="test session", identifier="test-id", session_start_time=T0,
+                  session_id="s1", **kw)
+    nwb.subject = Subject(subject_id="M1", species="Macaca mulatta", sex="M", age="P8Y")
+    return nwb
+
+
+def maze_layout(n_trials: int = 24, n_units: int = 10, seed: int = 0, spikes=None) -> tuple[NWBFile, dict]:
+    """A small file laid out like MC_Maze (DANDI 000128): heldout units, obs_intervals, electrodes,
+    1 kHz hand_vel with explicit timestamps, text split, ragged target_pos, move_onset_time.
+
+    Returns the NWBFile and the ground truth used to build it.
+    """
+    rng = np.random.default_rng(seed)
+    nwb = base_file()
+    device = nwb.create_device(name="array", description="Utah array")
+    group = nwb.create_electrode_group(name="M1", description="motor cortex", location="M1", device=device)
+    for _ in range(n_units):
+        nwb.add_electrode(group=group, location="M1")
+    trial_s, iti = 1.5, 0.2
+    starts = 1.0 + np.arange(n_trials) * (trial_s + iti)
+    duration = starts[-1] + trial_s + 1.0
+    angles = rng.uniform(-np.pi, np.pi, n_trials)
+    onsets = starts + 0.5 + rng.uniform(0, 0.1, n_trials)
+
+    # hand velocity: a bell-shaped reach along each trial's angle, 1 kHz, explicit timestamps
+    t = np.arange(0, duration, 1e-3)
+    vel = np.zeros((t.size, 2))
+    for a, on in zip(angles, onsets):
+        bump = 300.0 * np.exp(-0.5 * ((t - on - 0.2) / 0.08) ** 2)
+        vel += bump[:, None] * np.array([np.cos(a), np.sin(a)])
+    beh = nwb.create_processing_module("behavior", "hand kinematics")
+    beh.add(TimeSeries(name="hand_vel", description="hand velocity", data=vel, unit="mm/s", timestamps=t))
+
+    nwb.add_unit_column(name="heldout", description="held out in NLB")
+    truth_spikes = []
+    for u in range(n_units):
+        if spikes is not None:
+            st = np.asarray(spikes[u], dtype=float)
+        else:
+            st = np.sort(rng.uniform(0, duration, rng.integers(200, 600)))
+        truth_spikes.append(st)
+        obs = [[0.0, duration]] if u != 1 else [[0.0, duration / 2]]
+        nwb.add_unit(spike_times=st, obs_intervals=obs, electrodes=[u], heldout=(u >= n_units - 3))
+    nwb.units.resolution = 1.0 / 30000
+
+    nwb.add_trial_column(name="move_onset_time", description="movement onset")
+    nwb.add_trial_column(name="split", description="NLB split")
+    nwb.add_trial_column(name="maze_id", description="maze")
+    nwb.add_trial_column(name="target_pos", description="target positions", index=True)
+    splits = ["train"] * (n_trials - 6) + ["val"] * 6
+    for i in range(n_trials):
+        targets = [[float(np.cos(angles[i])), float(np.sin(angles[i]))]] * (1 + i % 3)
+        nwb.add_trial(start_time=starts[i], stop_time=starts[i] + trial_s, move_onset_time=onsets[i],
+                      split=splits[i], maze_id=i % 4, target_pos=targets)
+    truth = {"spikes": truth_spikes, "starts": starts, "stops": starts + trial_s, "onsets": onsets,
+             "angles": angles, "t": t, "vel": vel, "duration": duration, "splits": np.array(splits)}
+    return nwb, truth
+
+
+def epochs_only(n_units: int = 4, seed: int = 1) -> NWBFile:
+    rng = np.random.default_rng(seed)
+    nwb = base_file()
+    for _ in range(n_units):
+        nwb.add_unit(spike_times=np.sort(rng.uniform(0, 30, 300)))
+    nwb.units.resolution = 1.0 / 30000
+    nwb.add_epoch(start_time=0.0, stop_time=12.5, tags=["baseline"])
+    nwb.add_epoch(start_time=15.0, stop_time=30.0, tags=["task"])
+    return nwb
+
+
+def no_units() -> NWBFile:
+    nwb = base_file()
+    nwb.add_trial(start_time=0.0, stop_time=1.0)
+    return nwb
+
+
+def bad_units(kind: str) -> NWBFile:
+    nwb = base_file()
+    good = np.linspace(0.1, 9.9, 50)
+    bad = {"unsorted": np.array([0.5, 0.4, 0.6]), "nan": np.array([0.5, np.nan, 0.6]),
+           "negative": np.array([-0.5, 0.4, 0.6])}[kind]
+    nwb.add_unit(spike_times=good, id=7)
+    nwb.add_unit(spike_times=bad, id=42)
+    nwb.add_trial(start_time=0.0, stop_time=10.0)
+    return nwb
+
+
+def write(nwbfile: NWBFile, path) -> str:
+    write_nwbfile(nwbfile, path)
+    return str(path)
