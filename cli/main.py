@@ -34,8 +34,17 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
 
 
+def _quiet_callback(ctx, _param, value):
+    if value:
+        ctx.find_root().obj["quiet"] = True
+        logger.setLevel(logging.WARNING)
+    return value
+
+
 def source_options(fn):
-    """Options every command that opens a SOURCE takes."""
+    """Options every command that opens a SOURCE takes (and --quiet, also accepted after the command)."""
+    fn = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback,
+                      help="No progress bars or information.")(fn)
     fn = click.option("--dandi-api-url", envvar="NWB_LDNS_DANDI_API_URL", default=None, metavar="URL",
                       help="DANDI API of another instance (default: the DANDI Archive).")(fn)
     fn = click.option("--cache-dir", envvar="NWB_LDNS_CACHE_DIR", default=None, type=click.Path(file_okay=False),

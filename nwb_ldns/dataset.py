@@ -289,6 +289,7 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     spec = spec or DataSpec()
     windows = _trial_windows(recording, spec)
     starts, n_bins, t_align, trial_ids, trials = windows
+    behavior = [recording.find_behavior(name) for name in spec.behavior]  # fail before any work
     binner = WindowBinner(starts, n_bins, spec.bin_s)
 
     unit_ids = np.asarray(recording.unit_ids)
@@ -306,7 +307,7 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     counts = np.zeros(binner.shape + (index.size,), dtype=np.uint16)  # (trial, time, unit)
     observed = None
     valid = binner.valid()
-    for j, i in enumerate(tqdm(index, desc="binning units", unit="unit", disable=not progress, leave=False)):
+    for j, i in enumerate(tqdm(index, desc="binning units", unit="unit", disable=None if progress else True, leave=False)):
         c = binner.counts(recording.spike_times(int(i)))
         if c.max(initial=0) > np.iinfo(counts.dtype).max:
             counts = counts.astype(np.uint32)
@@ -343,8 +344,7 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     if observed is not None:
         data_vars["observed"] = (("trial", "time", "unit"), observed)
     lag = spec.behavior_lag_ms * 1e-3
-    for name in spec.behavior:
-        series = recording.find_behavior(name)
+    for series in behavior:
         samples = recording.read_behavior(series, np.stack([starts + lag, binner.stops + lag], axis=1))
         values = binner.mean_in_bins(samples, lag_s=lag)
         missing = np.isnan(values[valid]).any(axis=-1).mean()
