@@ -308,10 +308,10 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     observed = None
     valid = binner.valid()
     for j, i in enumerate(tqdm(index, desc="binning units", unit="unit", disable=None if progress else True, leave=False)):
-        c = binner.counts(recording.spike_times(int(i)))
+        slot, c = binner.sparse_counts(recording.spike_times(int(i)))
         if c.max(initial=0) > np.iinfo(counts.dtype).max:
             counts = counts.astype(np.uint32)
-        counts[:, :, j] = c
+        counts.reshape(-1, index.size)[slot, j] = c  # a view: (trial * time, unit)
         iv = recording.obs_intervals(int(i))
         if iv is not None:
             obs = binner.observed(iv)

@@ -80,9 +80,30 @@ def test_mean_in_bins_matches_loop():
     for i, s in enumerate(starts):
         for k in range(30):
             lo, hi = s + k * BIN + lag, s + (k + 1) * BIN + lag
-            sel = (t >= lo) & (t < hi)
+            sel = (t >= lo - 1e-9) & (t < hi - 1e-9)  # edges with the 1 ns tolerance
             for c in range(2):
                 x = d[sel, c]
                 x = x[np.isfinite(x)]
                 want = x.mean() if x.size else np.nan
                 np.testing.assert_allclose(got[i, k, c], want, rtol=1e-5, equal_nan=True)
+
+
+def test_signal_sampled_at_the_bin_rate_fills_every_bin():
+    """Samples on bin edges (behaviour at the bin rate) must land one per bin despite float rounding."""
+    rate, bin_s = 200.0, 0.005
+    t = np.arange(0, 256 * 7) / rate
+    d = np.arange(t.size, dtype=float)[:, None]
+    starts = np.arange(7) * 256 * bin_s
+    got = WindowBinner(starts, 256, bin_s).mean_in_bins([(t, d)] * 7)
+    np.testing.assert_array_equal(got[..., 0], d[:, 0].reshape(7, 256))
+
+
+@pytest.mark.parametrize("name,starts,n_bins,spikes", CASES, ids=[c[0] for c in CASES])
+def test_sparse_counts_scatter_to_dense(name, starts, n_bins, spikes):
+    times = edge_spikes(starts, n_bins) if spikes is None else spikes
+    binner = WindowBinner(starts, n_bins, BIN)
+    slot, c = binner.sparse_counts(times)
+    assert np.all(c > 0) and np.unique(slot).size == slot.size
+    dense = np.zeros(binner.shape, dtype=np.int64).ravel()
+    dense[slot] = c
+    np.testing.assert_array_equal(dense.reshape(binner.shape), naive_counts(times, starts, n_bins, BIN))

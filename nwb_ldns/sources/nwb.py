@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..binning import EDGE_TOL_S
 from ..errors import NwbLdnsError
 from .base import BehaviorSeries, Recording
 
@@ -193,7 +194,7 @@ class NWBRecording(Recording):
         out = []
         for start, stop in np.asarray(windows, dtype=np.float64):
             if stamps is not None:
-                lo, hi = np.searchsorted(stamps, [start, stop], side="left")
+                lo, hi = np.searchsorted(stamps, [start - EDGE_TOL_S, stop - EDGE_TOL_S], side="left")
                 t = stamps[lo:hi]
             else:
                 t0, rate = float(ts.starting_time or 0.0), float(ts.rate)
