@@ -140,11 +140,8 @@ def _download(url: str, dest: Path, size: int, quiet: bool) -> None:
 
 
 def _open_cached(record: dict, uri: str) -> NWBRecording:
-    rec = open_nwb_file(record["local_path"])
-    rec.uri = uri
-    rec._provenance = dict(record["provenance"], source_uri=uri, cached_copy=record["local_path"])
-    rec._hash_fn = None
-    return rec
+    local = record["local_path"]
+    return open_nwb_file(local, uri=uri, provenance=dict(record["provenance"], source_uri=uri, cached_copy=local))
 
 
 @register_source("dandi")

@@ -252,9 +252,14 @@ def content_hash(path: str | os.PathLike) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def open_nwb_file(uri: str) -> NWBRecording:
-    """Open a local ``.nwb`` (HDF5) or ``.nwb.zarr`` (Zarr) file lazily."""
-    path = Path(uri).expanduser()
+def open_nwb_file(path: str, *, uri: str | None = None, provenance: dict | None = None) -> NWBRecording:
+    """Open a local ``.nwb`` (HDF5) or ``.nwb.zarr`` (Zarr) file lazily.
+
+    ``uri`` and ``provenance`` replace the defaults (the path, and its sha256 computed on first
+    use) when the file is a local copy of something else, such as a cached DANDI asset.
+    """
+    uri = uri or str(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise NwbLdnsError(f"no such file: {uri}")
     is_zarr = path.is_dir() or path.name.endswith(".zarr")
@@ -270,5 +275,7 @@ def open_nwb_file(uri: str) -> NWBRecording:
     except Exception as exc:
         kind = "NWB-Zarr" if is_zarr else "NWB (HDF5)"
         raise NwbLdnsError(f"cannot open {uri} as {kind}: {type(exc).__name__}: {exc}") from exc
-    provenance = {"source_uri": uri, "path": str(path.resolve())}
-    return NWBRecording(io=io, uri=uri, provenance=provenance, hash_fn=lambda: content_hash(path))
+    if provenance is not None:
+        return NWBRecording(io=io, uri=uri, provenance=provenance)
+    return NWBRecording(io=io, uri=uri, provenance={"source_uri": uri, "path": str(path.resolve())},
+                        hash_fn=lambda: content_hash(path))

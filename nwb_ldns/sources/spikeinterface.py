@@ -57,10 +57,9 @@ class SortingRecording(Recording):
         return self._ids
 
     def _read_spike_times(self, index: int) -> np.ndarray:
-        frames = self.sorting.get_unit_spike_train(self._ids[index], segment_index=0)
-        if self.sorting.has_time_vector(0):
-            return np.asarray(self.sorting.get_unit_spike_train(self._ids[index], segment_index=0, return_times=True))
-        return np.asarray(frames, dtype=np.float64) / self.sorting.get_sampling_frequency()
+        # return_times uses the sorting's time vector when it has one, else frames / sampling rate
+        return np.asarray(self.sorting.get_unit_spike_train(self._ids[index], segment_index=0, return_times=True),
+                          dtype=np.float64)
 
     def spike_counts(self) -> np.ndarray:
         counts = self.sorting.count_num_spikes_per_unit(outputs="array")
