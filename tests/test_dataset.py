@@ -6,7 +6,7 @@ import pytest
 import nwb_fixtures
 from nwb_ldns import NwbLdnsError, open_source
 from nwb_ldns.config import DataSpec
-from nwb_ldns.dataset import SpikeDataset, build_dataset, load_dataset
+from nwb_ldns.dataset import SpikeDataset, load_dataset
 
 MAZE = DataSpec(align="move_onset_time", window_ms=(-250, 450), behavior=("hand_vel",), behavior_lag_ms=100)
 
