@@ -77,3 +77,142 @@ class DataSpec:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+class _Config:
+    """to_dict / from_dict for the frozen model and training configs (unknown keys are ignored)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
+        return cls(**kw)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderConfig(_Config):
+    """The LDNS S4 autoencoder (spikes -> latents -> Poisson rates) and its loss.
+
+    Defaults are the paper's Lorenz settings; ``n_neurons`` comes from the data.
+    """
+
+    n_neurons: int = 128
+    hidden: int = 256
+    latent_dim: int = 8
+    n_blocks: int = 4
+    state_size: int = 64
+    bidirectional: bool = True
+    dropout: float = 0.2  # coordinated dropout probability
+    beta: float = 0.01  # latent L2
+    td_beta: float = 0.01  # temporal smoothness
+    td_lags: int = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class DenoiserConfig(_Config):
+    """The S4 denoiser with adaLN-Zero conditioning.
+
+    ``cond_dim``: trial-level condition features (e.g. 2 for [cos, sin] of a reach angle);
+    ``series_dim``: time-series condition channels (e.g. 2 for hand velocity), fed as inputs.
+    """
+
+    latent_dim: int = 8
+    hidden: int = 256
+    n_blocks: int = 6
+    state_size: int = 64
+    embed_dim: int = 256
+    cond_dim: int = 0
+    series_dim: int = 0
+    code_dim: int = 0  # GNOCCHI per-trial code (second modulation); 0 for LDNS
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig(_Config):
+    """DDPM training objective and schedule."""
+
+    n_steps: int = 1000
+    schedule: str = "linear"  # linear | cosine
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    prediction: str = "epsilon"  # epsilon | v
+    loss: str = "smooth_l1"  # smooth_l1 | mse
+    smooth_l1_beta: float = 0.04
+    cond_drop: float = 0.1  # condition dropout for classifier-free guidance
+
+    def __post_init__(self):
+        from .errors import NwbLdnsError
+
+        if self.schedule not in ("linear", "cosine"):
+            raise NwbLdnsError(f"schedule must be linear or cosine, got {self.schedule!r}")
+        if self.prediction not in ("epsilon", "v"):
+            raise NwbLdnsError(f"prediction must be epsilon or v, got {self.prediction!r}")
+        if self.loss not in ("smooth_l1", "mse"):
+            raise NwbLdnsError(f"loss must be smooth_l1 or mse, got {self.loss!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_Config):
+    """One training stage: optimiser, schedule, batches, checkpoints."""
+
+    epochs: int = 200
+    batch_size: int = 512
+    lr: float = 1e-3
+    ssm_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_epochs: int = 10
+    grad_clip: float = 2.0
+    ema_decay: float = 0.0  # 0: no EMA
+    checkpoint_every: int = 1  # epochs
+    seed: int = 0
+
+
+#: ``--preset``: "paper" sizes the models as the LDNS paper (for a GPU); "quick" finishes in
+#: minutes on a laptop CPU. Each entry holds overrides of the config dataclasses' defaults.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {
+        "autoencoder": {},
+        "ae_train": {"epochs": 200, "batch_size": 512, "lr": 1e-3, "warmup_epochs": 10, "grad_clip": 2.0},
+        "denoiser": {},
+        "diffusion_train": {"epochs": 1000, "batch_size": 512, "lr": 1e-3, "warmup_epochs": 50, "grad_clip": 1.0,
+                            "ema_decay": 0.999, "checkpoint_every": 10},
+        "history_train": {"epochs": 20, "batch_size": 256, "lr": 1e-2, "warmup_epochs": 0, "weight_decay": 0.0},
+    },
+    "quick": {
+        "autoencoder": {"hidden": 64, "n_blocks": 2, "state_size": 32},
+        "ae_train": {"epochs": 30, "batch_size": 64, "lr": 3e-3, "warmup_epochs": 2, "grad_clip": 2.0},
+        "denoiser": {"hidden": 64, "n_blocks": 3, "state_size": 32, "embed_dim": 64},
+        "diffusion_train": {"epochs": 60, "batch_size": 64, "lr": 2e-3, "warmup_epochs": 3, "grad_clip": 1.0,
+                            "ema_decay": 0.995},
+        "history_train": {"epochs": 5, "batch_size": 128, "lr": 1e-2, "warmup_epochs": 0, "weight_decay": 0.0},
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConditionSpec(_Config):
+    """What a conditional model was trained on, and how the condition is normalised.
+
+    ``kind``: ``none``; ``angle`` (a trial column or reach angle in radians, fed as [cos, sin]);
+    ``column`` (any numeric trials column, z-scored); ``velocity`` (a binned behaviour series,
+    z-scored per channel, fed as input channels). ``name`` is the column or behaviour.
+    """
+
+    kind: str = "none"
+    name: str | None = None
+    channels: int = 0
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    @property
+    def trial_level(self) -> bool:
+        return self.kind in ("angle", "column")
+
+    @property
+    def series(self) -> bool:
+        return self.kind == "velocity"

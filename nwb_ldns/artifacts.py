@@ -1,0 +1,234 @@
+"""The model dir: ``config.json`` plus safetensors weights; loading never unpickles.
+
+Layout::
+
+    MODEL_DIR/
+      config.json                  every config, the data spec, provenance, training history, versions
+      autoencoder.safetensors
+      denoiser.safetensors         EMA weights, plus latent_mean / latent_std
+      spike_history.safetensors    (optional stage)
+      checkpoints/STAGE.safetensors  training state while a stage runs (removed when it ends)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from . import __version__
+from .config import AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig, DiffusionConfig
+from .errors import NwbLdnsError
+
+FORMAT = "nwb-ldns-model"
+FORMAT_VERSION = 1
+STAGES = ("autoencoder", "diffusion", "spike_history")
+DEFAULT_MODEL_DIR = "ldns-model"
+
+
+def versions() -> dict[str, str]:
+    import pynwb
+
+    return {"nwb_ldns": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "pynwb": pynwb.__version__, "python": platform.python_version()}
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates 0600 files; models are meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Atomic JSON write (temporary name, then rename)."""
+    _atomic(Path(path), lambda t: t.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n"))
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Atomic safetensors write; tensors are made contiguous and moved to the CPU."""
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    _atomic(Path(path), lambda t: save_file(flat, str(t), metadata=metadata))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise NwbLdnsError(f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise NwbLdnsError(f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+
+
+# ---- config.json ---------------------------------------------------------------------------------
+def read_config(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """The model dir's ``config.json``, checked for format; a one-line error if absent or corrupt."""
+    d = Path(model_dir)
+    path = d / "config.json"
+    if not d.is_dir():
+        raise NwbLdnsError(f"no model dir at {d} (fit one with `nwb-ldns fit SOURCE -o {d}`)")
+    if not path.is_file():
+        raise NwbLdnsError(f"{d} is not a model dir: config.json is missing")
+    try:
+        cfg = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise NwbLdnsError(f"{path} is corrupt: {exc}") from None
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        raise NwbLdnsError(f"{path} is not an nwb-ldns model config (format {cfg.get('format')!r})"
+                           if isinstance(cfg, dict) else f"{path} is not an nwb-ldns model config")
+    if int(cfg.get("format_version", 0)) > FORMAT_VERSION:
+        raise NwbLdnsError(f"{path} was written by a newer nwb-ldns (format {cfg['format_version']}); upgrade")
+    return cfg
+
+
+def new_config(*, method: str, data: dict, provenance: dict, condition: ConditionSpec, configs: dict) -> dict:
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "method": method, "versions": versions(),
+            "data": data, "provenance": provenance, "condition": condition.to_dict(),
+            "configs": configs, "stages": {}}
+
+
+def _weights(model_dir: Path, stage: str) -> Path:
+    return model_dir / f"{stage}.safetensors"
+
+
+def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise NwbLdnsError(f"{path} does not match the architecture in config.json: {first}") from None
+
+
+def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str | torch.device = "cpu",
+               require: tuple[str, ...] = ("autoencoder",)):
+    """Load a fitted model from its dir (safetensors only: never runs code from the files).
+
+    Parameters
+    ----------
+    model_dir : path
+    device : ``cpu``, ``cuda``, ``auto`` or a torch.device
+    require : stages that must be present (others load when there)
+
+    Returns
+    -------
+    nwb_ldns.model.LdnsModel
+    """
+    from .model import LdnsModel, resolve_device
+    from .models.autoencoder import Autoencoder
+    from .models.denoiser import Denoiser
+    from .models.observation import SpikeHistoryGLM
+
+    d = Path(model_dir)
+    cfg = read_config(d)
+    done = cfg.get("stages", {})
+    for stage in require:
+        if stage not in done or not _weights(d, stage).is_file():
+            raise NwbLdnsError(f"{d} has no fitted {stage.replace('_', '-')} stage "
+                               f"(run `nwb-ldns fit SOURCE -o {d} --resume`)")
+    try:
+        configs = cfg["configs"]
+        ae = Autoencoder(config=AutoencoderConfig.from_dict(configs["autoencoder"]))
+        data = dict(cfg["data"])
+        data["spec"] = DataSpec.from_dict(data["spec"])
+        condition = ConditionSpec.from_dict(cfg.get("condition", {}))
+        diffusion = DiffusionConfig.from_dict(configs.get("diffusion", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NwbLdnsError(f"{d / 'config.json'} is incomplete or corrupt ({type(exc).__name__}: {exc})") from None
+    path = _weights(d, "autoencoder")
+    load_state(ae, load_tensors(path), path)
+    D = ae.config.latent_dim
+    denoiser, mean, std = None, torch.zeros(D), torch.ones(D)
+    if "diffusion" in done and _weights(d, "diffusion").is_file():
+        path = _weights(d, "diffusion")
+        t = load_tensors(path)
+        mean, std = t.pop("latent_mean", None), t.pop("latent_std", None)
+        if mean is None or std is None:
+            raise NwbLdnsError(f"{path} lacks latent_mean/latent_std")
+        denoiser = Denoiser(config=DenoiserConfig.from_dict(configs["denoiser"]))
+        load_state(denoiser, t, path)
+    history = None
+    if "spike_history" in done and _weights(d, "spike_history").is_file():
+        path = _weights(d, "spike_history")
+        t = load_tensors(path)
+        history = SpikeHistoryGLM(n_neurons=ae.config.n_neurons, history=int(t["w"].shape[1]))
+        load_state(history, t, path)
+    model = LdnsModel(autoencoder=ae, denoiser=denoiser, diffusion=diffusion, latent_mean=mean, latent_std=std,
+                      condition=condition, spike_history=history, data=data, info=cfg)
+    return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device)
+
+
+# ---- training checkpoints ----------------------------------------------------------------------------
+def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into tensors (for safetensors) and JSON-able rest."""
+    tensors, meta = {}, {"param_groups": state["param_groups"], "state": {}}
+    for pid, st in state["state"].items():
+        meta["state"][str(pid)] = {}
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v
+                meta["state"][str(pid)][k] = "tensor"
+            else:
+                meta["state"][str(pid)][k] = v
+    return tensors, meta
+
+
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state = {}
+    for pid, st in meta["state"].items():
+        state[int(pid)] = {k: tensors[f"{pid}.{k}"] if v == "tensor" else v for k, v in st.items()}
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(path: Path, *, modules: dict[str, dict[str, torch.Tensor]], info: dict) -> None:
+    """One safetensors file: ``{prefix}/{name}`` tensors for each state dict, ``info`` as JSON metadata."""
+    flat = {}
+    for prefix, sd in modules.items():
+        for k, v in sd.items():
+            flat[f"{prefix}/{k}"] = v
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_tensors(path, flat, metadata={"info": json.dumps(info, default=_json_default)})
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """Inverse of :func:`save_checkpoint`."""
+    tensors = load_tensors(path)
+    try:
+        info = json.loads(read_metadata(path)["info"])
+    except (KeyError, json.JSONDecodeError):
+        raise NwbLdnsError(f"checkpoint {path} has no training state; delete it and start again") from None
+    modules: dict[str, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        prefix, _, name = k.partition("/")
+        modules.setdefault(prefix, {})[name] = v
+    return modules, info

@@ -1,0 +1,343 @@
+"""Fitting LDNS on a SpikeDataset: autoencoder -> latent diffusion -> spike history, into a model dir."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import artifacts
+from .artifacts import STAGES
+from .config import (PRESETS, AutoencoderConfig, ConditionSpec, DenoiserConfig, DiffusionConfig, TrainConfig)
+from .dataset import SpikeDataset
+from .errors import NwbLdnsError
+from .model import condition_features, latent_stats, resolve_device
+from .models.autoencoder import Autoencoder
+from .models.denoiser import Denoiser
+from .models.diffusion import GaussianDiffusion
+from .models.observation import SpikeHistoryGLM
+from .training import Stage, train
+
+logger = logging.getLogger("nwb_ldns")
+
+CONDITION_KINDS = ("angle", "velocity")
+
+
+# ---- conditions ------------------------------------------------------------------------------
+def condition_values(dataset: SpikeDataset, spec: ConditionSpec) -> np.ndarray | None:
+    """Raw per-trial condition values of ``dataset`` for a model's ConditionSpec."""
+    if spec.kind == "none":
+        return None
+    if spec.kind == "velocity":
+        v = dataset.behavior(spec.name).astype(np.float32)  # (trial, time, channel)
+        if np.isnan(v).any():
+            logger.warning("behaviour %s has NaN bins (outside its samples); they are set to its mean", spec.name)
+            v = np.where(np.isnan(v), np.asarray(spec.mean, dtype=np.float32) if spec.mean else 0.0, v)
+        return v
+    cov = dataset.covariates()
+    if spec.name not in cov:
+        raise NwbLdnsError(f"the dataset has no trials column {spec.name!r}; columns: {', '.join(cov) or 'none'}")
+    v = cov[spec.name].to_numpy(dtype=np.float32)
+    if np.isnan(v).any():
+        raise NwbLdnsError(f"trials column {spec.name!r} has missing values in {int(np.isnan(v).sum())} trial(s)")
+    return v
+
+
+def condition_spec(dataset: SpikeDataset, condition: str | None) -> tuple[SpikeDataset, ConditionSpec]:
+    """Resolve ``--condition angle|velocity|COLUMN`` against the dataset (train split statistics)."""
+    if condition in (None, "", "none"):
+        return dataset, ConditionSpec()
+    behaviors = list(dataset.spec.behavior)
+    train = dataset.split == "train"
+    if condition == "velocity":
+        if not behaviors:
+            raise NwbLdnsError("--condition velocity needs a velocity series: add --behavior NAME (e.g. hand_vel)")
+        name = behaviors[0]
+        v = dataset.behavior(name)[train].reshape(-1, dataset.behavior(name).shape[-1])
+        mean, std = np.nanmean(v, 0), np.nanstd(v, 0)
+        std = np.where(std > 1e-8, std, 1.0)
+        return dataset, ConditionSpec(kind="velocity", name=name, channels=v.shape[-1],
+                                      mean=tuple(map(float, mean)), std=tuple(map(float, std)))
+    cov = dataset.covariates()
+    if condition == "angle":
+        if "reach_angle" not in cov:
+            if not behaviors:
+                raise NwbLdnsError("--condition angle needs a trials column reach_angle or a velocity --behavior "
+                                   "to compute it from")
+            dataset = dataset.with_reach_angle(behaviors[0])
+        return dataset, ConditionSpec(kind="angle", name="reach_angle", channels=2)
+    if condition not in cov:
+        raise NwbLdnsError(f"--condition {condition!r}: not angle, velocity or a trials column; "
+                           f"columns: {', '.join(cov) or 'none'}")
+    v = cov[condition].to_numpy()
+    if not np.issubdtype(v.dtype, np.number):
+        raise NwbLdnsError(f"--condition {condition!r}: the column is not numeric ({v.dtype})")
+    v = v[train].astype(np.float64)
+    std = float(np.nanstd(v)) or 1.0
+    return dataset, ConditionSpec(kind="column", name=condition, channels=1, mean=(float(np.nanmean(v)),), std=(std,))
+
+
+# ---- configs ---------------------------------------------------------------------------------
+def build_configs(dataset: SpikeDataset, cond: ConditionSpec, *, preset: str = "paper", seed: int = 0,
+                  overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict]:
+    """Every config of a fit, from a preset, the data and explicit overrides (None values ignored)."""
+    if preset not in PRESETS:
+        raise NwbLdnsError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    o = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in (overrides or {}).items()}
+    variable = bool((dataset.lengths < dataset.n_bins).any())
+    ae = AutoencoderConfig(**{**p["autoencoder"], **o.get("autoencoder", {})})
+    ae = ae.replace(n_neurons=dataset.n_units)
+    if variable and ae.bidirectional:
+        logger.info("trials have different lengths: using a causal autoencoder")
+        ae = ae.replace(bidirectional=False)
+    den = DenoiserConfig(**{**p["denoiser"], **o.get("denoiser", {})})
+    den = den.replace(latent_dim=ae.latent_dim, cond_dim=2 if cond.kind == "angle" else 1 if cond.kind == "column" else 0,
+                      series_dim=cond.channels if cond.series else 0)
+    diff = DiffusionConfig(**o.get("diffusion", {}))
+    out = {"autoencoder": ae.to_dict(), "denoiser": den.to_dict(), "diffusion": diff.to_dict()}
+    for key in ("ae_train", "diffusion_train", "history_train"):
+        out[key] = TrainConfig(**{**p[key], "seed": seed, **o.get(key, {})}).to_dict()
+    out["preset"] = preset
+    return out
+
+
+def _data_info(dataset: SpikeDataset) -> dict:
+    return {"spec": dataset.spec.to_dict(), "unit_ids": dataset.unit_ids.tolist(), "n_bins": dataset.n_bins,
+            "bin_s": dataset.bin_s, "time_start_s": float(dataset.ds["time"].values[0] - dataset.bin_s / 2),
+            "variable_length": bool((dataset.lengths < dataset.n_bins).any()),
+            "max_length": int(dataset.lengths.max()),
+            "n_trials": {s: int((dataset.split == s).sum()) for s in ("train", "val", "test")}}
+
+
+# ---- the model dir -----------------------------------------------------------------------------
+def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict) -> dict:
+    """Create, reuse (--resume) or replace (--overwrite) the model dir; return its config."""
+    cfg_path = model_dir / "config.json"
+    if model_dir.exists() and any(model_dir.iterdir()):
+        if resume and cfg_path.is_file():
+            cfg = artifacts.read_config(model_dir)
+            if cfg["data"]["spec"] != fresh["data"]["spec"] or \
+                    cfg["provenance"].get("content_hash") != fresh["provenance"].get("content_hash"):
+                raise NwbLdnsError(f"{model_dir} was fitted on other data or options; --resume needs the same SOURCE "
+                                   "and data options (or fit into a new -o)")
+            if cfg["configs"] != fresh["configs"]:
+                logger.info("resuming with the settings saved in %s", cfg_path)
+            return cfg
+        if overwrite:
+            if not cfg_path.is_file() and any(model_dir.iterdir()):
+                raise NwbLdnsError(f"{model_dir} is not empty and not a model dir; not replacing it")
+            shutil.rmtree(model_dir)
+        elif cfg_path.is_file():
+            raise NwbLdnsError(f"{model_dir} already holds a model; pass --resume to continue it or --overwrite "
+                               "to replace it")
+        else:
+            raise NwbLdnsError(f"{model_dir} exists and is not a model dir; choose another -o")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    artifacts.write_json(cfg_path, fresh)
+    return fresh
+
+
+def _finish_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torch.Tensor], history: dict) -> None:
+    artifacts.save_tensors(model_dir / f"{stage}.safetensors", tensors)
+    cfg["stages"][stage] = {"history": history, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    artifacts.write_json(model_dir / "config.json", cfg)
+    ckpt = model_dir / "checkpoints" / f"{stage}.safetensors"
+    if ckpt.exists():
+        ckpt.unlink()
+    if (model_dir / "checkpoints").is_dir() and not any((model_dir / "checkpoints").iterdir()):
+        (model_dir / "checkpoints").rmdir()
+
+
+def _tensor(a, device) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32).to(device)
+
+
+def _mask(lengths: np.ndarray, n_bins: int, device) -> torch.Tensor:
+    return _tensor((np.arange(n_bins)[None] < lengths[:, None])[:, None], device)  # (B, 1, L)
+
+
+# ---- stages ------------------------------------------------------------------------------------
+def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress) -> Autoencoder:
+    c = cfg["configs"]
+    torch.manual_seed(c["ae_train"]["seed"])
+    ae = Autoencoder(config=AutoencoderConfig.from_dict(c["autoencoder"]))
+    variable = cfg["data"]["variable_length"]
+
+    def tensors(split):
+        ds = dataset.select(split)
+        out = {"counts": _tensor(ds.counts_bct(), device)}
+        if variable:
+            out["mask"] = _mask(ds.lengths, ds.n_bins, device)
+        return out
+
+    stage = Stage(name="autoencoder", model=ae, config=TrainConfig.from_dict(c["ae_train"]), train=tensors("train"),
+                  val=tensors("val"),
+                  loss_fn=lambda m, b, g: m.loss(b["counts"], b.get("mask"), generator=g),
+                  val_fn=lambda m, b: m.validation_nll(b["counts"], b.get("mask")), select="best")
+    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "autoencoder.safetensors",
+                    resume=resume, progress=progress)
+    _finish_stage(model_dir, cfg, "autoencoder", ae.state_dict(), history)
+    logger.info("autoencoder: best validation Poisson NLL %s at epoch %s (%.0f s)",
+                f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a", history["best_epoch"],
+                history["seconds"])
+    return ae
+
+
+def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
+    from .model import LdnsModel
+
+    c = cfg["configs"]
+    model: LdnsModel = artifacts.load_model(model_dir, device=device)
+    cond = ConditionSpec.from_dict(cfg["condition"])
+    variable = cfg["data"]["variable_length"]
+    diffusion = GaussianDiffusion(DiffusionConfig.from_dict(c["diffusion"]))
+    parts = {}
+    for split in ("train", "val"):
+        ds = dataset.select(split)
+        z, _ = model.encode(ds.counts_bct(), ds.lengths if variable else None)
+        parts[split] = (ds, z)
+    mean, std = latent_stats(parts["train"][1], parts["train"][0].lengths if variable else None)
+
+    def tensors(split):
+        ds, z = parts[split]
+        zn = (z - mean.numpy()[:, None]) / std.numpy()[:, None]
+        out = {"z": _tensor(zn, device)}
+        if variable:
+            out["mask"] = _mask(ds.lengths, ds.n_bins, device)
+        values = condition_values(ds, cond)
+        if values is not None and ds.n_trials:
+            feats = condition_features(cond, values).to(device)
+            out["series" if cond.series else "cond"] = feats
+        return out
+
+    torch.manual_seed(c["diffusion_train"]["seed"])
+    den = Denoiser(config=DenoiserConfig.from_dict(c["denoiser"]))
+    p_drop = diffusion.config.cond_drop if cond.kind != "none" else 0.0
+
+    def loss_fn(m, b, g):
+        z = b["z"]
+        drop = (torch.rand(z.shape[0], device=z.device, generator=g) < p_drop) if p_drop > 0 else None
+        fn = lambda x, t: m(x, t, mask=b.get("mask"), cond=b.get("cond"), series=b.get("series"), drop=drop)  # noqa: E731
+        return diffusion.loss(fn, z, mask=b.get("mask"), generator=g), {}
+
+    def val_fn(m, b):
+        g = torch.Generator(device=b["z"].device).manual_seed(12345)
+        loss, _ = loss_fn(m, b, g)
+        n = b["z"].shape[0]
+        return torch.stack([loss * n, torch.tensor(float(n), device=loss.device)])
+
+    stage = Stage(name="diffusion", model=den, config=TrainConfig.from_dict(c["diffusion_train"]),
+                  train=tensors("train"), val=tensors("val"), loss_fn=loss_fn, val_fn=val_fn, select="last")
+    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
+                    resume=resume, progress=progress)
+    _finish_stage(model_dir, cfg, "diffusion", {**den.state_dict(), "latent_mean": mean, "latent_std": std}, history)
+    logger.info("diffusion: final validation loss %s (%.0f s)",
+                f"{history['val_loss'][-1]:.4f}" if history["val_loss"] and history["val_loss"][-1] is not None else "n/a",
+                history["seconds"])
+
+
+def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):
+    c = cfg["configs"]
+    model = artifacts.load_model(model_dir, device=device)
+    variable = cfg["data"]["variable_length"]
+
+    def tensors(split):
+        ds = dataset.select(split)
+        _, rates = model.encode(ds.counts_bct(), ds.lengths if variable else None)
+        out = {"counts": _tensor(ds.counts_bct(), device), "rates": _tensor(rates, device)}
+        if variable:
+            out["mask"] = _mask(ds.lengths, ds.n_bins, device)
+        return out
+
+    glm = SpikeHistoryGLM(n_neurons=model.n_neurons)
+
+    def val_fn(m, b):
+        n = b["counts"].shape[0]
+        loss = m.loss(b["counts"], b["rates"], b.get("mask"))
+        return torch.stack([loss * n, torch.tensor(float(n), device=loss.device)])
+
+    stage = Stage(name="spike_history", model=glm, config=TrainConfig.from_dict(c["history_train"]),
+                  train=tensors("train"), val=tensors("val"),
+                  loss_fn=lambda m, b, g: (m.loss(b["counts"], b["rates"], b.get("mask")), {}), val_fn=val_fn,
+                  select="best")
+    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "spike_history.safetensors",
+                    resume=resume, progress=progress)
+    _finish_stage(model_dir, cfg, "spike_history", glm.state_dict(), history)
+    logger.info("spike history: best validation NLL %s", history["best_val"])
+
+
+def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_DIR, *, preset: str = "paper",
+        condition: str | None = None, stages: tuple[str, ...] | None = None, device: str = "auto", seed: int = 0,
+        resume: bool = False, overwrite: bool = False, progress: bool = True,
+        overrides: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Fit LDNS on ``dataset`` and write the model dir.
+
+    Parameters
+    ----------
+    dataset : SpikeDataset
+        Uses its ``train`` split for fitting and ``val`` for model selection.
+    model_dir : path
+        Written as ``config.json`` + safetensors files.
+    preset : ``paper`` (the paper's sizes, for a GPU) or ``quick`` (minutes on a CPU).
+    condition : None, ``angle``, ``velocity`` or a numeric trials column.
+    stages : subset of ``autoencoder``, ``diffusion``, ``spike_history``; default all, in order.
+        A later stage needs the earlier ones already in the model dir.
+    device : ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    seed : int
+    resume : continue a model dir: finished stages are skipped, a running one continues from its checkpoint.
+    overwrite : replace an existing model dir.
+    overrides : per-config overrides, keys ``autoencoder``, ``denoiser``, ``diffusion``,
+        ``ae_train``, ``diffusion_train``, ``history_train``.
+
+    Returns
+    -------
+    Path of the model dir.
+    """
+    model_dir = Path(model_dir)
+    dev = resolve_device(device)
+    if int((dataset.split == "train").sum()) == 0:
+        raise NwbLdnsError("the dataset has no training trials (split column)")
+    dataset, cond = condition_spec(dataset, condition)
+    fresh = artifacts.new_config(method="ldns", data=_data_info(dataset), provenance=dataset.provenance,
+                                 condition=cond, configs=build_configs(dataset, cond, preset=preset, seed=seed,
+                                                                       overrides=overrides))
+    explicit = stages is not None
+    stages = tuple(stages or STAGES)
+    for s in stages:
+        if s not in STAGES:
+            raise NwbLdnsError(f"unknown stage {s!r}; stages: {', '.join(STAGES)}")
+    cfg = _prepare_dir(model_dir, resume=resume or explicit, overwrite=overwrite, fresh=fresh)
+    logger.info("fitting %s on %s (device %s) -> %s", ", ".join(stages), dataset, dev, model_dir)
+    for s in stages:
+        if s in cfg["stages"] and not explicit:
+            logger.info("%s: already fitted, skipped", s)
+            continue
+        if s != "autoencoder" and "autoencoder" not in cfg["stages"]:
+            raise NwbLdnsError(f"stage {s} needs the autoencoder: run `nwb-ldns fit ... --stage autoencoder` first")
+        cfg["stages"].pop(s, None)
+        run = {"autoencoder": _fit_autoencoder, "diffusion": _fit_diffusion, "spike_history": _fit_spike_history}[s]
+        run(dataset, cfg, model_dir, dev, resume, progress)
+    return model_dir
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def describe(model_dir: str | Path) -> str:
+    """One paragraph about a model dir: sizes, stages, epochs, times."""
+    m = artifacts.load_model(model_dir)
+    parts = [f"autoencoder {count_parameters(m.autoencoder) / 1e6:.2f} M parameters"]
+    if m.denoiser is not None:
+        parts.append(f"denoiser {count_parameters(m.denoiser) / 1e6:.2f} M")
+    for s, info in m.info.get("stages", {}).items():
+        h = info.get("history", {})
+        parts.append(f"{s}: {len(h.get('train_loss', []))} epochs in {h.get('seconds', math.nan):.0f} s")
+    return "; ".join(parts)

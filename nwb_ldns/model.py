@@ -1,0 +1,213 @@
+"""A fitted LDNS model: autoencoder, latent diffusion and observation model, used from Python.
+
+``LdnsModel`` is what :func:`nwb_ldns.artifacts.load_model` returns and what ``generate`` and
+``encode`` use; it holds no training state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig, DiffusionConfig
+from .errors import NwbLdnsError
+from .models.autoencoder import Autoencoder
+from .models.denoiser import Denoiser
+from .models.diffusion import GaussianDiffusion
+from .models.observation import PoissonObservation, SpikeHistoryGLM
+from .models.s4 import cached_kernels
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise NwbLdnsError("--device cuda asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA (S4 kernels and FFTs opt out and run in fp32); nothing on CPU."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def condition_features(spec: ConditionSpec, values: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Raw condition values -> the network's normalised input.
+
+    angle: (B,) radians -> (B, 2) [cos, sin]; column: (B,) -> (B, 1) z-scored;
+    velocity: (B, L, C) -> (B, C, L) z-scored per channel.
+    """
+    v = torch.as_tensor(np.asarray(values, dtype=np.float32))
+    if spec.kind == "angle":
+        return torch.stack([v.cos(), v.sin()], -1)  # (B, 2)
+    mean = torch.tensor(spec.mean, dtype=torch.float32)
+    std = torch.tensor(spec.std, dtype=torch.float32)
+    if spec.kind == "column":
+        return ((v - mean) / std)[:, None]  # (B, 1)
+    if spec.kind == "velocity":
+        return ((v - mean) / std).permute(0, 2, 1).contiguous()  # (B, C, L)
+    raise NwbLdnsError(f"model has no condition (kind {spec.kind!r})")
+
+
+@dataclasses.dataclass
+class LdnsModel:
+    """Fitted components and what they were fitted on.
+
+    Attributes
+    ----------
+    autoencoder : Autoencoder
+    denoiser : Denoiser or None
+        EMA weights; None until the diffusion stage has run.
+    diffusion : DiffusionConfig
+    latent_mean, latent_std : torch.Tensor (latent_dim,)
+        Per-channel statistics of the training latents; the denoiser works on z-scored latents.
+    condition : ConditionSpec
+    spike_history : SpikeHistoryGLM or None
+    data : dict
+        ``spec`` (DataSpec), ``unit_ids``, ``n_bins``, ``bin_s``, ``variable_length``.
+    info : dict
+        The rest of ``config.json`` (provenance, training history, versions).
+    """
+
+    autoencoder: Autoencoder
+    denoiser: Denoiser | None
+    diffusion: DiffusionConfig
+    latent_mean: torch.Tensor
+    latent_std: torch.Tensor
+    condition: ConditionSpec
+    spike_history: SpikeHistoryGLM | None
+    data: dict[str, Any]
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def spec(self) -> DataSpec:
+        return self.data["spec"]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.autoencoder.config.n_neurons
+
+    @property
+    def latent_dim(self) -> int:
+        return self.autoencoder.config.latent_dim
+
+    def to(self, device: torch.device | str) -> LdnsModel:
+        self.device = torch.device(device)
+        for m in (self.autoencoder, self.denoiser, self.spike_history):
+            if m is not None:
+                m.to(self.device).eval()
+        self.latent_mean = self.latent_mean.to(self.device)
+        self.latent_std = self.latent_std.to(self.device)
+        return self
+
+    # ---- autoencoder ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, counts: np.ndarray | torch.Tensor, lengths: np.ndarray | None = None, *,
+               batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Counts (trial, neuron, time) -> (latents (trial, latent, time), rates (trial, neuron, time))."""
+        counts = torch.as_tensor(np.asarray(counts, dtype=np.float32))
+        B, N, L = counts.shape
+        if N != self.n_neurons:
+            raise NwbLdnsError(f"the model was fitted on {self.n_neurons} units; these data have {N}")
+        zs, rs = [], []
+        for i in range(0, B, batch_size):
+            x = counts[i:i + batch_size].to(self.device)
+            mask = None
+            if lengths is not None:
+                mask = (torch.arange(L)[None] < torch.as_tensor(lengths[i:i + batch_size])[:, None]).float()
+                mask = mask[:, None].to(self.device)  # (b, 1, L)
+            with autocast(self.device):
+                r, z = self.autoencoder(x, mask)
+            zs.append(z.float().cpu())
+            rs.append(r.float().cpu())
+        return torch.cat(zs).numpy(), torch.cat(rs).numpy()
+
+    # ---- diffusion -----------------------------------------------------------------------------
+    def _model_fn(self, *, cond, series, mask, guidance: float):
+        """Denoiser closure with classifier-free guidance: uncond + w (cond - uncond)."""
+        den = self.denoiser
+        conditional = cond is not None or series is not None
+
+        def fn(x, t):
+            with autocast(self.device):
+                if not conditional or guidance == 1.0:
+                    return den(x, t, mask=mask, cond=cond, series=series).float()
+                B = x.shape[0]
+                drop = torch.cat([torch.zeros(B, dtype=torch.bool), torch.ones(B, dtype=torch.bool)]).to(x.device)
+                two = lambda a: None if a is None else torch.cat([a, a])  # noqa: E731
+                out = den(two(x), two(t), mask=two(mask), cond=two(cond), series=two(series), drop=drop).float()
+            c, u = out[:B], out[B:]
+            return u + guidance * (c - u)
+
+        return fn
+
+    @torch.no_grad()
+    def sample_latents(self, n: int, length: int, *, cond: torch.Tensor | None = None,
+                       series: torch.Tensor | None = None, guidance: float = 1.0, sampler: str = "ddim",
+                       steps: int = 50, generator: torch.Generator | None = None,
+                       progress=None) -> torch.Tensor:
+        """Draw ``n`` latent trajectories (n, latent, length) in the autoencoder's units.
+
+        ``cond`` (n, cond_dim) and ``series`` (n, channels, length) are normalised features
+        (see :func:`condition_features`); None samples the unconditional branch.
+        """
+        if self.denoiser is None:
+            raise NwbLdnsError("the model has no diffusion stage yet; run `nwb-ldns fit --stage diffusion`")
+        D = self.latent_dim
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        x = torch.randn(n, D, length, generator=generator, device=gen_device).to(self.device)  # (n, D, L)
+        mask = torch.ones(n, 1, length, device=self.device)
+        cond = None if cond is None else cond.to(self.device)
+        series = None if series is None else series.to(self.device)
+        diff = GaussianDiffusion(self.diffusion)
+        fn = self._model_fn(cond=cond, series=series, mask=mask, guidance=guidance)
+        with cached_kernels(self.denoiser):
+            if sampler == "ddpm":
+                z = diff.ddpm_sample(fn, x, generator=_device_generator(generator, self.device), progress=progress)
+            else:
+                z = diff.ddim_sample(fn, x, steps=steps, progress=progress)
+        return z * self.latent_std[:, None] + self.latent_mean[:, None]
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (n, latent, L) -> Poisson rates (n, neurons, L), expected counts per bin."""
+        with cached_kernels(self.autoencoder), autocast(self.device):
+            return self.autoencoder.decode(latents.to(self.device)).float()
+
+    def observation(self, name: str):
+        if name == "spike_history":
+            if self.spike_history is None:
+                raise NwbLdnsError("the model has no spike-history stage; run `nwb-ldns fit --stage spike-history` "
+                                   "or generate with --poisson")
+            return self.spike_history
+        if name == "poisson":
+            return PoissonObservation()
+        raise NwbLdnsError(f"unknown observation model {name!r}; use poisson or spike_history")
+
+
+def _device_generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:
+    """A generator on ``device`` seeded from ``generator`` (torch needs them on the same device)."""
+    if generator is None or generator.device == device:
+        return generator
+    g = torch.Generator(device=device)
+    g.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    return g
+
+
+def latent_stats(latents: np.ndarray, lengths: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of (trial, latent, time) over the valid bins."""
+    z = np.asarray(latents, dtype=np.float64)
+    if lengths is None:
+        flat = z.transpose(1, 0, 2).reshape(z.shape[1], -1)
+    else:
+        valid = np.arange(z.shape[-1])[None] < np.asarray(lengths)[:, None]  # (B, L)
+        flat = z.transpose(1, 0, 2)[:, valid]  # (D, n_valid)
+    mean, std = flat.mean(1), flat.std(1)
+    std = np.where(std > 1e-8, std, 1.0)
+    return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+

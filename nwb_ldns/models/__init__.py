@@ -1,0 +1,1 @@
+"""Networks of LDNS: S4D, autoencoder, denoiser, diffusion, observation models."""

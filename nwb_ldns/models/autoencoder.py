@@ -1,0 +1,87 @@
+"""The LDNS autoencoder: binned spikes -> smooth low-dimensional latents -> Poisson rates."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import AutoencoderConfig
+from .blocks import S4Block
+
+
+def poisson_nll(rates: torch.Tensor, counts: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Full Poisson negative log-likelihood per entry, ``r - k log r + log k!``."""
+    return rates - counts * torch.log(rates + eps) + torch.lgamma(counts + 1)
+
+
+class Autoencoder(nn.Module):
+    """S4 encoder and pointwise decoder, ``(batch, neurons, time)`` counts in and rates out.
+
+    The encoder is a 1x1 convolution to ``hidden`` channels, ``n_blocks`` S4 blocks and a 1x1
+    bottleneck to ``latent_dim``; the decoder is pointwise in time (latent -> hidden -> GELU ->
+    neurons -> softplus), so all temporal structure lives in the latents. Causal encoders
+    (``bidirectional=False``) make the latents of a bin depend only on the past, which
+    variable-length trials need.
+    """
+
+    def __init__(self, *, config: AutoencoderConfig):
+        super().__init__()
+        self.config = c = config
+        self.inp = nn.Conv1d(c.n_neurons, c.hidden, 1)
+        self.blocks = nn.ModuleList(
+            S4Block(channels=c.hidden, state_size=c.state_size, bidirectional=c.bidirectional) for _ in range(c.n_blocks))
+        self.bottleneck = nn.Conv1d(c.hidden, c.latent_dim, 1)
+        self.dec1 = nn.Conv1d(c.latent_dim, c.hidden, 1)
+        self.dec2 = nn.Conv1d(c.hidden, c.n_neurons, 1)
+
+    def encode(self, counts: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``counts`` (B, N, L), ``mask`` (B, 1, L) -> latents (B, latent_dim, L)."""
+        h = self.inp(counts)  # (B, C, L)
+        if mask is not None:
+            h = h * mask
+        for block in self.blocks:
+            h = block(h, mask)  # (B, C, L)
+        z = self.bottleneck(h)  # (B, D, L)
+        return z if mask is None else z * mask
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, D, L) -> expected counts per bin (B, N, L), positive."""
+        return F.softplus(self.dec2(F.gelu(self.dec1(latents)))).float()  # (B, N, L)
+
+    def forward(self, counts: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(counts, mask)
+        return self.decode(z), z
+
+    def loss(self, counts: torch.Tensor, mask: torch.Tensor | None = None, *,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Coordinated-dropout training loss.
+
+        Entries are dropped with probability ``p``; the kept ones are scaled by 1/(1-p) and fed
+        in; the Poisson NLL is counted only on the dropped entries (so the model cannot copy its
+        input), plus ``beta * sum z^2 + td_beta * sum_i sum_t (z_t - z_{t+i})^2 / (1+i)``, the
+        regulariser divided by ``B * N * L``.
+        """
+        c = self.config
+        B, N, L = counts.shape
+        valid = torch.ones(B, 1, L, device=counts.device) if mask is None else mask.float()  # (B, 1, L)
+        keep = (torch.rand(counts.shape, device=counts.device, generator=generator) > c.dropout).float()  # (B, N, L)
+        rates, z = self(counts * keep / (1 - c.dropout), mask)
+        dropped = (1 - keep) * valid  # (B, N, L)
+        nll = (poisson_nll(rates, counts) * dropped).sum() / dropped.sum().clamp(min=1.0)
+        zf = z.float()
+        reg = c.beta * (zf**2 * valid).sum()
+        for i in range(1, c.td_lags + 1):
+            if i >= L:
+                break
+            both = valid[..., i:] * valid[..., :-i]  # (B, 1, L - i)
+            reg = reg + c.td_beta * (((zf[..., i:] - zf[..., :-i]) ** 2) * both).sum() / (1 + i)
+        reg = reg / (B * N * L)
+        return nll + reg, {"nll": float(nll.detach()), "reg": float(reg.detach())}
+
+    @torch.no_grad()
+    def validation_nll(self, counts: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Poisson NLL per valid entry with no dropout (sum and count, for averaging over batches)."""
+        rates, _ = self(counts, mask)
+        valid = torch.ones_like(counts[:, :1]) if mask is None else mask.float()
+        return torch.stack([(poisson_nll(rates, counts) * valid).sum(), valid.sum() * counts.shape[1]])

@@ -1,0 +1,94 @@
+"""Observation models: how spikes are drawn from the autoencoder's rates.
+
+Both follow one interface (lfads-torch's reconstruction slot): ``loss(counts, rates, mask)``,
+``rates(rates, counts)`` (the conditional intensity given the spikes so far) and
+``sample(rates, generator)``. Tensors are ``(batch, neurons, time)``, rates in expected counts
+per bin.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .autoencoder import poisson_nll
+
+
+class PoissonObservation(nn.Module):
+    """Independent Poisson counts with the given rates (no parameters)."""
+
+    name = "poisson"
+
+    def loss(self, counts: torch.Tensor, rates: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        per = poisson_nll(rates, counts)  # (B, N, L)
+        if mask is None:
+            return per.mean()
+        m = mask.expand_as(per)
+        return (per * m).sum() / m.sum().clamp(min=1.0)
+
+    def rates(self, rates: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
+        return rates
+
+    @torch.no_grad()
+    def sample(self, rates: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.poisson(rates.float(), generator=generator)
+
+
+class SpikeHistoryGLM(nn.Module):
+    """Per-neuron GLM with its own spike history, no coupling between neurons.
+
+    ``lambda_t = softplus(sum_{k=1..K} w_k s_{t-k} + a log r_t + b)``: ``r`` are the
+    autoencoder's (fitting) or the diffusion model's (generation) rates, ``s`` the neuron's own
+    counts, capped at ``cap`` in the history. Initialised at ``w = 0, a = 1, b = 0``, where
+    ``lambda = log(1 + r)``, close to ``r`` for the small rates of 5 ms bins.
+    """
+
+    name = "spike_history"
+
+    def __init__(self, *, n_neurons: int, history: int = 20, cap: int = 5):
+        super().__init__()
+        self.n_neurons, self.history, self.cap = n_neurons, history, cap
+        self.w = nn.Parameter(torch.zeros(n_neurons, history))  # w[:, k-1] weighs s_{t-k}
+        self.a = nn.Parameter(torch.ones(n_neurons))
+        self.b = nn.Parameter(torch.zeros(n_neurons))
+
+    def _drive(self, rates: torch.Tensor) -> torch.Tensor:
+        return self.a[:, None] * torch.log(rates.float().clamp(min=1e-6)) + self.b[:, None]  # (B, N, L)
+
+    def history_term(self, counts: torch.Tensor) -> torch.Tensor:
+        """``sum_k w_k s_{t-k}`` for every bin, as a depthwise causal convolution (B, N, L)."""
+        s = counts.float().clamp(max=self.cap)
+        s = F.pad(s, (self.history, 0))[..., :-1]  # (B, N, L + K - 1): s_{t-K} .. s_{t-1}
+        kernel = self.w.flip(-1)[:, None, :]  # (N, 1, K) oldest lag first
+        return F.conv1d(s, kernel, groups=self.n_neurons)  # (B, N, L)
+
+    def rates(self, rates: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
+        """Conditional intensity given the observed ``counts`` (teacher forcing)."""
+        h = 0.0 if counts is None else self.history_term(counts)
+        return F.softplus(self._drive(rates) + h)  # (B, N, L)
+
+    def loss(self, counts: torch.Tensor, rates: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        per = poisson_nll(self.rates(rates, counts), counts.float())  # (B, N, L)
+        if mask is None:
+            return per.mean()
+        m = mask.expand_as(per)
+        return (per * m).sum() / m.sum().clamp(min=1.0)
+
+    @torch.no_grad()
+    def sample(self, rates: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Autoregressive sampling from zero history, bin by bin."""
+        B, N, L = rates.shape
+        drive = self._drive(rates)  # (B, N, L)
+        K = self.history
+        hist = torch.zeros(B, N, K, device=rates.device)  # (B, N, K): s_{t-1} .. s_{t-K}
+        out = torch.empty(B, N, L, device=rates.device)
+        for t in range(L):
+            lam = F.softplus(drive[..., t] + (hist * self.w).sum(-1))  # (B, N)
+            s = torch.poisson(lam, generator=generator)  # (B, N)
+            out[..., t] = s
+            hist = torch.cat([s.clamp(max=self.cap)[..., None], hist[..., :-1]], -1)
+        return out
+
+
+OBSERVATION_MODELS = {"poisson": PoissonObservation, "spike_history": SpikeHistoryGLM}
