@@ -192,6 +192,142 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject_i
     logger.info("wrote %s: %d trials x %d units", output, n_trials, n_neurons)
 
 
+@app.command("fit")
+@click.argument("source")
+@click.option("-o", "--output", default="ldns-model", show_default=True, type=click.Path(file_okay=False),
+              help="Model dir (config.json + safetensors weights).")
+@click.option("--method", type=click.Choice(["ldns", "gnocchi"]), default="ldns", show_default=True)
+@data_options
+@click.option("--condition", default=None, metavar="angle|velocity|COLUMN",
+              help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column.")
+@click.option("--preset", type=click.Choice(["paper", "quick"]), default="paper", show_default=True,
+              help="paper: the LDNS sizes and epochs (for a GPU); quick: minutes on a laptop CPU.")
+@click.option("--epochs-ae", type=int, default=None, help="Autoencoder epochs (default from the preset).")
+@click.option("--epochs-diffusion", type=int, default=None, help="Diffusion epochs (default from the preset).")
+@click.option("--epochs-history", type=int, default=None, help="Spike-history GLM epochs (default from the preset).")
+@click.option("--batch-size", type=int, default=None, help="Batch size of every stage (default from the preset).")
+@click.option("--latent-dim", type=int, default=None, help="Autoencoder latent channels (paper: 8 Lorenz, 16 MC_Maze).")
+@click.option("--hidden", type=int, default=None, help="Autoencoder channels.")
+@click.option("--denoiser-hidden", type=int, default=None, help="Denoiser channels.")
+@click.option("--causal/--bidirectional", default=None,
+              help="Autoencoder direction (default bidirectional; causal for variable-length trials).")
+@click.option("--prediction", type=click.Choice(["epsilon", "v"]), default=None, help="Denoiser target (default epsilon).")
+@click.option("--schedule", type=click.Choice(["linear", "cosine"]), default=None, help="Noise schedule (default linear).")
+@click.option("--stage", type=click.Choice(["all", "autoencoder", "diffusion", "spike-history"]), default="all",
+              show_default=True, help="Run one stage (the later ones need the earlier ones in the model dir).")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted fit from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model dir.")
+@source_options
+@click.pass_context
+def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_diffusion, epochs_history, batch_size,
+            latent_dim, hidden, denoiser_hidden, causal, prediction, schedule, stage, device, seed, resume, overwrite,
+            cache_dir, dandi_api_url, **data):
+    """Fit LDNS on SOURCE: autoencoder -> latent diffusion -> spike-history GLM.
+
+    Uses the train split for fitting and the val split to pick the best autoencoder epoch.
+    Interrupted fits continue with --resume.
+
+    \b
+    Examples:
+      nwb-ldns fit sim:lorenz -o lorenz-model --preset quick
+      nwb-ldns fit dandi:000128 --align move_onset_time --window -250 450 \\
+          --behavior hand_vel --behavior-lag-ms 100 --condition velocity --causal
+    """
+    from nwb_ldns.dataset import load_dataset
+    from nwb_ldns.fit import describe, fit
+
+    if method == "gnocchi":
+        raise NwbLdnsError("--method gnocchi is not implemented yet; use --method ldns")
+    spec = spec_from_options(data)
+    if os.path.isdir(output) and os.listdir(output) and not (resume or overwrite or stage != "all"):
+        hint = "--resume to continue it or --overwrite" if os.path.isfile(os.path.join(output, "config.json")) \
+            else "another -o"
+        raise NwbLdnsError(f"{output} already exists; pass {hint}")
+    quiet = ctx.obj["quiet"]
+    dataset = load_dataset(source, spec, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url,
+                           quiet=quiet)
+    bs = {"batch_size": batch_size}
+    overrides = {
+        "autoencoder": {"latent_dim": latent_dim, "hidden": hidden,
+                        "bidirectional": None if causal is None else not causal},
+        "denoiser": {"hidden": denoiser_hidden},
+        "diffusion": {"prediction": prediction, "schedule": schedule},
+        "ae_train": {"epochs": epochs_ae, **bs},
+        "diffusion_train": {"epochs": epochs_diffusion, **bs},
+        "history_train": {"epochs": epochs_history, **bs},
+    }
+    stages = None if stage == "all" else (stage.replace("-", "_"),)
+    fit(dataset, output, preset=preset, condition=condition, stages=stages, device=device, seed=seed, resume=resume,
+        overwrite=overwrite, progress=not quiet, overrides=overrides)
+    click.echo(f"model -> {output} ({describe(output)})")
+
+
+@app.command("generate")
+@click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(file_okay=False),
+              help="Model dir written by `nwb-ldns fit`.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
+@click.option("--n-trials", type=int, default=None, help="Trials to generate (default: the condition's, else 100).")
+@click.option("--length", type=int, default=None, help="Bins per trial (default: the training length).")
+@click.option("--condition", "condition_file", type=click.Path(dir_okay=False), default=None,
+              help="FILE.npy: angles (n_trials,) in radians, column values (n_trials,), or velocity "
+                   "(n_trials, n_bins, channels) / (n_bins, channels), as the model was fitted.")
+@click.option("--spike-history/--poisson", default=False, show_default=True,
+              help="Observation model: spike-history GLM or independent Poisson.")
+@click.option("--guidance", type=float, default=1.0, show_default=True,
+              help="Classifier-free guidance weight (1: plain conditional; >1: stronger).")
+@click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
+              help="ddim: --steps deterministic steps; ddpm: all 1000 ancestral steps (the paper).")
+@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps.")
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Trials sampled at once.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--subject-id", default=None, help="Subject id of the output (default ldns-synthetic).")
+@click.option("--species", default=None, help="Latin binomial or NCBI taxon URL (default: synthetic construct).")
+@click.option("--sex", default=None, type=click.Choice(["M", "F", "U", "O"]), help="Default U.")
+@click.option("--age", default=None, help="ISO 8601 duration, e.g. P8Y (default P0D).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback, help="No progress bars.")
+@click.pass_context
+def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike_history, guidance, sampler, steps,
+                 batch_size, device, seed, subject_id, species, sex, age, overwrite):
+    """Generate synthetic trials from a fitted model and write them as NWB.
+
+    Spikes go in a standard Units table, the conditions in the trials table, decoded rates and
+    latents in processing/misc.
+
+    \b
+    Examples:
+      nwb-ldns generate --model lorenz-model -o synth.nwb --n-trials 100
+      nwb-ldns generate -o synth.nwb --condition velocity.npy --length 140
+    """
+    import numpy as np
+
+    from nwb_ldns.artifacts import load_model
+    from nwb_ldns.generate import generate, synthetic_nwbfile
+    from nwb_ldns.nwb_io import write_nwbfile
+
+    if os.path.exists(output) and not overwrite:
+        raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
+    values = None
+    if condition_file is not None:
+        try:
+            values = np.load(condition_file, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise NwbLdnsError(f"cannot read {condition_file} as a .npy array: {exc}") from None
+    require = ("autoencoder", "diffusion") + (("spike_history",) if spike_history else ())
+    model = load_model(model_dir, device=device, require=require)
+    if values is None and n_trials is None:
+        n_trials = 100
+    syn = generate(model, n_trials=n_trials, length=length, condition=values,
+                   observation="spike_history" if spike_history else "poisson", seed=seed, guidance=guidance,
+                   sampler=sampler, steps=steps, batch_size=batch_size, progress=not ctx.obj["quiet"])
+    nwb = synthetic_nwbfile(model, syn, subject={"subject_id": subject_id, "species": species, "sex": sex, "age": age})
+    write_nwbfile(nwb, output, overwrite=overwrite)
+    click.echo(f"{syn.n_trials} synthetic trials x {syn.n_bins} bins x {syn.counts.shape[1]} units -> {output}")
+
+
 def main(argv=None) -> None:
     """Entry point: run the app and turn library errors into one line and exit status 1."""
     debug = bool(os.environ.get("NWB_LDNS_DEBUG"))

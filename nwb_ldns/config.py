@@ -106,7 +106,7 @@ class AutoencoderConfig(_Config):
     hidden: int = 256
     latent_dim: int = 8
     n_blocks: int = 4
-    state_size: int = 64
+    state_size: int = 32  # complex modes (S4's d_state = 64)
     bidirectional: bool = True
     dropout: float = 0.2  # coordinated dropout probability
     beta: float = 0.01  # latent L2
@@ -125,8 +125,8 @@ class DenoiserConfig(_Config):
     latent_dim: int = 8
     hidden: int = 256
     n_blocks: int = 6
-    state_size: int = 64
-    embed_dim: int = 256
+    state_size: int = 32  # complex modes (S4's d_state = 64)
+    embed_dim: int = 128
     cond_dim: int = 0
     series_dim: int = 0
     code_dim: int = 0  # GNOCCHI per-trial code (second modulation); 0 for LDNS
@@ -184,9 +184,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "history_train": {"epochs": 20, "batch_size": 256, "lr": 1e-2, "warmup_epochs": 0, "weight_decay": 0.0},
     },
     "quick": {
-        "autoencoder": {"hidden": 64, "n_blocks": 2, "state_size": 32},
+        "autoencoder": {"hidden": 64, "n_blocks": 2, "state_size": 16},
         "ae_train": {"epochs": 30, "batch_size": 64, "lr": 3e-3, "warmup_epochs": 2, "grad_clip": 2.0},
-        "denoiser": {"hidden": 64, "n_blocks": 3, "state_size": 32, "embed_dim": 64},
+        "denoiser": {"hidden": 64, "n_blocks": 3, "state_size": 16, "embed_dim": 64},
         "diffusion_train": {"epochs": 60, "batch_size": 64, "lr": 2e-3, "warmup_epochs": 3, "grad_clip": 1.0,
                             "ema_decay": 0.995},
         "history_train": {"epochs": 5, "batch_size": 128, "lr": 1e-2, "warmup_epochs": 0, "weight_decay": 0.0},

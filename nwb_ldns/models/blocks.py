@@ -16,9 +16,8 @@ def masked_instance_norm(x: torch.Tensor, mask: torch.Tensor | None, eps: float 
     in fp32 so that bf16 autocast does not lose them.
     """
     xf = x.float()
-    if mask is None:
-        mean = xf.mean(-1, keepdim=True)  # (B, C, 1)
-        var = xf.var(-1, keepdim=True, unbiased=False)  # (B, C, 1)
+    if mask is None:  # the fused kernel is several times faster than the masked form
+        return F.instance_norm(xf, eps=eps).to(x.dtype)
     else:
         m = mask.float()
         n = m.sum(-1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
@@ -47,12 +46,13 @@ class S4Block(nn.Module):
         self.scale = nn.Parameter(torch.ones(channels, 1))
         self.shift = nn.Parameter(torch.zeros(channels, 1))
         self.s4 = S4D(channels=channels, state_size=state_size, bidirectional=bidirectional)
-        self.mix = nn.Conv1d(channels, channels, 1)
         self.mlp = PointwiseMLP(channels=channels)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = masked_instance_norm(x, mask) * self.scale + self.shift  # (B, C, L)
-        x = x + self.mix(F.gelu(self.s4(h)))  # (B, C, L)
+        if mask is not None:  # padding must enter the (possibly backward) convolution as zeros
+            h = h * mask
+        x = x + F.gelu(self.s4(h))  # (B, C, L)
         x = x + self.mlp(masked_instance_norm(x, mask))  # (B, C, L)
         return x if mask is None else x * mask
 
@@ -69,7 +69,6 @@ class AdaLNZeroBlock(nn.Module):
                  extra_cond_dim: int = 0):
         super().__init__()
         self.s4 = S4D(channels=channels, state_size=state_size, bidirectional=bidirectional)
-        self.mix = nn.Conv1d(channels, channels, 1)
         self.mlp = PointwiseMLP(channels=channels)
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, 6 * channels))
         nn.init.zeros_(self.modulation[1].weight)
@@ -91,7 +90,9 @@ class AdaLNZeroBlock(nn.Module):
         h = masked_instance_norm(x, mask) * (1 + sc1) + sh1  # (B, C, L)
         if esc1 is not None:
             h = h * (1 + esc1) + esh1
-        x = x + g1 * self.mix(F.gelu(self.s4(h)))  # (B, C, L)
+        if mask is not None:  # padding must enter the backward convolution as zeros
+            h = h * mask
+        x = x + g1 * F.gelu(self.s4(h))  # (B, C, L)
         h = masked_instance_norm(x, mask) * (1 + sc2) + sh2  # (B, C, L)
         if esc2 is not None:
             h = h * (1 + esc2) + esh2

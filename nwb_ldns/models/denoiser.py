@@ -78,7 +78,9 @@ class Denoiser(nn.Module):
                 keep_s = keep[..., None]  # (B, 1, 1)
             parts += [series.to(x.dtype) * keep_s, ones * keep_s]
         parts.append(m)
-        h = self.inp(torch.cat(parts, 1)) * m  # (B, C, L)
+        h = self.inp(torch.cat(parts, 1))  # (B, C, L)
+        if mask is not None:
+            h = h * m
         emb = self.step_mlp(timestep_embedding(t, c.embed_dim))  # (B, E)
         if self.cond_mlp is not None:
             if cond is None:
@@ -86,5 +88,6 @@ class Denoiser(nn.Module):
             else:
                 emb = emb + keep * self.cond_mlp(cond.to(emb.dtype)) + (1 - keep) * self.null_cond  # (B, E)
         for block in self.blocks:
-            h = block(h, emb, m, code)  # (B, C, L)
-        return self.out(h) * m  # (B, D, L)
+            h = block(h, emb, None if mask is None else m, code)  # (B, C, L)
+        out = self.out(h)  # (B, D, L)
+        return out if mask is None else out * m
