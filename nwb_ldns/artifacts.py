@@ -113,9 +113,10 @@ def read_config(model_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def new_config(*, method: str, data: dict, provenance: dict, condition: ConditionSpec, configs: dict) -> dict:
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "method": method, "versions": versions(),
-            "data": data, "provenance": provenance, "condition": condition.to_dict(),
-            "configs": configs, "stages": {}}
+    cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "method": method, "versions": versions(),
+           "data": data, "provenance": provenance, "condition": condition.to_dict(),
+           "configs": configs, "stages": {}}
+    return json.loads(json.dumps(cfg, default=_json_default))  # as it reads back (tuples -> lists)
 
 
 def _weights(model_dir: Path, stage: str) -> Path:

@@ -1,0 +1,162 @@
+"""`nwb-ldns fit` and `generate` end to end through subprocess, on real files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+LORENZ = "sim:lorenz?n_trials=60&n_neurons=12&n_bins=32"
+TINY = ["--preset", "quick", "--hidden", "16", "--latent-dim", "3", "--denoiser-hidden", "16", "--batch-size", "32",
+        "--device", "cpu", "-q"]
+
+
+def run(*args, check=True, cwd=None):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)], capture_output=True, text=True,
+                       env=env, cwd=cwd, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def one_line_error(p):
+    assert p.returncode == 1
+    lines = [line for line in p.stderr.strip().splitlines() if line.startswith("Error")]
+    assert len(lines) == 1, p.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def lorenz_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli") / "m"
+    run("fit", LORENZ, "-o", d, "--epochs-ae", 1, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY)
+    return d
+
+
+def test_fit_then_generate_opens_in_spikeinterface_and_validates(lorenz_model, tmp_path):
+    import pynwb
+    from pynwb import NWBHDF5IO
+    from spikeinterface.extractors import read_nwb_sorting
+
+    assert sorted(os.listdir(lorenz_model)) == ["autoencoder.safetensors", "config.json", "diffusion.safetensors",
+                                                 "spike_history.safetensors"]
+    out = tmp_path / "s.nwb"
+    p = run("generate", "--model", lorenz_model, "-o", out, "--n-trials", 10, "-q")
+    assert "10 synthetic trials" in p.stdout
+    sorting = read_nwb_sorting(str(out))
+    assert sorting.get_num_units() == 12 and sorting.get_sampling_frequency() == pytest.approx(30000)
+    with NWBHDF5IO(str(out), "r") as io:
+        assert len(io.read().trials) == 10
+    assert pynwb.validate(path=str(out)) == []  # pynwb 4 returns the list of schema errors
+    from nwbinspector import Importance, inspect_nwbfile, load_config
+
+    issues = list(inspect_nwbfile(nwbfile_path=str(out), config=load_config("dandi")))
+    above = [i for i in issues if i.importance.value > Importance.BEST_PRACTICE_SUGGESTION.value]
+    assert not above, [f"{i.check_function_name}: {i.message}" for i in above]
+
+    p = run("generate", "--model", lorenz_model, "-o", out, check=False)
+    assert "already exists" in one_line_error(p)
+    p = run("generate", "--model", lorenz_model, "-o", tmp_path / "h.nwb", "--n-trials", 2, "--spike-history",
+            "--length", 100, "-q")
+    assert "2 synthetic trials x 100 bins" in p.stdout
+
+
+def test_generate_with_a_missing_or_corrupt_model(tmp_path):
+    p = run("generate", "--model", tmp_path / "nope", "-o", tmp_path / "s.nwb", check=False)
+    assert "no model dir" in one_line_error(p)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{")
+    p = run("generate", "--model", tmp_path / "bad", "-o", tmp_path / "s.nwb", check=False)
+    assert "corrupt" in one_line_error(p)
+    assert not (tmp_path / "s.nwb").exists()
+
+
+def test_gnocchi_is_reported_as_not_implemented(tmp_path):
+    p = run("fit", LORENZ, "--method", "gnocchi", "-o", tmp_path / "g", check=False)
+    assert "not implemented" in one_line_error(p)
+
+
+def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):
+    path, _ = maze_h5
+    m = tmp_path / "vm"
+    run("fit", path, "-o", m, "--align", "move_onset_time", "--window", -250, 450, "--behavior", "hand_vel",
+        "--behavior-lag-ms", 100, "--condition", "velocity", "--epochs-ae", 1, "--epochs-diffusion", 1,
+        "--epochs-history", 1, *TINY)
+    cfg = json.loads((m / "config.json").read_text())
+    assert cfg["condition"]["kind"] == "velocity" and cfg["condition"]["channels"] == 2
+    assert cfg["data"]["n_bins"] == 140
+
+    v = np.random.default_rng(0).normal(size=(3, 140, 2)) * 100
+    np.save(tmp_path / "v.npy", v)
+    out = tmp_path / "v.nwb"
+    run("generate", "--model", m, "-o", out, "--condition", tmp_path / "v.npy", "-q")
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert len(nwb.trials) == 3
+        np.testing.assert_allclose(nwb.processing["behavior"]["hand_vel"].data[:], v.reshape(-1, 2), rtol=1e-6)
+
+    for bad in [np.zeros((3, 140, 3)), np.zeros(3), np.zeros((3, 140, 2, 1))]:
+        np.save(tmp_path / "bad.npy", bad)
+        p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--condition", tmp_path / "bad.npy", check=False)
+        assert "must be shaped" in one_line_error(p)
+        assert not (tmp_path / "bad.nwb").exists()
+    p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--condition", tmp_path / "v.npy", "--length", 50,
+            check=False)
+    assert "--length 50 but the condition has 140 bins" in one_line_error(p)
+    # one velocity trace for several trials
+    np.save(tmp_path / "one.npy", v[0])
+    run("generate", "--model", m, "-o", tmp_path / "one.nwb", "--condition", tmp_path / "one.npy", "--n-trials", 2,
+        "-q")
+
+
+def test_angle_conditioned_fit_and_guidance(maze_h5, tmp_path):
+    path, _ = maze_h5
+    m = tmp_path / "am"
+    run("fit", path, "-o", m, "--align", "move_onset_time", "--window", -250, 450, "--behavior", "hand_vel",
+        "--behavior-lag-ms", 100, "--condition", "angle", "--epochs-ae", 1, "--epochs-diffusion", 1,
+        "--stage", "autoencoder", *TINY)
+    assert json.loads((m / "config.json").read_text())["stages"].keys() == {"autoencoder"}
+    run("fit", path, "-o", m, "--align", "move_onset_time", "--window", -250, 450, "--behavior", "hand_vel",
+        "--behavior-lag-ms", 100, "--condition", "angle", "--epochs-ae", 1, "--epochs-diffusion", 1,
+        "--stage", "diffusion", *TINY)
+    np.save(tmp_path / "a.npy", np.array([0.0, np.pi / 2]))
+    run("generate", "--model", m, "-o", tmp_path / "a.nwb", "--condition", tmp_path / "a.npy", "--guidance", 2, "-q")
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(tmp_path / "a.nwb"), "r") as io:
+        np.testing.assert_allclose(io.read().trials["reach_angle"][:], [0.0, np.pi / 2], atol=1e-6)
+    p = run("generate", "--model", m, "-o", tmp_path / "b.nwb", "--spike-history", check=False)
+    assert "no fitted spike-history" in one_line_error(p)
+
+
+def test_killed_fit_resumes(tmp_path):
+    m = tmp_path / "r"
+    args = [sys.executable, "-m", "nwb_ldns_cli.main", "fit", LORENZ, "-o", str(m), "--epochs-ae", "400",
+            "--epochs-diffusion", "1", "--epochs-history", "1", *TINY]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    ck = m / "checkpoints" / "autoencoder.safetensors"
+    deadline = time.time() + 120
+    while not ck.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ck.exists(), "no checkpoint was written before the kill"
+    p = run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY,
+            check=False)
+    assert "--resume" in one_line_error(p)
+    t0 = time.time()
+    run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY,
+        "--resume")
+    cfg = json.loads((m / "config.json").read_text())
+    assert len(cfg["stages"]["autoencoder"]["history"]["train_loss"]) == 400
+    assert not (m / "checkpoints").exists()
+    assert time.time() - t0 < 600

@@ -1,0 +1,204 @@
+"""Training loop, model dir and fit/generate through the library: resume, NaN guard, corrupt dirs,
+condition checks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nwb_ldns import artifacts
+from nwb_ldns.config import TrainConfig
+from nwb_ldns.dataset import load_dataset
+from nwb_ldns.errors import NwbLdnsError
+from nwb_ldns.fit import fit
+from nwb_ldns.generate import check_condition, generate, spike_times_from_counts, synthetic_nwbfile
+from nwb_ldns.models.observation import SpikeHistoryGLM
+from nwb_ldns.training import Stage, lr_factor, train
+
+torch.set_num_threads(1)
+
+TINY = {
+    "autoencoder": {"hidden": 16, "latent_dim": 3, "n_blocks": 1, "state_size": 4},
+    "denoiser": {"hidden": 16, "n_blocks": 1, "state_size": 4, "embed_dim": 16},
+    "ae_train": {"epochs": 2, "batch_size": 32},
+    "diffusion_train": {"epochs": 2, "batch_size": 32},
+    "history_train": {"epochs": 2, "batch_size": 32},
+}
+
+
+@pytest.fixture(scope="module")
+def lorenz():
+    return load_dataset("sim:lorenz?n_trials=60&n_neurons=12&n_bins=32")
+
+
+@pytest.fixture(scope="module")
+def model_dir(lorenz, tmp_path_factory):
+    d = tmp_path_factory.mktemp("fit") / "m"
+    fit(lorenz, d, preset="quick", overrides=TINY, progress=False, device="cpu")
+    return d
+
+
+def test_model_dir_holds_only_json_and_safetensors(model_dir):
+    names = sorted(p.name for p in model_dir.iterdir())
+    assert names == ["autoencoder.safetensors", "config.json", "diffusion.safetensors", "spike_history.safetensors"]
+    cfg = json.loads((model_dir / "config.json").read_text())
+    assert cfg["format"] == "nwb-ldns-model" and cfg["method"] == "ldns"
+    assert cfg["data"]["n_bins"] == 32 and len(cfg["data"]["unit_ids"]) == 12
+    assert cfg["provenance"]["source_uri"].startswith("sim:lorenz")
+    assert set(cfg["stages"]) == {"autoencoder", "diffusion", "spike_history"}
+    assert len(cfg["stages"]["autoencoder"]["history"]["train_loss"]) == 2
+    assert cfg["configs"]["autoencoder"]["latent_dim"] == 3 and "torch" in cfg["versions"]
+
+
+def test_generate_shapes_seed_and_lengths(model_dir):
+    m = artifacts.load_model(model_dir, require=("autoencoder", "diffusion", "spike_history"))
+    a = generate(m, n_trials=3, seed=4)
+    b = generate(m, n_trials=3, seed=4)
+    assert a.counts.shape == (3, 12, 32) and a.latents.shape == (3, 3, 32)
+    assert np.array_equal(a.counts, b.counts)
+    assert not np.array_equal(a.counts, generate(m, n_trials=3, seed=5).counts)
+    long = generate(m, n_trials=2, length=16 * 32, observation="spike_history", sampler="ddim", steps=5)
+    assert long.counts.shape == (2, 12, 512) and np.isfinite(long.rates).all()
+    ddpm = generate(m, n_trials=1, sampler="ddpm")
+    assert ddpm.settings["steps"] == 1000 and ddpm.counts.shape == (1, 12, 32)
+
+
+def test_unconditional_model_rejects_a_condition(model_dir):
+    m = artifacts.load_model(model_dir)
+    with pytest.raises(NwbLdnsError, match="without a condition"):
+        check_condition(m, np.zeros(3), n_trials=None, length=None)
+
+
+def test_spike_times_rebin_to_counts():
+    counts = np.array([0, 3, 1, 0, 7])
+    t = spike_times_from_counts(counts, 0.005, seed=0)
+    assert np.all(np.diff(t) >= 0)
+    assert np.array_equal(np.histogram(t, bins=np.arange(6) * 0.005)[0], counts)
+
+
+def test_synthetic_nwbfile_round_trip(model_dir, tmp_path):
+    from pynwb import NWBHDF5IO
+
+    from nwb_ldns.nwb_io import write_nwbfile
+
+    m = artifacts.load_model(model_dir)
+    syn = generate(m, n_trials=4, seed=0)
+    path = write_nwbfile(synthetic_nwbfile(m, syn), tmp_path / "s.nwb")
+    with NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        assert len(nwb.trials) == 4 and nwb.trials["synthetic"][:].all()
+        assert len(nwb.units) == 12 and nwb.units.resolution == pytest.approx(1 / 30000)
+        rates = nwb.processing["misc"]["synthetic_rates"].data[:]
+        assert rates.shape == (4 * 32, 12)
+        edges = np.arange(4 * 32 + 1) * syn.bin_s
+        for u in (0, 5):
+            got = np.histogram(nwb.units.get_unit_spike_times(u), bins=edges)[0]
+            assert np.array_equal(got, syn.counts[:, u, :].ravel())
+
+
+def test_existing_model_dir_needs_resume_or_overwrite(lorenz, model_dir):
+    with pytest.raises(NwbLdnsError, match="--resume"):
+        fit(lorenz, model_dir, preset="quick", overrides=TINY, progress=False)
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda d: (d / "config.json").write_text("{not json"), "corrupt"),
+    (lambda d: (d / "config.json").write_text(json.dumps({"format": "other"})), "not an nwb-ldns model"),
+    (lambda d: (d / "autoencoder.safetensors").write_bytes(b"\x00" * 20), "not a readable safetensors"),
+    (lambda d: (d / "diffusion.safetensors").unlink(), "no fitted diffusion"),
+    (lambda d: (d / "config.json").unlink(), "config.json is missing"),
+])
+def test_corrupt_model_dir_is_a_one_line_error(model_dir, tmp_path, damage, match):
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(model_dir, d)
+    damage(d)
+    with pytest.raises(NwbLdnsError, match=match) as info:
+        artifacts.load_model(d, require=("autoencoder", "diffusion"))
+    assert "\n" not in str(info.value)
+
+
+def test_weights_of_another_architecture_are_rejected(model_dir, tmp_path):
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(model_dir, d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["configs"]["autoencoder"]["hidden"] = 32
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(NwbLdnsError, match="does not match the architecture"):
+        artifacts.load_model(d)
+
+
+# ---- training loop -----------------------------------------------------------------------------
+def _glm_stage(epochs, seed=0):
+    g = torch.Generator().manual_seed(0)
+    rates = torch.rand(40, 3, 20, generator=g) + 0.2
+    counts = torch.poisson(rates, generator=g)
+    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.05, warmup_epochs=1, weight_decay=0.0, seed=seed)
+    return Stage(name="spike_history", model=SpikeHistoryGLM(n_neurons=3, history=4), config=cfg,
+                 train={"counts": counts, "rates": rates}, val={"counts": counts[:8], "rates": rates[:8]},
+                 loss_fn=lambda m, b, gen: (m.loss(b["counts"], b["rates"]), {}),
+                 val_fn=lambda m, b: torch.stack([m.loss(b["counts"], b["rates"]) * 8, torch.tensor(8.0)]))
+
+
+def test_resume_repeats_the_uninterrupted_run(tmp_path):
+    straight = _glm_stage(4)
+    train(straight, device=torch.device("cpu"), progress=False)
+
+    class Stop(Exception):
+        pass
+
+    ck = tmp_path / "ck.safetensors"
+    interrupted = _glm_stage(4)
+    calls = {"n": 0}
+    inner = interrupted.loss_fn
+
+    def dying(m, b, g):  # dies in the third epoch (3 batches per epoch)
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise Stop
+        return inner(m, b, g)
+
+    interrupted.loss_fn = dying
+    with pytest.raises(Stop):
+        train(interrupted, device=torch.device("cpu"), checkpoint=ck, progress=False)
+    assert ck.is_file()
+    resumed = _glm_stage(4)
+    hist = train(resumed, device=torch.device("cpu"), checkpoint=ck, resume=True, progress=False)
+    assert len(hist["train_loss"]) == 4
+    for (n, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=n)
+
+
+def test_nan_guard_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path):
+    stage = _glm_stage(3)
+    inner = stage.loss_fn
+    calls = {"n": 0}
+
+    def poisoned(m, b, g):
+        calls["n"] += 1
+        loss, info = inner(m, b, g)
+        return (loss * float("nan") if calls["n"] > 4 else loss), info
+
+    stage.loss_fn = poisoned
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(NwbLdnsError, match="diverged at epoch 2.*last good checkpoint"):
+        train(stage, device=torch.device("cpu"), checkpoint=ck, progress=False)
+    _, info = artifacts.load_checkpoint(ck)
+    assert info["epoch"] == 1
+
+
+def test_lr_schedule_warms_up_then_decays():
+    f = [lr_factor(s, total=100, warmup=10) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] < 0.01
+
+
+def test_best_epoch_weights_are_selected():
+    stage = _glm_stage(5)
+    hist = train(stage, device=torch.device("cpu"), progress=False)
+    best = int(np.nanargmin(hist["val_loss"])) + 1
+    assert hist["best_epoch"] == best and hist["best_val"] == pytest.approx(min(hist["val_loss"]))
