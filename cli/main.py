@@ -200,8 +200,9 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject_i
 @data_options
 @click.option("--condition", default=None, metavar="angle|velocity|COLUMN",
               help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column.")
-@click.option("--preset", type=click.Choice(["paper", "quick"]), default="paper", show_default=True,
-              help="paper: the LDNS sizes and epochs (for a GPU); quick: minutes on a laptop CPU.")
+@click.option("--preset", type=click.Choice(["auto", "paper", "quick"]), default="auto", show_default=True,
+              help="paper: the LDNS sizes and epochs (for a GPU); quick: minutes on a laptop CPU; "
+                   "auto: paper on a GPU, quick on a CPU.")
 @click.option("--epochs-ae", type=int, default=None, help="Autoencoder epochs (default from the preset).")
 @click.option("--epochs-diffusion", type=int, default=None, help="Diffusion epochs (default from the preset).")
 @click.option("--epochs-history", type=int, default=None, help="Spike-history GLM epochs (default from the preset).")

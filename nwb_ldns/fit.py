@@ -88,7 +88,7 @@ def build_configs(dataset: SpikeDataset, cond: ConditionSpec, *, preset: str = "
                   overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict]:
     """Every config of a fit, from a preset, the data and explicit overrides (None values ignored)."""
     if preset not in PRESETS:
-        raise NwbLdnsError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        raise NwbLdnsError(f"unknown preset {preset!r}; choose from auto, {', '.join(PRESETS)}")
     p = PRESETS[preset]
     o = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in (overrides or {}).items()}
     variable = bool((dataset.lengths < dataset.n_bins).any())
@@ -285,7 +285,8 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
         Uses its ``train`` split for fitting and ``val`` for model selection.
     model_dir : path
         Written as ``config.json`` + safetensors files.
-    preset : ``paper`` (the paper's sizes, for a GPU) or ``quick`` (minutes on a CPU).
+    preset : ``paper`` (the paper's sizes, for a GPU), ``quick`` (minutes on a CPU) or ``auto``
+        (``paper`` on CUDA, ``quick`` on a CPU).
     condition : None, ``angle``, ``velocity`` or a numeric trials column.
     stages : subset of ``autoencoder``, ``diffusion``, ``spike_history``; default all, in order.
         A later stage needs the earlier ones already in the model dir.
@@ -302,6 +303,11 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     """
     model_dir = Path(model_dir)
     dev = resolve_device(device)
+    if preset == "auto":
+        preset = "paper" if dev.type == "cuda" else "quick"
+        if preset == "quick":
+            logger.info("no GPU: using --preset quick (a small model that fits in minutes); "
+                        "--preset paper gives the paper's sizes")
     if int((dataset.split == "train").sum()) == 0:
         raise NwbLdnsError("the dataset has no training trials (split column)")
     dataset, cond = condition_spec(dataset, condition)

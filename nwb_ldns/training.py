@@ -29,6 +29,8 @@ logger = logging.getLogger("nwb_ldns")
 
 Batch = dict[str, torch.Tensor]
 
+CPU_MICRO_BATCH = 64
+
 
 @dataclasses.dataclass
 class Stage:
@@ -158,11 +160,15 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
                 "optimizer": opt_meta, "best_val": best_val, "ema_updates": ema.updates if ema else 0}
         save_checkpoint(checkpoint, modules=modules, info=info)
 
+    # on a CPU, large batches spill out of the caches: a 512-trial step costs 2.5x more per trial
+    # than 64-trial pieces, so the gradient of a batch is accumulated over pieces of <= 64 trials
+    micro = cfg.batch_size if device.type == "cuda" else min(cfg.batch_size, CPU_MICRO_BATCH)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.epochs, initial=start_epoch, desc=stage.name, unit="epoch", leave=False, dynamic_ncols=True)
+        bar = tqdm(total=total, initial=start_epoch * per_epoch, desc=f"{stage.name} epoch {start_epoch + 1}/{cfg.epochs}",
+                   unit="batch", leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     try:
         for epoch in range(start_epoch, cfg.epochs):
@@ -176,12 +182,16 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
                 f = lr_factor(step, total=total, warmup=cfg.warmup_epochs * per_epoch)
                 for g in opt.param_groups:
                     g["lr"] = g["initial_lr"] * f
-                idx_d = idx.to(device)
-                batch = {k: v.index_select(0, idx_d) for k, v in stage.train.items()}
-                with autocast(device):
-                    loss, _ = stage.loss_fn(model, batch, loss_gen)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss = torch.zeros((), device=device)
+                for sub in idx.split(micro):  # gradient accumulation; one piece on a GPU
+                    sub_d = sub.to(device)
+                    batch = {k: v.index_select(0, sub_d) for k, v in stage.train.items()}
+                    with autocast(device):
+                        part, _ = stage.loss_fn(model, batch, loss_gen)
+                    part = part * (len(sub) / len(idx))
+                    part.backward()
+                    loss = loss + part.detach()
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
@@ -189,6 +199,8 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
                     ema.update(model)
                 total_loss += loss.detach() * len(idx)
                 count += len(idx)
+                if bar is not None:
+                    bar.update(1)
             train_loss = float(total_loss) / count  # one host sync per epoch
             if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
                 where = f"; the last good checkpoint ({checkpoint}) is kept" if checkpoint is not None else ""
@@ -214,7 +226,7 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
             if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
                 write_checkpoint(epoch + 1)
             if bar is not None:
-                bar.update(1)
+                bar.set_description(f"{stage.name} epoch {min(epoch + 2, cfg.epochs)}/{cfg.epochs}")
                 bar.set_postfix(loss=f"{train_loss:.4g}", **({"val": f"{val_loss:.4g}"} if val_loss is not None else {}))
     finally:
         if bar is not None:
