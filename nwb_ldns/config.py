@@ -185,9 +185,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "quick": {
         "autoencoder": {"hidden": 64, "n_blocks": 2, "state_size": 16},
-        "ae_train": {"epochs": 30, "batch_size": 64, "lr": 3e-3, "warmup_epochs": 2, "grad_clip": 2.0},
+        "ae_train": {"epochs": 20, "batch_size": 64, "lr": 3e-3, "warmup_epochs": 2, "grad_clip": 2.0},
         "denoiser": {"hidden": 64, "n_blocks": 3, "state_size": 16, "embed_dim": 64},
-        "diffusion_train": {"epochs": 60, "batch_size": 64, "lr": 2e-3, "warmup_epochs": 3, "grad_clip": 1.0,
+        "diffusion_train": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "warmup_epochs": 3, "grad_clip": 1.0,
                             "ema_decay": 0.995},
         "history_train": {"epochs": 5, "batch_size": 128, "lr": 1e-2, "warmup_epochs": 0, "weight_decay": 0.0},
     },
