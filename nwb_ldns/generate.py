@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import logging
@@ -115,7 +116,7 @@ def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | Non
         raise NwbLdnsError("--n-trials and --length must be at least 1")
     if sampler not in ("ddim", "ddpm"):
         raise NwbLdnsError(f"unknown sampler {sampler!r}; use ddim or ddpm")
-    obs = model.observation(observation)
+    obs_cpu = copy.deepcopy(model.observation(observation)).cpu()
     gen = torch.Generator().manual_seed(seed)
     feats = None if values is None else condition_features(model.condition, values)
     bar = None
@@ -134,7 +135,7 @@ def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | Non
                                      sampler=sampler, steps=steps, generator=gen,
                                      progress=bar.update if bar is not None else None)  # (b, D, L)
             r = model.decode(z)  # (b, N, L)
-            s = obs.sample(r.cpu() if obs.name == "poisson" else r, generator=gen)  # (b, N, L)
+            s = obs_cpu.sample(r.float().cpu(), generator=gen)  # (b, N, L) drawn on the CPU generator: seeded anywhere
             counts.append(s.cpu().numpy().astype(np.uint16))
             rates.append(r.float().cpu().numpy())
             latents.append(z.float().cpu().numpy())
