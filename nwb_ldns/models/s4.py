@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: sequences at least this long use the FFT convolution, shorter ones the Toeplitz matmul
-FFT_MIN_LENGTH = 96
+#: sequences at least this long use the FFT convolution, shorter ones the Toeplitz matmul (measured on
+#: 2 CPU cores, 256 channels, batch 64, forward + backward: Toeplitz wins at 32 bins, FFT from 64 on)
+FFT_MIN_LENGTH = 48
 
 
 class S4D(nn.Module):
