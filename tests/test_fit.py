@@ -202,3 +202,25 @@ def test_best_epoch_weights_are_selected():
     hist = train(stage, device=torch.device("cpu"), progress=False)
     best = int(np.nanargmin(hist["val_loss"])) + 1
     assert hist["best_epoch"] == best and hist["best_val"] == pytest.approx(min(hist["val_loss"]))
+
+
+def test_variable_length_trials_fit_a_causal_model(tmp_path):
+    import nwb_fixtures
+
+    nwb = nwb_fixtures.base_file()
+    rng = np.random.default_rng(0)
+    starts = np.cumsum(rng.uniform(0.6, 1.8, 30))
+    durations = rng.uniform(0.3, 1.2, 30)
+    for _ in range(6):
+        nwb.add_unit(spike_times=np.sort(rng.uniform(0, starts[-1] + 2, 300)))
+    for s, d in zip(starts, durations):
+        nwb.add_trial(start_time=s, stop_time=s + d)
+    path = nwb_fixtures.write(nwb, tmp_path / "var.nwb")
+    data = load_dataset(str(path))
+    assert len(set(data.lengths.tolist())) > 1
+    fit(data, tmp_path / "m", preset="quick", overrides=TINY, progress=False, stages=("autoencoder", "diffusion"))
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["data"]["variable_length"] and cfg["configs"]["autoencoder"]["bidirectional"] is False
+    m = artifacts.load_model(tmp_path / "m", require=("autoencoder", "diffusion"))
+    assert generate(m, n_trials=2, length=17).counts.shape == (2, 6, 17)
+    assert generate(m, n_trials=1).counts.shape[-1] == data.n_bins  # default: the longest training trial
