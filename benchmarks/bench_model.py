@@ -139,7 +139,7 @@ def main():
         ("denoiser training step", f"{n_den / 1e6:.2f} M", t_ref_den, t_den),
         (f"sample {n} trials (1000 DDPM vs 50 DDIM)", f"{n_den / 1e6:.2f} M", t_ref_sample, t_ours_sample),
     ]
-    print(f"\n| what | params | reference config (s) | ours (s) | speed-up |\n|---|---|---|---|---|")
+    print("\n| what | params | reference config (s) | ours (s) | speed-up |\n|---|---|---|---|---|")
     for name, params, a, b in rows:
         print(f"| {name} | {params} | {a:.3f} | {b:.3f} | {a / b:.1f}x |")
     print(f"\nreference sampling: {args.ref_steps} steps timed ({t_ref_step:.3f} s/step) x 1000; "

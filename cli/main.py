@@ -76,6 +76,30 @@ def data_options(fn):
     return fn
 
 
+def subject_options(default_id: str):
+    """--subject-id/--species/--sex/--age for commands that write a new NWB file; passed on as ``subject``."""
+
+    def deco(fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, subject_id, species, sex, age, **kwargs):
+            return fn(*args, subject={"subject_id": subject_id, "species": species, "sex": sex, "age": age}, **kwargs)
+
+        opts = [
+            click.option("--subject-id", default=None, help=f"Subject id (default {default_id})."),
+            click.option("--species", default=None,
+                         help="Latin binomial or NCBI taxon URL (default: synthetic construct)."),
+            click.option("--sex", default=None, type=click.Choice(["M", "F", "U", "O"]), help="Default U."),
+            click.option("--age", default=None, help="ISO 8601 duration, e.g. P8Y (default P0D)."),
+        ]
+        for opt in reversed(opts):
+            wrapper = opt(wrapper)
+        return wrapper
+
+    return deco
+
+
 def spec_from_options(o: dict):
     from nwb_ldns.config import DataSpec
 
@@ -162,12 +186,9 @@ def simulate():
 @click.option("--n-bins", type=int, default=256, show_default=True, help="Bins per trial.")
 @click.option("--bin-ms", type=float, default=5.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--subject-id", default=None, help="Subject id (default sim-lorenz-SEED).")
-@click.option("--species", default=None, help="Latin binomial or NCBI taxon URL (default: synthetic construct).")
-@click.option("--sex", default=None, type=click.Choice(["M", "F", "U", "O"]), help="Default U.")
-@click.option("--age", default=None, help="ISO 8601 duration, e.g. P90D (default P0D).")
+@subject_options("sim-lorenz-SEED")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject_id, species, sex, age, overwrite):
+def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, overwrite):
     """The LDNS Lorenz benchmark: Poisson neurons driven by a Lorenz attractor, ground truth kept.
 
     The same parameters give the same spikes as the in-process source
@@ -186,8 +207,7 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject_i
         config = LorenzConfig(n_trials=n_trials, n_neurons=n_neurons, n_bins=n_bins, bin_ms=bin_ms, seed=seed)
     except ValueError as exc:
         raise NwbLdnsError(str(exc)) from None
-    nwb = lorenz_nwbfile(LorenzSimulation(config),
-                         subject={"subject_id": subject_id, "species": species, "sex": sex, "age": age})
+    nwb = lorenz_nwbfile(LorenzSimulation(config), subject=subject)
     write_nwbfile(nwb, output, overwrite=overwrite)
     logger.info("wrote %s: %d trials x %d units", output, n_trials, n_neurons)
 
@@ -284,15 +304,12 @@ def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_di
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Trials sampled at once.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--subject-id", default=None, help="Subject id of the output (default ldns-synthetic).")
-@click.option("--species", default=None, help="Latin binomial or NCBI taxon URL (default: synthetic construct).")
-@click.option("--sex", default=None, type=click.Choice(["M", "F", "U", "O"]), help="Default U.")
-@click.option("--age", default=None, help="ISO 8601 duration, e.g. P8Y (default P0D).")
+@subject_options("ldns-synthetic")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback, help="No progress bars.")
 @click.pass_context
 def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike_history, guidance, sampler, steps,
-                 batch_size, device, seed, subject_id, species, sex, age, overwrite):
+                 batch_size, device, seed, subject, overwrite):
     """Generate synthetic trials from a fitted model and write them as NWB.
 
     Spikes go in a standard Units table, the conditions in the trials table, decoded rates and
@@ -324,7 +341,7 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
     syn = generate(model, n_trials=n_trials, length=length, condition=values,
                    observation="spike_history" if spike_history else "poisson", seed=seed, guidance=guidance,
                    sampler=sampler, steps=steps, batch_size=batch_size, progress=not ctx.obj["quiet"])
-    nwb = synthetic_nwbfile(model, syn, subject={"subject_id": subject_id, "species": species, "sex": sex, "age": age})
+    nwb = synthetic_nwbfile(model, syn, subject=subject)
     write_nwbfile(nwb, output, overwrite=overwrite)
     click.echo(f"{syn.n_trials} synthetic trials x {syn.n_bins} bins x {syn.counts.shape[1]} units -> {output}")
 

@@ -131,7 +131,7 @@ def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict)
                 logger.info("resuming with the settings saved in %s", cfg_path)
             return cfg
         if overwrite:
-            if not cfg_path.is_file() and any(model_dir.iterdir()):
+            if not cfg_path.is_file():
                 raise NwbLdnsError(f"{model_dir} is not empty and not a model dir; not replacing it")
             shutil.rmtree(model_dir)
         elif cfg_path.is_file():
@@ -157,6 +157,11 @@ def _finish_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, tor
 
 def _tensor(a, device) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32).to(device)
+
+
+def _batch_mean(loss: torch.Tensor, n: int) -> torch.Tensor:
+    """A batch's mean loss as [sum, count], the form validation losses are averaged in."""
+    return torch.stack([loss * n, torch.tensor(float(n), device=loss.device)])
 
 
 def _mask(lengths: np.ndarray, n_bins: int, device) -> torch.Tensor:
@@ -229,9 +234,7 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
 
     def val_fn(m, b):
         g = torch.Generator(device=b["z"].device).manual_seed(12345)
-        loss, _ = loss_fn(m, b, g)
-        n = b["z"].shape[0]
-        return torch.stack([loss * n, torch.tensor(float(n), device=loss.device)])
+        return _batch_mean(loss_fn(m, b, g)[0], b["z"].shape[0])
 
     stage = Stage(name="diffusion", model=den, config=TrainConfig.from_dict(c["diffusion_train"]),
                   train=tensors("train"), val=tensors("val"), loss_fn=loss_fn, val_fn=val_fn, select="last")
@@ -250,22 +253,19 @@ def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):
 
     def tensors(split):
         ds = dataset.select(split)
-        _, rates = model.encode(ds.counts_bct(), ds.lengths if variable else None)
-        out = {"counts": _tensor(ds.counts_bct(), device), "rates": _tensor(rates, device)}
+        counts = ds.counts_bct()
+        _, rates = model.encode(counts, ds.lengths if variable else None)
+        out = {"counts": _tensor(counts, device), "rates": _tensor(rates, device)}
         if variable:
             out["mask"] = _mask(ds.lengths, ds.n_bins, device)
         return out
 
     glm = SpikeHistoryGLM(n_neurons=model.n_neurons)
 
-    def val_fn(m, b):
-        n = b["counts"].shape[0]
-        loss = m.loss(b["counts"], b["rates"], b.get("mask"))
-        return torch.stack([loss * n, torch.tensor(float(n), device=loss.device)])
-
     stage = Stage(name="spike_history", model=glm, config=TrainConfig.from_dict(c["history_train"]),
                   train=tensors("train"), val=tensors("val"),
-                  loss_fn=lambda m, b, g: (m.loss(b["counts"], b["rates"], b.get("mask")), {}), val_fn=val_fn,
+                  loss_fn=lambda m, b, g: (m.loss(b["counts"], b["rates"], b.get("mask")), {}),
+                  val_fn=lambda m, b: _batch_mean(m.loss(b["counts"], b["rates"], b.get("mask")), b["counts"].shape[0]),
                   select="best")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "spike_history.safetensors",
                     resume=resume, progress=progress)

@@ -14,6 +14,7 @@ import torch
 from . import __version__
 from .errors import NwbLdnsError
 from .model import LdnsModel, condition_features
+from .nwb_io import synthetic_subject
 
 logger = logging.getLogger("nwb_ldns")
 
@@ -172,7 +173,6 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
     TimeSeries in ``processing/misc``.
     """
     from pynwb import NWBFile, TimeSeries
-    from pynwb.file import Subject
 
     n, N, L = syn.counts.shape
     bin_s = syn.bin_s
@@ -187,11 +187,9 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
         source_script="nwb-ldns generate",
         source_script_file_name="nwb_ldns/generate.py",
     )
-    subj = {"subject_id": "ldns-synthetic", "species": "http://purl.obolibrary.org/obo/NCBITaxon_32630",
-            "sex": "U", "age": "P0D",
-            "description": "Synthetic data from a generative model (NCBI taxon 32630, synthetic construct)."}
-    subj.update({k: v for k, v in (subject or {}).items() if v is not None})
-    nwb.subject = Subject(**subj)
+    nwb.subject = synthetic_subject(
+        subject_id="ldns-synthetic", overrides=subject,
+        description="Synthetic data from a generative model (NCBI taxon 32630, synthetic construct).")
 
     unit_ids = model.data.get("unit_ids") or list(range(N))
     nwb.add_unit_column(name="source_unit_id", description="id of the unit in the data the model was fitted on")

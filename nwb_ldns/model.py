@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig, DiffusionConfig
+from .config import ConditionSpec, DataSpec, DiffusionConfig
 from .errors import NwbLdnsError
 from .models.autoencoder import Autoencoder
 from .models.denoiser import Denoiser

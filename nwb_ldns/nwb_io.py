@@ -14,6 +14,20 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
     return str(path).rstrip("/").endswith(".zarr")
 
 
+SYNTHETIC_SPECIES = "http://purl.obolibrary.org/obo/NCBITaxon_32630"  # "synthetic construct"
+
+
+def synthetic_subject(*, subject_id: str, description: str, overrides: dict | None = None):
+    """A DANDI-ready ``Subject`` for generated data: species synthetic construct, sex U, age P0D,
+    each replaced by a non-None value of ``overrides`` (subject_id, species, sex, age)."""
+    from pynwb.file import Subject
+
+    fields = {"subject_id": subject_id, "species": SYNTHETIC_SPECIES, "sex": "U", "age": "P0D",
+              "description": description}
+    fields.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return Subject(**fields)
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)

@@ -142,9 +142,9 @@ def lorenz_nwbfile(sim: LorenzSimulation, *, subject: dict | None = None):
     TimeSeries in ``processing/misc``, and subject metadata accepted by DANDI.
     """
     from pynwb import NWBFile, TimeSeries
-    from pynwb.file import Subject
 
     from .. import __version__
+    from ..nwb_io import synthetic_subject
 
     cfg = sim.config
     params = dataclasses.asdict(cfg)
@@ -161,10 +161,8 @@ def lorenz_nwbfile(sim: LorenzSimulation, *, subject: dict | None = None):
         source_script="nwb-ldns simulate lorenz",
         source_script_file_name="nwb_ldns/sim/lorenz.py",
     )
-    subj = {"subject_id": f"sim-lorenz-{cfg.seed}", "species": "http://purl.obolibrary.org/obo/NCBITaxon_32630",
-            "sex": "U", "age": "P0D", "description": "Simulated subject (NCBI taxon 32630, synthetic construct)."}
-    subj.update({k: v for k, v in (subject or {}).items() if v is not None})
-    nwb.subject = Subject(**subj)
+    nwb.subject = synthetic_subject(subject_id=f"sim-lorenz-{cfg.seed}", overrides=subject,
+                                    description="Simulated subject (NCBI taxon 32630, synthetic construct).")
 
     nwb.add_unit_column(name="readout_weights", description="Ground-truth readout row C_i (3 values) of the Lorenz state")
     nwb.add_unit_column(name="readout_bias", description="Ground-truth bias; expected count per bin = softplus_2(C_i z + bias)")
