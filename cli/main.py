@@ -89,9 +89,11 @@ def subject_options(default_id: str):
         opts = [
             click.option("--subject-id", default=None, help=f"Subject id (default {default_id})."),
             click.option("--species", default=None,
-                         help="Latin binomial or NCBI taxon URL (default: synthetic construct)."),
-            click.option("--sex", default=None, type=click.Choice(["M", "F", "U", "O"]), help="Default U."),
-            click.option("--age", default=None, help="ISO 8601 duration, e.g. P8Y (default P0D)."),
+                         help="Latin binomial or NCBI taxon URL (default: the source's; synthetic construct for "
+                              "simulated and generated data without one)."),
+            click.option("--sex", default=None, type=click.Choice(["M", "F", "U", "O"]),
+                         help="Default: the source's, else U."),
+            click.option("--age", default=None, help="ISO 8601 duration, e.g. P8Y (default: the source's; P0D for synthetic subjects)."),
         ]
         for opt in reversed(opts):
             wrapper = opt(wrapper)
@@ -304,12 +306,14 @@ def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_di
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Trials sampled at once.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@subject_options("ldns-synthetic")
+@subject_options("the source's, else ldns-synthetic")
+@click.option("--include-weights", is_flag=True,
+              help="Store the model's weights in the file, so the file alone can be loaded as --model.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback, help="No progress bars.")
 @click.pass_context
 def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike_history, guidance, sampler, steps,
-                 batch_size, device, seed, subject, overwrite):
+                 batch_size, device, seed, subject, include_weights, overwrite):
     """Generate synthetic trials from a fitted model and write them as NWB.
 
     Spikes go in a standard Units table, the conditions in the trials table, decoded rates and
@@ -341,9 +345,52 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
     syn = generate(model, n_trials=n_trials, length=length, condition=values,
                    observation="spike_history" if spike_history else "poisson", seed=seed, guidance=guidance,
                    sampler=sampler, steps=steps, batch_size=batch_size, progress=not ctx.obj["quiet"])
-    nwb = synthetic_nwbfile(model, syn, subject=subject)
+    nwb = synthetic_nwbfile(model, syn, subject=subject, include_weights=include_weights)
     write_nwbfile(nwb, output, overwrite=overwrite)
     click.echo(f"{syn.n_trials} synthetic trials x {syn.n_bins} bins x {syn.counts.shape[1]} units -> {output}")
+
+
+@app.command("encode")
+@click.argument("source")
+@click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(),
+              help="Model dir written by `nwb-ldns fit`.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Trials encoded at once.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
+@subject_options("the source's")
+@click.option("--include-weights", is_flag=True,
+              help="Store the model's weights in the file, so the file alone can be loaded as --model.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@source_options
+@click.pass_context
+def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, include_weights, overwrite, cache_dir,
+               dandi_api_url):
+    """Infer latents and rates for every trial of SOURCE and write them as NWB.
+
+    SOURCE is binned as the model's data were (bin width, alignment, window, units); it may be
+    another recording than the one the model was fitted on if it has the same unit ids. The
+    output holds a copy of the source's trials table, the latents and rates of each trial in
+    processing/misc, and the model's metadata.
+
+    \b
+    Examples:
+      nwb-ldns encode sim:lorenz --model lorenz-model -o lorenz-latents.nwb
+      nwb-ldns encode dandi:000128 -o mc_maze-latents.nwb.zarr
+    """
+    from nwb_ldns.artifacts import load_model
+    from nwb_ldns.encode import encode_source, encoded_nwbfile
+    from nwb_ldns.nwb_io import write_nwbfile
+
+    if os.path.exists(output) and not overwrite:
+        raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
+    model = load_model(model_dir, device=device)
+    quiet = ctx.obj["quiet"]
+    enc = encode_source(model, source, batch_size=batch_size, progress=not quiet, cache_dir=cache_dir,
+                        dandi_api_url=dandi_api_url, quiet=quiet)
+    nwb = encoded_nwbfile(model, enc, subject=subject, include_weights=include_weights)
+    write_nwbfile(nwb, output, overwrite=overwrite)
+    n, D, L = enc.latents.shape
+    click.echo(f"{n} trials x {L} bins -> {D} latents and {enc.rates.shape[1]} rates -> {output}")
 
 
 def main(argv=None) -> None:

@@ -185,7 +185,7 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
         history = SpikeHistoryGLM(n_neurons=ae.config.n_neurons, history=int(t["w"].shape[1]))
         load_state(history, t, path)
     model = LdnsModel(autoencoder=ae, denoiser=denoiser, diffusion=diffusion, latent_mean=mean, latent_std=std,
-                      condition=condition, spike_history=history, data=data, info=cfg)
+                      condition=condition, spike_history=history, data=data, info=cfg, path=d)
     return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device)
 
 

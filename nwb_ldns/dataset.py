@@ -30,11 +30,12 @@ class SpikeDataset:
 
     Variables of ``ds``: ``counts`` (trial, time, unit; integer), ``length`` (trial; bins in
     each trial, the rest is padding), ``split`` (trial; train/val/test), ``window_start`` and
-    ``align_time`` (trial; absolute seconds), optionally ``observed`` (trial, time, unit; False
+    ``align_time`` (trial; absolute seconds), ``start_time`` and ``stop_time`` (trial; the source
+    trial the window lies in, or the window itself without a trials table), optionally ``observed`` (trial, time, unit; False
     where a unit was not observed), ``behavior_<name>`` (trial, time, channel) and trial
     covariates ``trial_<column>`` (trial). Coordinates: ``trial`` (trial ids), ``time`` (bin
-    centres relative to the alignment, s), ``unit`` (unit ids). ``attrs`` hold the data spec
-    and provenance as JSON.
+    centres relative to the alignment, s), ``unit`` (unit ids). ``attrs`` hold the data spec,
+    provenance and the source's session/subject fields as JSON.
 
     Models take ``(batch, channels, time)``: see :meth:`counts_bct`.
     """
@@ -67,6 +68,11 @@ class SpikeDataset:
     @property
     def provenance(self) -> dict:
         return json.loads(self.ds.attrs["provenance"])
+
+    @property
+    def session(self) -> dict:
+        """Session and subject fields of the source (``subject`` a dict), as far as known."""
+        return json.loads(self.ds.attrs.get("session", "{}"))
 
     @property
     def bin_s(self) -> float:
@@ -268,7 +274,8 @@ def _scalar_columns(trials: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progress: bool = False) -> SpikeDataset:
+def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progress: bool = False,
+                  drop_empty_units: bool = True) -> SpikeDataset:
     """Bin a recording into a :class:`SpikeDataset`.
 
     Parameters
@@ -279,6 +286,9 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
         Binning, alignment, units and behaviour (defaults: 5 ms bins, whole trials).
     progress : bool
         Show a progress bar over units.
+    drop_empty_units : bool
+        Drop units without a spike in the windows (fitting); keep them to encode with a model
+        that expects them.
 
     Returns
     -------
@@ -322,9 +332,9 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
 
     total = counts.sum(axis=(0, 1), dtype=np.int64)
     empty = total == 0
-    if empty.all():
+    if empty.all() and drop_empty_units:
         raise NwbLdnsError(f"no unit of {recording.uri} has a spike inside the {starts.size} windows")
-    if empty.any():
+    if empty.any() and drop_empty_units:
         logger.warning("dropping %d unit(s) with no spikes in the windows: %s", int(empty.sum()),
                        ", ".join(map(str, unit_ids[index[empty]][:10])) + (" ..." if empty.sum() > 10 else ""))
         counts = counts[:, :, ~empty]
@@ -341,6 +351,9 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
         "window_start": ("trial", starts),
         "align_time": ("trial", np.asarray(t_align, dtype=np.float64)),
     }
+    # the source trial each window came from (segments without a trials table: the window itself)
+    data_vars["start_time"] = ("trial", starts if trials is None else trials["start_time"].to_numpy(dtype=np.float64))
+    data_vars["stop_time"] = ("trial", binner.stops if trials is None else trials["stop_time"].to_numpy(dtype=np.float64))
     if observed is not None:
         data_vars["observed"] = (("trial", "time", "unit"), observed)
     lag = spec.behavior_lag_ms * 1e-3
@@ -363,6 +376,7 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     ds = xr.Dataset(data_vars, coords=coords, attrs={
         "spec": spec.to_json(),
         "provenance": json.dumps(recording.provenance, sort_keys=True, default=str),
+        "session": json.dumps(recording.session_metadata(), sort_keys=True, default=str),
         "bin_s": spec.bin_s,
         "nwb_ldns_version": __version__,
     })
@@ -370,7 +384,8 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     return SpikeDataset(ds)
 
 
-def load_dataset(source: str, spec: DataSpec | None = None, *, progress: bool = False, **source_options) -> SpikeDataset:
+def load_dataset(source: str, spec: DataSpec | None = None, *, progress: bool = False, drop_empty_units: bool = True,
+                 **source_options) -> SpikeDataset:
     """Open a source, bin it and close it: ``load_dataset("dandi:000128", DataSpec(...))``."""
     with open_source(source, **source_options) as rec:
-        return build_dataset(rec, spec, progress=progress)
+        return build_dataset(rec, spec, progress=progress, drop_empty_units=drop_empty_units)

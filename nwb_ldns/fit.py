@@ -113,7 +113,8 @@ def _data_info(dataset: SpikeDataset) -> dict:
             "bin_s": dataset.bin_s, "time_start_s": float(dataset.ds["time"].values[0] - dataset.bin_s / 2),
             "variable_length": bool((dataset.lengths < dataset.n_bins).any()),
             "max_length": int(dataset.lengths.max()),
-            "n_trials": {s: int((dataset.split == s).sum()) for s in ("train", "val", "test")}}
+            "n_trials": {s: int((dataset.split == s).sum()) for s in ("train", "val", "test")},
+            "session": dataset.session}
 
 
 # ---- the model dir -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,8 @@ class LdnsModel:
         ``spec`` (DataSpec), ``unit_ids``, ``n_bins``, ``bin_s``, ``variable_length``.
     info : dict
         The rest of ``config.json`` (provenance, training history, versions).
+    path : Path or None
+        The model dir it was loaded from.
     """
 
     autoencoder: Autoencoder
@@ -83,6 +86,7 @@ class LdnsModel:
     data: dict[str, Any]
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     device: torch.device = torch.device("cpu")
+    path: Path | None = None
 
     @property
     def spec(self) -> DataSpec:

@@ -1,12 +1,27 @@
-"""Writing NWB files, HDF5 or Zarr, atomically."""
+"""NWB outputs: the file skeleton, ndx-ldns objects, atomic writes (HDF5 or Zarr), and reading latents back.
+
+What goes where (see ``extensions/ndx-ldns/README.md``): spikes in a standard ``Units`` table,
+conditions in ``trials``, covariates in ``processing/behavior``, latents and rates as
+``TrialAlignedSeries`` in ``processing/misc``, the model in ``/general/ldns_model``.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
+import logging
 import os
+import re
 import shutil
+import uuid
 from pathlib import Path
 
+import numpy as np
+
+from . import __version__
 from .errors import NwbLdnsError
+
+logger = logging.getLogger("nwb_ldns")
 
 
 def is_zarr_path(path: str | os.PathLike) -> bool:
@@ -15,6 +30,7 @@ def is_zarr_path(path: str | os.PathLike) -> bool:
 
 
 SYNTHETIC_SPECIES = "http://purl.obolibrary.org/obo/NCBITaxon_32630"  # "synthetic construct"
+_SUBJECT_FIELDS = ("subject_id", "species", "sex", "age", "description")
 
 
 def synthetic_subject(*, subject_id: str, description: str, overrides: dict | None = None):
@@ -26,6 +42,128 @@ def synthetic_subject(*, subject_id: str, description: str, overrides: dict | No
               "description": description}
     fields.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return Subject(**fields)
+
+
+def subject_from(source: dict | None, *, options: dict | None = None, synthetic_id: str | None = None):
+    """The ``Subject`` of an output file: the source's subject where known, options over it.
+
+    Without a source subject, ``synthetic_id`` gives the synthetic-construct defaults
+    (:func:`synthetic_subject`); without either, only the options are used, and a file with
+    no subject id or species gets a warning (DANDI needs both).
+    """
+    from pynwb.file import Subject
+
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    known = {k: v for k, v in (source or {}).items() if k in _SUBJECT_FIELDS and v not in (None, "")}
+    if not known and synthetic_id is not None:
+        return synthetic_subject(subject_id=synthetic_id, overrides=options,
+                                 description="Synthetic data from a generative model (NCBI taxon 32630, "
+                                             "synthetic construct).")
+    fields = {**known, **options}
+    if known and "sex" not in fields:
+        fields["sex"] = "U"
+    missing = [k for k in ("subject_id", "species", "sex", "age") if k not in fields]
+    if missing:
+        logger.warning("the output has no subject %s; pass %s to make it ready for DANDI", ", ".join(missing),
+                       " ".join(f"--{k.replace('_', '-')}" for k in missing))
+    return Subject(**fields) if fields else None
+
+
+def new_nwbfile(*, session_description: str, session: dict | None = None, session_id: str,
+                start_time: datetime.datetime | str | None = None, source_script: str,
+                experiment_description: str | None = None, keywords: tuple[str, ...] = ()):
+    """An ``NWBFile`` with a fresh identifier, lab/institution/experimenter copied from ``session``."""
+    from pynwb import NWBFile
+
+    session = session or {}
+    if isinstance(start_time, str):
+        start_time = datetime.datetime.fromisoformat(start_time)
+    if start_time is None:
+        start_time = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    if start_time.tzinfo is None:
+        start_time = start_time.replace(tzinfo=datetime.timezone.utc)
+    extra = {k: session[k] for k in ("lab", "institution", "experimenter") if session.get(k)}
+    keywords = ("latent diffusion", "nwb-ldns", *keywords)
+    return NWBFile(session_description=session_description, identifier=str(uuid.uuid4()),
+                   session_start_time=start_time, session_id=re.sub(r"[/\\\s]+", "-", session_id),
+                   experiment_description=experiment_description, source_script=source_script,
+                   source_script_file_name=source_script.split()[0], keywords=list(keywords), **extra)
+
+
+# ---- ndx-ldns objects -----------------------------------------------------------------------------
+def data_source(provenance: dict, spec: dict, *, name: str):
+    """An ``LdnsDataSource`` from a provenance dict and a data spec dict."""
+    from ndx_ldns import LdnsDataSource
+
+    optional = {"dandiset": provenance.get("dandiset"), "dandiset_version": provenance.get("version"),
+                "asset_path": provenance.get("asset_path"), "content_hash": provenance.get("content_hash")}
+    return LdnsDataSource(name=name, source_uri=str(provenance.get("source_uri", "unknown")),
+                          data_spec=json.dumps(spec, sort_keys=True, default=str),
+                          **{k: str(v) for k, v in optional.items() if v is not None})
+
+
+def model_metadata(model, *, include_weights: bool = False):
+    """``LdnsModelMetadata`` (``/general/ldns_model``) for a loaded model.
+
+    ``include_weights`` stores the safetensors files of the model dir in the NWB file, so the
+    file alone is enough to load the model again (:func:`nwb_ldns.artifacts.load_model`).
+    """
+    from ndx_ldns import LdnsModelMetadata
+
+    cfg = dict(model.info)
+    stages = cfg.pop("stages", {})
+    sizes = f"{model.n_neurons} units -> {model.latent_dim} latents"
+    weights = {}
+    if include_weights:
+        if model.path is None:
+            raise NwbLdnsError("the model was not loaded from a model dir; its weights cannot be included")
+        for stage in stages:
+            path = Path(model.path) / f"{stage}.safetensors"
+            if path.is_file():
+                weights[f"{stage}_weights"] = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    return LdnsModelMetadata(
+        name="ldns_model", method=str(cfg.get("method", "ldns")),
+        package_version=str(cfg.get("versions", {}).get("nwb_ldns", __version__)),
+        description=f"{str(cfg.get('method', 'ldns')).upper()} model ({sizes}; stages {', '.join(stages)}), "
+                    f"fitted with nwb-ldns",
+        config=json.dumps(cfg, sort_keys=True), training_history=json.dumps(stages, sort_keys=True),
+        training_data=data_source(cfg.get("provenance", {}), cfg.get("data", {}).get("spec", {}),
+                                  name="training_data"),
+        **weights)
+
+
+def trial_aligned_series(*, name: str, values: np.ndarray, lengths: np.ndarray, bin_s: float, unit: str,
+                         description: str, event_times: np.ndarray, offset_s: float, trials_region,
+                         channel_names, window_starts: np.ndarray | None = None):
+    """A ``TrialAlignedSeries``: (trial, channel, time) values -> time-first, ragged by trial.
+
+    Parameters
+    ----------
+    values : (trial, channel, time) array; bins at or past ``lengths[i]`` are padding and dropped
+    lengths : (trial,) valid bins per trial
+    event_times : (trial,) time of each trial's alignment event, s
+    offset_s : time from the event to the start of the first bin, s
+    trials_region : DynamicTableRegion of the trials table, one row per trial
+    window_starts : (trial,) start of each trial's first bin, s; None when trials are back to
+        back from t = 0. Contiguous bins get starting_time and rate, others timestamps.
+    """
+    from ndx_ldns import TrialAlignedSeries
+
+    n, C, L = values.shape
+    lengths = np.asarray(lengths, dtype=np.int64)
+    valid = np.arange(L)[None, :] < lengths[:, None]  # (trial, time)
+    data = np.ascontiguousarray(values.transpose(0, 2, 1)[valid], dtype=np.float32)  # (bins, channel)
+    timing = {"starting_time": 0.0, "rate": 1.0 / bin_s}
+    if window_starts is not None:
+        k = np.broadcast_to(np.arange(L)[None, :], (n, L))[valid]
+        t = np.repeat(np.asarray(window_starts, dtype=np.float64), lengths) + k * bin_s
+        regular = t.size > 1 and np.allclose(np.diff(t), bin_s, rtol=0, atol=1e-9)  # contiguous trials
+        timing = {"starting_time": float(t[0]), "rate": 1.0 / bin_s} if regular else {"timestamps": t}
+    return TrialAlignedSeries(
+        name=name, description=description, data=data, unit=unit, **timing,
+        bin_width_in_milliseconds=float(bin_s * 1e3), milliseconds_from_event_to_first_bin=float(offset_s * 1e3),
+        bins_per_trial=lengths, event_timestamps=np.asarray(event_times, dtype=np.float64),
+        trials=trials_region, channel_names=[str(c) for c in channel_names])
 
 
 def _remove(path: Path) -> None:
@@ -76,3 +214,107 @@ def write_nwbfile(nwbfile, path: str | os.PathLike, *, overwrite: bool = False) 
             raise
         raise NwbLdnsError(f"writing {path} failed: {type(exc).__name__}: {exc}") from exc
     return path
+
+
+# ---- reading outputs back ------------------------------------------------------------------------------
+def open_nwb(path: str | os.PathLike):
+    """An open pynwb IO for an HDF5 or Zarr NWB file (read-only); use as a context manager."""
+    path = Path(path)
+    if not path.exists():
+        raise NwbLdnsError(f"{path} does not exist")
+    try:
+        if is_zarr_path(path):
+            from hdmf_zarr import NWBZarrIO
+
+            return NWBZarrIO(str(path), mode="r")
+        from pynwb import NWBHDF5IO
+
+        return NWBHDF5IO(str(path), mode="r")
+    except Exception as exc:
+        raise NwbLdnsError(f"cannot open {path} as NWB: {type(exc).__name__}: {exc}") from exc
+
+
+def _ragged(series) -> tuple[np.ndarray, np.ndarray]:
+    """(trial, time, channel) NaN-padded values and (trial,) lengths of a TrialAlignedSeries."""
+    lengths = np.asarray(series.bins_per_trial[:], dtype=np.int64)
+    data = np.asarray(series.data[:], dtype=np.float32)  # (bins, channel)
+    if lengths.sum() != data.shape[0]:
+        raise NwbLdnsError(f"{series.name}: bins_per_trial sums to {lengths.sum()} but data has {data.shape[0]} bins")
+    L = int(lengths.max(initial=0))
+    out = np.full((lengths.size, L, data.shape[1]), np.nan, dtype=np.float32)
+    out[np.arange(L)[None, :] < lengths[:, None]] = data
+    return out, lengths
+
+
+def open_latents(path: str | os.PathLike):
+    """Latents (and rates) of an nwb-ldns output file as an ``xarray.Dataset``.
+
+    Works on the ``.nwb`` and ``.nwb.zarr`` files that ``nwb-ldns generate`` and
+    ``nwb-ldns encode`` write.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``latents`` (trial, time, latent) and ``rates`` (trial, time, unit; Hz), NaN past each
+        trial's ``length``; ``event_time`` (trial, s); the trials table's scalar columns
+        (``synthetic``, conditions, ``start_time`` ...); for velocity-conditioned samples
+        ``behavior_<name>`` (trial, time, channel). Coordinates: ``trial`` (trials table ids),
+        ``time`` (bin centres relative to the alignment event, s), ``latent``, ``unit`` (the
+        source's unit ids). ``attrs``: ``bin_s``, ``method``, ``source_uri``, ``kind``
+        (generated or encoded), ``model_config`` and, for generated files, ``generation`` (JSON).
+    """
+    import xarray as xr
+
+    with open_nwb(path) as io:
+        try:
+            nwb = io.read()
+        except Exception as exc:
+            raise NwbLdnsError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
+        misc = nwb.processing.get("misc")
+        if misc is None or "latents" not in misc.data_interfaces:
+            raise NwbLdnsError(f"{path} has no processing/misc/latents: not an nwb-ldns generate or encode output")
+        lat = misc["latents"]
+        z, lengths = _ragged(lat)
+        bin_s = float(lat.bin_width_in_milliseconds) * 1e-3
+        offset = float(lat.milliseconds_from_event_to_first_bin or 0.0) * 1e-3
+        time = offset + (np.arange(z.shape[1]) + 0.5) * bin_s
+        rows = np.asarray(lat.trials.data[:], dtype=np.int64) if lat.trials is not None else np.arange(len(lengths))
+        trials = nwb.trials.to_dataframe() if nwb.trials is not None else None
+        ids = trials.index.to_numpy()[rows] if trials is not None else rows
+        ds = xr.Dataset(
+            {"latents": (("trial", "time", "latent"), z), "length": ("trial", lengths.astype(np.int32)),
+             "event_time": ("trial", np.asarray(lat.event_timestamps[:], dtype=np.float64))},
+            coords={"trial": ids, "time": time,
+                    "latent": list(lat.channel_names[:]) if lat.channel_names is not None else np.arange(z.shape[2])})
+        if "rates" in misc.data_interfaces:
+            r, _ = _ragged(misc["rates"])
+            names = misc["rates"].channel_names
+            ds["rates"] = (("trial", "time", "unit"), r)
+            ds = ds.assign_coords(unit=list(names[:]) if names is not None else np.arange(r.shape[2]))
+            ds["rates"].attrs["units"] = misc["rates"].unit
+        if trials is not None:
+            for col in trials.columns:
+                values = trials[col].iloc[rows]
+                if values.map(lambda v: np.ndim(v) == 0).all():
+                    ds[col] = ("trial", values.to_numpy())
+        meta = nwb.lab_meta_data
+        attrs = {"bin_s": bin_s, "file": str(path), "kind": "encoded" if "ldns_encoding" in meta else "generated"}
+        if "ldns_model" in meta:
+            m = meta["ldns_model"]
+            attrs.update(method=m.method, model_config=m.config, source_uri=m.training_data.source_uri)
+        if "ldns_encoding" in meta:
+            attrs["source_uri"] = meta["ldns_encoding"].source.source_uri
+        if "ldns_generation" in meta:
+            g = meta["ldns_generation"]
+            attrs["generation"] = g.settings
+            series = g.condition_series
+            if series is not None:
+                v = np.asarray(series.data[:], dtype=np.float32)  # (bins, channel), trials back to back
+                if v.shape[0] == lengths.sum():
+                    out = np.full(z.shape[:2] + v.shape[1:], np.nan, dtype=np.float32)
+                    out[np.arange(z.shape[1])[None, :] < lengths[:, None]] = v
+                    ds[f"behavior_{series.name}"] = (("trial", "time", f"{series.name}_channel"), out)
+        ds.attrs.update(attrs)
+        ds["time"].attrs.update(units="s", description="bin centre relative to the alignment event")
+        ds["latents"].attrs["units"] = lat.unit
+    return ds

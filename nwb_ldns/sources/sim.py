@@ -91,8 +91,12 @@ class SimRecording(Recording):
 
     def session_metadata(self) -> dict:
         cfg = self.simulation.config
-        return {"session_description": f"simulated {self.provenance['simulation']} session",
-                "session_id": f"{self.provenance['simulation']}-seed{cfg.seed}"}
+        from ..nwb_io import SYNTHETIC_SPECIES
+
+        name = self.provenance["simulation"]
+        return {"session_description": f"simulated {name} session", "session_id": f"{name}-seed{cfg.seed}",
+                "subject": {"subject_id": f"sim-{name}-{cfg.seed}", "species": SYNTHETIC_SPECIES, "sex": "U",
+                            "age": "P0D", "description": "Simulated subject (NCBI taxon 32630, synthetic construct)."}}
 
 
 @register_source("sim")
