@@ -288,8 +288,8 @@ def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_di
 
 
 @app.command("generate")
-@click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(file_okay=False),
-              help="Model dir written by `nwb-ldns fit`.")
+@click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(),
+              help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
 @click.option("--n-trials", type=int, default=None, help="Trials to generate (default: the condition's, else 100).")
 @click.option("--length", type=int, default=None, help="Bins per trial (default: the training length).")
@@ -353,7 +353,7 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
 @app.command("encode")
 @click.argument("source")
 @click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(),
-              help="Model dir written by `nwb-ldns fit`.")
+              help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Trials encoded at once.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")

@@ -138,6 +138,7 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
     Parameters
     ----------
     model_dir : path
+        A model dir, or an ``.nwb``/``.nwb.zarr`` file written with ``--include-weights``.
     device : ``cpu``, ``cuda``, ``auto`` or a torch.device
     require : stages that must be present (others load when there)
 
@@ -151,6 +152,15 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
     from .models.observation import SpikeHistoryGLM
 
     d = Path(model_dir)
+    if d.suffix == ".nwb" or str(d).rstrip("/").endswith(".zarr"):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="nwb-ldns-model-") as tmp:
+            extract_model(d, tmp)
+            model = load_model(tmp, device=device, require=require)
+        model.path = None
+        model.info["loaded_from"] = str(d)
+        return model
     cfg = read_config(d)
     done = cfg.get("stages", {})
     for stage in require:
@@ -187,6 +197,38 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
     model = LdnsModel(autoencoder=ae, denoiser=denoiser, diffusion=diffusion, latent_mean=mean, latent_std=std,
                       condition=condition, spike_history=history, data=data, info=cfg, path=d)
     return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device)
+
+
+def extract_model(nwb_path: str | os.PathLike, model_dir: str | os.PathLike) -> Path:
+    """Write the model stored in an NWB output (``--include-weights``) as a model dir.
+
+    The weights are safetensors bytes, so nothing in the file is executed.
+    """
+    from .nwb_io import open_nwb
+
+    out = Path(model_dir)
+    with open_nwb(nwb_path) as io:
+        try:
+            meta = io.read().lab_meta_data.get("ldns_model")
+        except Exception as exc:
+            raise NwbLdnsError(f"cannot read {nwb_path}: {type(exc).__name__}: {exc}") from exc
+        if meta is None:
+            raise NwbLdnsError(f"{nwb_path} has no ldns_model: not written by nwb-ldns generate or encode")
+        try:
+            cfg = json.loads(meta.config)
+            cfg["stages"] = json.loads(meta.training_history)
+        except (TypeError, ValueError) as exc:
+            raise NwbLdnsError(f"{nwb_path}: the model config is corrupt ({exc})") from None
+        blobs = {s: getattr(meta, f"{s}_weights", None) for s in cfg["stages"]}
+        if any(b is None for b in blobs.values()):
+            raise NwbLdnsError(f"{nwb_path} names its model but holds no weights; write it with --include-weights, "
+                               "or use the model dir")
+        out.mkdir(parents=True, exist_ok=True)
+        for stage, blob in blobs.items():
+            data = np.asarray(blob[:], dtype=np.uint8).tobytes()
+            _atomic(_weights(out, stage), lambda t, data=data: t.write_bytes(data))
+    write_json(out / "config.json", cfg)
+    return out
 
 
 # ---- training checkpoints ----------------------------------------------------------------------------

@@ -250,6 +250,6 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
         extra["condition_series"] = series
     nwb.add_lab_meta_data(LdnsGeneration(
         name="ldns_generation", seed=np.int64(st["seed"]), observation_model=st["observation"],
-        guidance=float(st["guidance"]), sampler=st["sampler"], sampling_steps=np.int64(st["steps"]),
+        guidance=float(st["guidance"]), sampler=st["sampler"], sampling_steps=int(st["steps"]),
         condition_kind=spec.kind, settings=json.dumps(st, sort_keys=True, default=str), model=meta, **extra))
     return nwb

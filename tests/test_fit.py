@@ -89,7 +89,7 @@ def test_synthetic_nwbfile_round_trip(model_dir, tmp_path):
         nwb = io.read()
         assert len(nwb.trials) == 4 and nwb.trials["synthetic"][:].all()
         assert len(nwb.units) == 12 and nwb.units.resolution == pytest.approx(1 / 30000)
-        rates = nwb.processing["misc"]["synthetic_rates"].data[:]
+        rates = nwb.processing["misc"]["rates"].data[:]
         assert rates.shape == (4 * 32, 12)
         edges = np.arange(4 * 32 + 1) * syn.bin_s
         for u in (0, 5):

@@ -111,11 +111,12 @@ def main(output_dir: str | Path | None = None) -> Path:
         default_name="ldns_generation",
         doc="How the synthetic trials of this file were drawn from a model.",
         attributes=[
-            NWBAttributeSpec(name="seed", dtype="int64", doc="Seed of the whole draw."),
+            # int64 attributes come back from Zarr as Python ints, which hdmf's int64 check refuses
+            NWBAttributeSpec(name="seed", dtype="numeric", doc="Seed of the whole draw (an integer)."),
             _attr("observation_model", "poisson or spike_history."),
             NWBAttributeSpec(name="guidance", dtype="float64", doc="Classifier-free guidance weight (1 = plain)."),
             _attr("sampler", "ddim or ddpm."),
-            NWBAttributeSpec(name="sampling_steps", dtype="int64", doc="Denoising steps per sample."),
+            NWBAttributeSpec(name="sampling_steps", dtype="int", doc="Denoising steps per sample."),
             _attr("condition_kind", "none, angle, column or velocity."),
             _attr("condition_name", "Trials column or behaviour TimeSeries holding the conditions.", required=False),
             _attr("settings", "JSON: every setting of the draw."),
