@@ -20,7 +20,8 @@ logger = logging.getLogger("nwb_ldns")
 
 # time series kinds that are recordings, not behaviour: never offered as --behavior
 _NOT_BEHAVIOR = ("ElectricalSeries", "ImageSeries", "ImageMaskSeries", "OpticalSeries", "TwoPhotonSeries",
-                 "RoiResponseSeries", "FluorescenceSeries", "SpikeEventSeries")
+                 "RoiResponseSeries", "FluorescenceSeries", "SpikeEventSeries",
+                 "TrialAlignedSeries")  # the last: latents and rates nwb-ldns wrote
 
 
 def _object_path(obj) -> str:
