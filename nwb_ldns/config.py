@@ -200,7 +200,8 @@ class ConditionSpec(_Config):
 
     ``kind``: ``none``; ``angle`` (a trial column or reach angle in radians, fed as [cos, sin]);
     ``column`` (any numeric trials column, z-scored); ``velocity`` (a binned behaviour series,
-    z-scored per channel, fed as input channels). ``name`` is the column or behaviour.
+    z-scored per channel, fed as input channels). ``name`` is the column or behaviour, ``unit``
+    its unit where the source says (e.g. mm/s).
     """
 
     kind: str = "none"
@@ -208,6 +209,7 @@ class ConditionSpec(_Config):
     channels: int = 0
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    unit: str = ""
 
     @property
     def trial_level(self) -> bool:

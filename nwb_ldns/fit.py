@@ -62,8 +62,9 @@ def condition_spec(dataset: SpikeDataset, condition: str | None) -> tuple[SpikeD
         v = dataset.behavior(name)[train].reshape(-1, dataset.behavior(name).shape[-1])
         mean, std = np.nanmean(v, 0), np.nanstd(v, 0)
         std = np.where(std > 1e-8, std, 1.0)
+        unit = str(dataset.ds[f"behavior_{name}"].attrs.get("unit", ""))
         return dataset, ConditionSpec(kind="velocity", name=name, channels=v.shape[-1],
-                                      mean=tuple(map(float, mean)), std=tuple(map(float, std)))
+                                      mean=tuple(map(float, mean)), std=tuple(map(float, std)), unit=unit)
     cov = dataset.covariates()
     if condition == "angle":
         if "reach_angle" not in cov:

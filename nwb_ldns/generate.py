@@ -228,7 +228,8 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
         beh = nwb.create_processing_module("behavior", "Behaviour the synthetic trials were conditioned on")
         series = TimeSeries(
             name=spec.name, description=f"condition {spec.name} per bin (time x channel), trials back to back",
-            data=syn.condition.reshape(-1, syn.condition.shape[-1]), unit="a.u.", starting_time=0.0, rate=1.0 / bin_s)
+            data=syn.condition.reshape(-1, syn.condition.shape[-1]), unit=spec.unit or "a.u.", starting_time=0.0,
+            rate=1.0 / bin_s)
         beh.add(series)
     misc = nwb.create_processing_module("misc", "Model outputs behind the synthetic spikes")
     lengths = np.full(n, L)

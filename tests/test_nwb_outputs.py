@@ -124,6 +124,7 @@ def test_generated_file_round_trip(maze, tmp_path, backend):
         # the alignment column of the training data: first bin 250 ms before it
         np.testing.assert_allclose(trials["move_onset_time"] - trials["start_time"], 0.25)
         np.testing.assert_allclose(nwb.processing["behavior"]["hand_vel"].data[:], v.reshape(-1, 2))
+        assert nwb.processing["behavior"]["hand_vel"].unit == "mm/s"  # the source's unit
         lat = nwb.processing["misc"]["latents"]
         np.testing.assert_array_equal(lat.data[:], syn.latents.transpose(0, 2, 1).reshape(-1, syn.latents.shape[1]))
         assert lat.bin_width_in_milliseconds == 5.0 and lat.milliseconds_from_event_to_first_bin == pytest.approx(-250)
