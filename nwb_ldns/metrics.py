@@ -84,3 +84,160 @@ def r2_score(truth: np.ndarray, pred: np.ndarray) -> float:
     """Pooled coefficient of determination 1 - SS_res / SS_tot."""
     t, p = np.asarray(truth, dtype=np.float64).ravel(), np.asarray(pred, dtype=np.float64).ravel()
     return float(1 - ((t - p) ** 2).sum() / ((t - t.mean()) ** 2).sum())
+
+
+# ---- distributions ---------------------------------------------------------------------------------
+def kde_density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Gaussian KDE (Scott's bandwidth, as scipy) of ``values`` at ``grid``, normalised to sum 1.
+
+    Constant values (no spread) fall back to a point mass at the grid point nearest them.
+    """
+    from scipy.stats import gaussian_kde
+
+    v = np.asarray(values, dtype=np.float64).ravel()
+    grid = np.asarray(grid, dtype=np.float64)
+    if v.size < 2 or np.ptp(v) == 0:
+        p = np.zeros(grid.size)
+        p[np.argmin(np.abs(grid - (v[0] if v.size else 0.0)))] = 1.0
+        return p
+    p = gaussian_kde(v)(grid)
+    return p / p.sum()
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-10) -> float:
+    """KL(p || q) = sum p log(p / q) in nats, both normalised first; ``eps`` keeps log finite."""
+    p = np.asarray(p, dtype=np.float64) + eps
+    q = np.asarray(q, dtype=np.float64) + eps
+    p, q = p / p.sum(), q / q.sum()
+    return float(np.sum(p * np.log(p / q)))
+
+
+def population_count_kl(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """KL(synthetic || real) of the population spike count per (trial, bin), KDEs at 0..max (as LDNS)."""
+    a, b = np.asarray(real).sum(1).ravel(), np.asarray(synthetic).sum(1).ravel()
+    grid = np.arange(int(max(a.max(initial=0), b.max(initial=0))) + 1)
+    return kl_divergence(kde_density(b, grid), kde_density(a, grid))
+
+
+# ---- per neuron -------------------------------------------------------------------------------------------
+def firing_rates(counts: np.ndarray, bin_s: float) -> np.ndarray:
+    """Mean firing rate per neuron (Hz) over all trials and bins."""
+    c = np.asarray(counts, dtype=np.float64)
+    return c.mean(axis=(0, 2)) / bin_s
+
+
+def fano_factors(counts: np.ndarray) -> np.ndarray:
+    """Fano factor per neuron: variance / mean of the spike count per trial (NaN for silent neurons)."""
+    per_trial = np.asarray(counts, dtype=np.float64).sum(-1)  # (trial, neuron)
+    m = per_trial.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(m > 0, per_trial.var(0) / m, np.nan)
+
+
+def autocorrelation(counts: np.ndarray, max_lag: int = 30) -> np.ndarray:
+    """Autocorrelation per neuron at lags 0..max_lag, (neuron, lag), within trials.
+
+    Counts are centred on the neuron's mean over all bins and normalised by its variance;
+    lag k averages x_t x_{t+k} over every pair inside a trial. Silent neurons give NaN.
+    """
+    x = np.asarray(counts, dtype=np.float64)  # (trial, neuron, time)
+    L = x.shape[-1]
+    x = x - x.mean(axis=(0, 2), keepdims=True)
+    var = (x ** 2).mean(axis=(0, 2))  # (neuron,)
+    out = np.full((x.shape[1], max_lag + 1), np.nan)
+    for k in range(min(max_lag, L - 1) + 1):
+        out[:, k] = (x[:, :, : L - k] * x[:, :, k:]).mean(axis=(0, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return out / var[:, None]
+
+
+def poisson_nll(counts: np.ndarray, rates: np.ndarray) -> float:
+    """Summed Poisson negative log likelihood (without the log k! term, which cancels in bits/spike)."""
+    r = np.clip(np.asarray(rates, dtype=np.float64), 1e-9, None)
+    return float(np.sum(r - np.asarray(counts, dtype=np.float64) * np.log(r)))
+
+
+def bits_per_spike(counts: np.ndarray, rates: np.ndarray) -> float:
+    """(NLL_null - NLL_model) / n_spikes / ln 2, null = each neuron's mean rate (as the NLB).
+
+    counts, rates : (trial, neuron, time); rates are expected counts per bin.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    null = np.broadcast_to(c.mean(axis=(0, 2), keepdims=True), c.shape)
+    n = c.sum()
+    if n == 0:
+        return float("nan")
+    return (poisson_nll(c, null) - poisson_nll(c, rates)) / n / np.log(2)
+
+
+# ---- conditions and behaviour ------------------------------------------------------------------------------
+def smooth_counts(counts: np.ndarray, bin_s: float, sigma_s: float = 0.02) -> np.ndarray:
+    """Counts smoothed along time by a Gaussian of ``sigma_s`` (expected counts per bin)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(np.asarray(counts, dtype=np.float64), sigma_s / bin_s, axis=-1, mode="nearest")
+
+
+def psth_r2(real: np.ndarray, synthetic: np.ndarray, real_labels: np.ndarray, synthetic_labels: np.ndarray) -> float:
+    """R^2 of synthetic against real PSTHs (trial averages per condition), pooled over conditions,
+    neurons and bins; only conditions present in both sets count.
+
+    real, synthetic : (trial, neuron, time) rates or smoothed counts
+    """
+    real_labels, synthetic_labels = np.asarray(real_labels), np.asarray(synthetic_labels)
+    a, b = [], []
+    for c in np.unique(real_labels):
+        if (synthetic_labels == c).any():
+            a.append(real[real_labels == c].mean(0))
+            b.append(synthetic[synthetic_labels == c].mean(0))
+    if not a:
+        return float("nan")
+    return r2_score(np.stack(a), np.stack(b))
+
+
+def angle_sectors(angles: np.ndarray, n: int = 8) -> np.ndarray:
+    """Sector index 0..n-1 of each angle (radians), sectors centred on 0, 2pi/n, ..."""
+    width = 2 * np.pi / n
+    return (np.floor((np.asarray(angles) + width / 2) / width) % n).astype(int)
+
+
+def ridge_fit(x: np.ndarray, y: np.ndarray, *, alphas=(1e-2, 1e-1, 1, 10, 100, 1e3, 1e4), folds: int = 5,
+              groups: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Ridge regression y ~ [x, 1] with alpha chosen by k-fold cross-validation.
+
+    x : (samples, features); y : (samples, outputs); ``groups`` keeps samples of one group (e.g.
+    a trial's bins) in the same fold. Returns (weights (features + 1, outputs), alpha).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(len(x), -1)
+    X = np.hstack([x, np.ones((len(x), 1))])
+    groups = np.arange(len(x)) if groups is None else np.asarray(groups)
+    uniq = np.unique(groups)
+    fold_of = dict(zip(uniq, np.random.default_rng(seed).permutation(uniq.size) % folds))
+    fold = np.array([fold_of[g] for g in groups])
+
+    def solve(Xa, ya, alpha):
+        reg = alpha * np.eye(Xa.shape[1])
+        reg[-1, -1] = 0.0  # no penalty on the intercept
+        return np.linalg.solve(Xa.T @ Xa + reg, Xa.T @ ya)
+
+    best, best_err = alphas[0], np.inf
+    for alpha in alphas:
+        err = 0.0
+        for k in range(min(folds, uniq.size)):
+            tr, te = fold != k, fold == k
+            err += ((X[te] @ solve(X[tr], y[tr], alpha) - y[te]) ** 2).sum()
+        if err < best_err:
+            best, best_err = alpha, err
+    return solve(X, y, best), float(best)
+
+
+def ridge_predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return np.hstack([x, np.ones((len(x), 1))]) @ w
+
+
+def angular_error_deg(predicted: np.ndarray, requested: np.ndarray) -> float:
+    """Mean absolute angular difference in degrees, wrapped to [0, 180]."""
+    d = np.angle(np.exp(1j * (np.asarray(predicted) - np.asarray(requested))))
+    return float(np.degrees(np.abs(d)).mean())

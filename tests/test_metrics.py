@@ -44,3 +44,68 @@ def test_pearson_rmse_r2():
     assert metrics.rmse([0, 0], [3, 4]) == pytest.approx(np.sqrt(12.5))
     assert metrics.r2_score([1, 2, 3], [1, 2, 3]) == 1.0
     assert metrics.r2_score([1, 2, 3], [2, 2, 2]) == pytest.approx(0.0)
+
+
+# ---- metrics of the evaluate report, each on a case worked by hand ----------------------------------------
+from nwb_ldns import metrics as M  # noqa: E402
+
+
+def test_kl_divergence_by_hand():
+    assert M.kl_divergence([0.5, 0.5], [0.25, 0.75]) == pytest.approx(0.5 * np.log(2) + 0.5 * np.log(2 / 3), abs=1e-8)
+    assert M.kl_divergence([1, 3], [1, 3]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kde_density_is_scotts_gaussian_kde():
+    v = np.array([0.0, 1.0, 3.0])
+    grid = np.arange(5.0)
+    bw = v.std(ddof=1) * len(v) ** (-1 / 5)  # Scott's factor times the sample std
+    p = np.exp(-0.5 * ((grid[:, None] - v[None]) / bw) ** 2).sum(1)
+    np.testing.assert_allclose(M.kde_density(v, grid), p / p.sum(), rtol=1e-10)
+    np.testing.assert_array_equal(M.kde_density(np.array([2, 2, 2]), grid), [0, 0, 1, 0, 0])
+
+
+def test_population_count_kl_is_zero_for_the_same_counts_and_grows_with_a_shift():
+    c = np.random.default_rng(0).poisson(1.0, size=(20, 5, 10))
+    assert M.population_count_kl(c, c) == pytest.approx(0.0, abs=1e-8)
+    assert M.population_count_kl(c, c + 1) > 0.1
+
+
+def test_rates_fano_and_autocorrelation_by_hand():
+    c = np.array([[[1, 0, 0, 1]], [[2, 0, 0, 0]]])  # 2 trials, 1 neuron, 4 bins of 5 ms
+    assert M.firing_rates(c, 0.005)[0] == pytest.approx(4 / 8 / 0.005)
+    assert M.fano_factors(c)[0] == pytest.approx(0.0)  # 2 spikes in each trial
+    assert M.fano_factors(np.array([[[1, 0]], [[3, 0]]]))[0] == pytest.approx(0.5)  # mean 2, variance 1
+    alt = np.array([[[1, 0, 1, 0, 1, 0]]])
+    ac = M.autocorrelation(alt, max_lag=2)[0]
+    np.testing.assert_allclose(ac, [1.0, -1.0, 1.0])
+
+
+def test_bits_per_spike_by_hand():
+    c = np.array([[[2, 0]]])  # null rate: 1 per bin
+    assert M.bits_per_spike(c, np.ones_like(c, dtype=float)) == pytest.approx(0.0)
+    # model rates (2, ~0): NLL 2 - 2 ln 2 against the null's 2 -> 2 ln 2 / 2 spikes / ln 2 = 1 bit per spike
+    assert M.bits_per_spike(c, np.array([[[2.0, 1e-12]]])) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_psth_r2_and_angle_helpers():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 3, 8))
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    assert M.psth_r2(x, x, labels, labels) == pytest.approx(1.0)
+    assert M.psth_r2(x, x + 10, labels, labels) < 0
+    np.testing.assert_array_equal(M.angle_sectors(np.array([0, np.pi / 4, -np.pi / 4, np.pi, 0.3])), [0, 1, 7, 4, 0])
+    assert M.angular_error_deg(np.radians([350.0, 90.0]), np.radians([10.0, 60.0])) == pytest.approx(25.0)
+
+
+def test_ridge_recovers_a_linear_map_and_cross_validates_alpha():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 4))
+    w = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0], [2.0, 1.0]])
+    y = x @ w + np.array([5.0, -1.0])
+    fitted, alpha = M.ridge_fit(x, y)
+    assert alpha == 1e-2  # noiseless: the smallest penalty wins
+    np.testing.assert_allclose(fitted[:4], w, atol=1e-3)
+    np.testing.assert_allclose(fitted[4], [5.0, -1.0], atol=1e-3)
+    np.testing.assert_allclose(M.ridge_predict(fitted, x), y, atol=1e-2)
+    noisy = rng.normal(size=(40, 30))  # pure noise targets: a large penalty wins
+    assert M.ridge_fit(noisy, rng.normal(size=(40, 1)))[1] >= 100
