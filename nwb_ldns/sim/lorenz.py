@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
 import uuid
 
 import numpy as np
+
+from .base import PoissonSession
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,7 @@ def _lorenz_rk4(x: np.ndarray, dt: float, n_steps: int, sigma=10.0, rho=28.0, be
     return out
 
 
-class LorenzSimulation:
+class LorenzSimulation(PoissonSession):
     """Ground truth and spikes of one simulated session; spikes are drawn per unit on demand.
 
     Parameters
@@ -110,28 +111,17 @@ class LorenzSimulation:
             drive = np.einsum("c,bct->bt", self.weights[unit], self.latents) + self.bias  # (trial, time)
         return softplus_beta(drive).astype(np.float32)
 
-    def counts(self, unit: int) -> np.ndarray:
-        """Poisson spike counts of one unit, (trial, time); the same for the same seed and unit."""
-        rng = np.random.default_rng([self.config.seed, 1, unit])
-        return rng.poisson(self.rates(unit)).astype(np.int64)
+    def trials_table(self):
+        """One trial per simulated trial, back to back."""
+        import pandas as pd
 
-    @functools.cached_property
-    def _samples_per_bin(self) -> int:
-        return int(round(self.config.bin_s * self.config.sampling_rate))
+        return pd.DataFrame({"start_time": self.trial_starts, "stop_time": self.trial_starts + self.config.trial_s},
+                            index=pd.Index(np.arange(self.config.n_trials), name="id"))
 
-    def spike_times(self, unit: int) -> np.ndarray:
-        """Sorted spike times (s) of one unit, on the sample grid strictly inside each bin."""
-        cfg = self.config
-        counts = self.counts(unit).ravel()  # (trial * time,)
-        spb = self._samples_per_bin
-        bins = np.repeat(np.arange(counts.size), counts)  # global bin index per spike
-        rng = np.random.default_rng([cfg.seed, 2, unit])
-        samples = bins * spb + rng.integers(1, spb, size=bins.size)  # never on a bin edge
-        return np.sort(samples) / cfg.sampling_rate
-
-    def total_counts(self) -> np.ndarray:
-        """Spikes per unit over the whole session."""
-        return np.array([self.counts(u).sum() for u in range(self.config.n_neurons)])
+    def behavior(self) -> dict[str, tuple[str, np.ndarray, str]]:
+        """name -> (NWB path, values per bin (trial * time, channel), unit)."""
+        return {"lorenz_latents": ("processing/misc/lorenz_latents",
+                                   self.latents.transpose(0, 2, 1).reshape(-1, 3), "a.u.")}
 
 
 def lorenz_nwbfile(sim: LorenzSimulation, *, subject: dict | None = None):

@@ -71,18 +71,17 @@ class SimRecording(Recording):
 
     @property
     def trials(self) -> pd.DataFrame:
-        starts = self.simulation.trial_starts
-        return pd.DataFrame({"start_time": starts, "stop_time": starts + self.simulation.config.trial_s},
-                            index=pd.Index(np.arange(starts.size), name="id"))
+        return self.simulation.trials_table()
 
     def behavior_series(self) -> list[BehaviorSeries]:
         cfg = self.simulation.config
-        return [BehaviorSeries(name="lorenz_latents", path="processing/misc/lorenz_latents",
-                               shape=(cfg.n_trials * cfg.n_bins, 3), rate=1.0 / cfg.bin_s, unit="a.u.")]
+        return [BehaviorSeries(name=name, path=path, shape=values.shape, rate=1.0 / cfg.bin_s, unit=unit)
+                for name, (path, values, unit) in self.simulation.behavior().items()]
 
     def read_behavior(self, series, windows):
+        """Samples at bin starts (the simulations' behaviour is defined per bin)."""
         cfg = self.simulation.config
-        flat = self.simulation.latents.transpose(0, 2, 1).reshape(-1, 3)  # (trial * time, 3)
+        flat = self.simulation.behavior()[series.name][1]  # (trial * time, channel)
         out = []
         for start, stop in np.asarray(windows, dtype=np.float64):
             lo, hi = (int(np.clip(np.ceil(x / cfg.bin_s - 1e-9), 0, len(flat))) for x in (start, stop))
