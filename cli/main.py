@@ -393,6 +393,49 @@ def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, incl
     click.echo(f"{n} trials x {L} bins -> {D} latents and {enc.rates.shape[1]} rates -> {output}")
 
 
+
+@app.command("evaluate")
+@click.option("--real", "real_source", required=True, metavar="SOURCE", help="The real data (any SOURCE fit takes).")
+@click.option("--synthetic", "synthetic_path", required=True, type=click.Path(exists=True),
+              help="A file written by `nwb-ldns generate` (.nwb or .nwb.zarr).")
+@click.option("--model", "model_dir", default=None, type=click.Path(exists=True),
+              help="The model (dir or file with weights): adds bits/spike, co-bps and latent PSDs.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Report folder.")
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="train", show_default=True,
+              help="Real trials to compare with.")
+@click.option("--resamples", type=int, default=5, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
+@source_options
+@click.pass_context
+def evaluate_cmd(ctx, real_source, synthetic_path, model_dir, output, split, resamples, seed, overwrite, cache_dir,
+                 dandi_api_url):
+    """Compare synthetic trials with real ones: metrics.json, figures and index.html.
+
+    Both are binned with the model's data spec (named in the synthetic file). Every metric is a
+    bootstrap mean and sd, beside the floor of real half vs half.
+
+    \b
+    Examples:
+      nwb-ldns evaluate --real sim:lorenz --synthetic synth.nwb -o report
+      nwb-ldns evaluate --real sim:maze --synthetic synth.nwb --model maze-model -o report
+    """
+    from nwb_ldns.evaluate import evaluate
+
+    if os.path.exists(output) and not overwrite:
+        raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
+    quiet = ctx.obj["quiet"]
+    m = evaluate(real_source, synthetic_path, output, model_dir=model_dir, split=split, n_boot=resamples, seed=seed,
+                 overwrite=overwrite, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url, quiet=quiet)
+    floor = m["half_vs_half"]
+    for key in ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi",
+                "velocity_decoding_r2", "angle_error_deg", "co_bps"):
+        if key in m and m[key]["mean"] is not None:
+            f = floor.get(key, {}).get("mean")
+            click.echo(f"{key:28s} {m[key]['mean']:.4g} +- {m[key]['sd'] or 0:.2g}"
+                       + (f"   (half vs half {f:.4g})" if f is not None else ""))
+    click.echo(f"report -> {os.path.join(output, 'index.html')}")
+
 def main(argv=None) -> None:
     """Entry point: run the app and turn library errors into one line and exit status 1."""
     debug = bool(os.environ.get("NWB_LDNS_DEBUG"))

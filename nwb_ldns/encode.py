@@ -26,22 +26,29 @@ class Encoded:
     rates: np.ndarray
 
 
+def select_units(dataset: SpikeDataset, unit_ids: list, *, what: str = "the model") -> SpikeDataset:
+    """The units ``unit_ids`` of ``dataset`` (matched by id as text), in that order.
+
+    A one-line error names the ids the dataset lacks.
+    """
+    want = [str(u) for u in unit_ids]
+    pos = {u: i for i, u in enumerate(str(u) for u in dataset.unit_ids)}
+    missing = [u for u in want if u not in pos]
+    if missing:
+        raise NwbLdnsError(f"{what} was fitted on {len(want)} units; the source lacks {len(missing)} of them "
+                           f"(ids {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}): use a recording "
+                           f"with the same units")
+    return SpikeDataset(dataset.ds.isel(unit=[pos[u] for u in want]))
+
+
 def match_units(model: LdnsModel, dataset: SpikeDataset) -> SpikeDataset:
     """The units of ``dataset`` the model was fitted on, in the model's order.
 
     Units are matched by id; a recording the model was not fitted on is fine when it has them all.
     """
-    want = [str(u) for u in (model.data.get("unit_ids") or [])]
-    have = [str(u) for u in dataset.unit_ids]
-    if not want:
+    if not model.data.get("unit_ids"):
         raise NwbLdnsError("the model dir does not list its unit ids (config.json data.unit_ids)")
-    pos = {u: i for i, u in enumerate(have)}
-    missing = [u for u in want if u not in pos]
-    if missing:
-        raise NwbLdnsError(f"the model was fitted on {len(want)} units; the source lacks {len(missing)} of them "
-                           f"(ids {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}): encode a recording "
-                           f"with the same units")
-    return SpikeDataset(dataset.ds.isel(unit=[pos[u] for u in want]))
+    return select_units(dataset, model.data["unit_ids"])
 
 
 def encode(model: LdnsModel, dataset: SpikeDataset, *, batch_size: int = 256) -> Encoded:

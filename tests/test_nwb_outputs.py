@@ -286,7 +286,7 @@ def test_encode_another_recording_with_the_same_units(maze, tmp_path):
     with pytest.raises(NwbLdnsError, match="lacks 2 of them"):
         encode_source(maze["model"], fewer)
     p = run("encode", fewer, "--model", maze["model_dir"], "-o", tmp_path / "e.nwb", check=False)
-    assert "lacks 2 of them (ids 8, 9)" in one_line_error(p)
+    assert "lacks 2 of them (ids 8, 9): use a recording with the same units" in one_line_error(p)
     assert not (tmp_path / "e.nwb").exists()
 
 

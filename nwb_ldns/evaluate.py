@@ -1,0 +1,303 @@
+"""How real are synthetic trials? Metrics of real vs synthetic spiking, with bootstrap spreads and
+the real data's own half-vs-half floor (``nwb-ldns evaluate``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import numpy as np
+
+from . import metrics as M
+from .config import ConditionSpec, DataSpec
+from .dataset import SpikeDataset, load_dataset
+from .errors import NwbLdnsError
+
+logger = logging.getLogger("nwb_ldns")
+
+#: metrics that compare two sets of trials; each has a half-vs-half floor (lower is better unless noted)
+SET_METRICS = ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi",
+               "rmse_firing_rate", "rmse_fano_factor", "rmse_autocorrelation", "psth_r2")
+HIGHER_IS_BETTER = {"psth_r2", "velocity_decoding_r2", "bits_per_spike", "co_bps"}
+SMOOTH_S = 0.02  # Gaussian smoothing of counts for PSTHs and decoders
+
+
+@dataclasses.dataclass
+class Pair:
+    """Real and synthetic trials binned alike, units in the same order.
+
+    ``real`` / ``synthetic`` counts are (trial, neuron, time); ``*_velocity`` (trial, time, 2)
+    or None; ``*_angle`` (trial,) radians or None (reach angle, requested or decoded from the
+    velocity at the alignment); ``model_config`` is the model's config.json.
+    """
+
+    real: np.ndarray
+    synthetic: np.ndarray
+    bin_s: float
+    real_velocity: np.ndarray | None
+    synthetic_velocity: np.ndarray | None
+    real_angle: np.ndarray | None
+    synthetic_angle: np.ndarray | None
+    angle_requested: bool
+    model_config: dict
+    real_dataset: SpikeDataset
+    synthetic_latents: np.ndarray | None = None  # (trial, latent, time), from the file
+
+
+def _model_config(synthetic_path: str) -> dict:
+    from .nwb_io import open_nwb
+
+    with open_nwb(synthetic_path) as io:
+        try:
+            meta = io.read().lab_meta_data.get("ldns_model")
+        except Exception as exc:
+            raise NwbLdnsError(f"cannot read {synthetic_path}: {type(exc).__name__}: {exc}") from exc
+        if meta is None:
+            raise NwbLdnsError(f"{synthetic_path} has no ldns_model: pass a file written by nwb-ldns generate")
+        return json.loads(meta.config)
+
+
+def load_pair(real_source: str, synthetic_path: str, *, split: str = "train", progress: bool = False,
+              **source_options) -> Pair:
+    """Bin the real source and the synthetic file with the model's data spec and pair their units.
+
+    The synthetic file names its model (``/general/ldns_model``), whose data spec (bin width,
+    alignment, window, units, behaviour) bins both. Real trials of ``split`` (``all`` for every
+    trial) are compared with every synthetic trial.
+    """
+    from .encode import select_units
+    from .nwb_io import open_latents
+
+    cfg = _model_config(synthetic_path)
+    spec = DataSpec.from_dict(cfg["data"]["spec"])
+    cond = ConditionSpec.from_dict(cfg.get("condition", {}))
+    unit_ids = [str(u) for u in cfg["data"]["unit_ids"]]
+    velocity_name = cond.name if cond.series else (spec.behavior[0] if spec.behavior else None)
+
+    real = load_dataset(real_source, spec, progress=progress, drop_empty_units=False, **source_options)
+    real = select_units(real, unit_ids, what="the synthetic file's model")
+    if split != "all":
+        real = real.select(split)
+        if real.n_trials == 0:
+            raise NwbLdnsError(f"the real data have no {split!r} trials")
+
+    # the synthetic file: same window around the alignment column generate wrote; its behaviour is
+    # the condition, already paired with the spikes (no lag)
+    syn_spec = dataclasses.replace(spec, units="all", behavior=(cond.name,) if cond.series else (),
+                                   behavior_lag_ms=0.0)
+    syn = load_dataset(synthetic_path, syn_spec, drop_empty_units=False)
+    if "unit_source_unit_id" in syn.ds.coords:
+        syn = SpikeDataset(syn.ds.assign_coords(unit=syn.ds["unit_source_unit_id"].values.astype(str)))
+    syn = select_units(syn, unit_ids, what="its model")
+    if syn.n_bins != real.n_bins:
+        raise NwbLdnsError(f"synthetic trials have {syn.n_bins} bins and real ones {real.n_bins}: evaluate samples "
+                           "generated at the training length")
+
+    def velocity(ds, name):
+        if name is None or f"behavior_{name}" not in ds.ds:
+            return None
+        v = ds.behavior(name)
+        return v if v.shape[-1] >= 2 and np.isfinite(v).all() else None
+
+    rv = velocity(real, velocity_name)
+    sv = velocity(syn, cond.name if cond.series else None)
+    cov_r, cov_s = real.covariates(), syn.covariates()
+    ra = sa = None
+    requested = cond.kind == "angle" and "reach_angle" in cov_s
+    if requested:
+        sa = cov_s["reach_angle"].to_numpy(dtype=float)
+        ra = cov_r["reach_angle"].to_numpy(dtype=float) if "reach_angle" in cov_r else (
+            real.with_reach_angle(velocity_name).covariates()["reach_angle"].to_numpy() if rv is not None else None)
+    elif rv is not None and sv is not None:  # label trials by the direction of their velocity at the alignment
+        ra = real.with_reach_angle(velocity_name).covariates()["reach_angle"].to_numpy()
+        sa = syn.with_reach_angle(cond.name).covariates()["reach_angle"].to_numpy()
+    latents = None
+    try:
+        latents = open_latents(synthetic_path)["latents"].values.transpose(0, 2, 1)  # (trial, latent, time)
+    except NwbLdnsError:
+        pass
+    return Pair(real=real.counts_bct(np.float64), synthetic=syn.counts_bct(np.float64), bin_s=real.bin_s,
+                real_velocity=rv, synthetic_velocity=sv, real_angle=ra, synthetic_angle=sa, angle_requested=requested,
+                model_config=cfg, real_dataset=real, synthetic_latents=latents)
+
+
+# ---- metrics of two sets of trials ----------------------------------------------------------------------
+def set_metrics(a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, labels_b=None) -> dict[str, float]:
+    """Every set metric of ``b`` against reference ``a`` (both (trial, neuron, time) counts)."""
+    mean_a, std_a = M.isi_stats(a, bin_s)
+    mean_b, std_b = M.isi_stats(b, bin_s)
+    la = np.zeros(len(a), int) if labels_a is None else labels_a
+    lb = np.zeros(len(b), int) if labels_b is None else labels_b
+    ac_a, ac_b = M.autocorrelation(a, 30)[:, 1:], M.autocorrelation(b, 30)[:, 1:]
+    return {
+        "kl_population_count": M.population_count_kl(a, b),
+        "rmse_pairwise_correlation": M.rmse(M.pairwise_correlations(a), M.pairwise_correlations(b)),
+        "rmse_mean_isi": M.rmse(mean_a, mean_b),
+        "rmse_std_isi": M.rmse(std_a, std_b),
+        "rmse_firing_rate": M.rmse(M.firing_rates(a, bin_s), M.firing_rates(b, bin_s)),
+        "rmse_fano_factor": M.rmse(M.fano_factors(a), M.fano_factors(b)),
+        "rmse_autocorrelation": M.rmse(ac_a, ac_b),
+        "psth_r2": M.psth_r2(M.smooth_counts(a, bin_s, SMOOTH_S), M.smooth_counts(b, bin_s, SMOOTH_S), la, lb),
+    }
+
+
+def _velocity_decoder(counts, velocity, bin_s):
+    """Ridge from smoothed counts per bin to velocity, fitted with trials kept whole in the CV folds."""
+    x = M.smooth_counts(counts, bin_s, SMOOTH_S).transpose(0, 2, 1).reshape(-1, counts.shape[1])  # (trial*time, N)
+    y = velocity.reshape(-1, velocity.shape[-1])
+    return M.ridge_fit(x, y, groups=np.repeat(np.arange(len(counts)), counts.shape[-1]))[0]
+
+
+def _velocity_r2(w, counts, velocity, bin_s):
+    x = M.smooth_counts(counts, bin_s, SMOOTH_S).transpose(0, 2, 1).reshape(-1, counts.shape[1])
+    return M.r2_score(velocity.reshape(-1, velocity.shape[-1]), M.ridge_predict(w, x))
+
+
+def _angle_features(counts, bin_s, start_bin):
+    """Mean count per neuron from the alignment to 300 ms after it (the reach)."""
+    stop = start_bin + max(1, int(round(0.3 / bin_s)))
+    return counts[:, :, start_bin:stop].mean(-1)  # (trial, N)
+
+
+def _angle_decoder(counts, angles, bin_s, start_bin):
+    return M.ridge_fit(_angle_features(counts, bin_s, start_bin), np.stack([np.cos(angles), np.sin(angles)], 1))[0]
+
+
+def _angle_error(w, counts, angles, bin_s, start_bin):
+    p = M.ridge_predict(w, _angle_features(counts, bin_s, start_bin))
+    return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), angles)
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    ok = v[np.isfinite(v)]
+    if ok.size == 0:
+        return {"mean": None, "sd": None}
+    return {"mean": float(ok.mean()), "sd": float(ok.std(ddof=1)) if ok.size > 1 else 0.0}
+
+
+def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max_trials: int = 2000,
+                  progress: bool = False) -> dict:
+    """All metrics as bootstrap mean and sd, the half-vs-half floor, and what the figures need.
+
+    Each resample draws (with replacement) as many real and synthetic trials as the smaller set
+    has (at most ``max_trials``); the floor compares two disjoint random sets of real trials of
+    that size (at most half the real trials each), so both carry the same sampling noise.
+
+    Returns
+    -------
+    dict with ``metrics`` (the JSON report) and ``arrays`` (for the figures).
+    """
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(seed)
+    a, b, bin_s = pair.real, pair.synthetic, pair.bin_s
+    n = min(len(a), len(b), max_trials)
+    if len(a) < 4 or len(b) < 2:
+        raise NwbLdnsError(f"too few trials to evaluate ({len(a)} real, {len(b)} synthetic)")
+    la = None if pair.real_angle is None else M.angle_sectors(pair.real_angle)
+    lb = None if pair.synthetic_angle is None else M.angle_sectors(pair.synthetic_angle)
+    align_bin = int(np.clip(np.searchsorted(pair.real_dataset.ds["time"].values - bin_s / 2, 0.0, side="right") - 1,
+                            0, a.shape[-1] - 1))
+
+    vel_w = ang_w = None
+    if pair.real_velocity is not None and pair.synthetic_velocity is not None:
+        vel_w = _velocity_decoder(a, pair.real_velocity, bin_s)
+    if pair.angle_requested and pair.real_angle is not None:
+        ang_w = _angle_decoder(a, pair.real_angle, bin_s, align_bin)
+
+    boot: dict[str, list[float]] = {}
+    floor: dict[str, list[float]] = {}
+    for _ in tqdm(range(n_boot), desc="bootstrap", disable=not progress, leave=False):
+        ia, ib = rng.integers(0, len(a), n), rng.integers(0, len(b), n)
+        vals = set_metrics(a[ia], b[ib], bin_s, None if la is None else la[ia], None if lb is None else lb[ib])
+        if vel_w is not None:
+            vals["velocity_decoding_r2"] = _velocity_r2(vel_w, b[ib], pair.synthetic_velocity[ib], bin_s)
+        if ang_w is not None:
+            vals["angle_error_deg"] = _angle_error(ang_w, b[ib], pair.synthetic_angle[ib], bin_s, align_bin)
+        for k, v in vals.items():
+            boot.setdefault(k, []).append(v)
+
+        # two disjoint halves of the real trials, each as large as a resample (so the floor has the same noise)
+        half = min(n, len(a) // 2)
+        perm = rng.permutation(len(a))
+        h1, h2 = perm[:half], perm[half:2 * half]
+        vals = set_metrics(a[h1], a[h2], bin_s, None if la is None else la[h1], None if la is None else la[h2])
+        if vel_w is not None:  # decoder fitted on one half, tested on the other
+            w = _velocity_decoder(a[h1], pair.real_velocity[h1], bin_s)
+            vals["velocity_decoding_r2"] = _velocity_r2(w, a[h2], pair.real_velocity[h2], bin_s)
+        if ang_w is not None:
+            w = _angle_decoder(a[h1], pair.real_angle[h1], bin_s, align_bin)
+            vals["angle_error_deg"] = _angle_error(w, a[h2], pair.real_angle[h2], bin_s, align_bin)
+        for k, v in vals.items():
+            floor.setdefault(k, []).append(v)
+
+    report = {k: _summary(v) for k, v in boot.items()}
+    report["half_vs_half"] = {k: _summary(v) for k, v in floor.items()}
+    arrays = {"real": a, "synthetic": b, "bin_s": bin_s, "real_velocity": pair.real_velocity,
+              "synthetic_velocity": pair.synthetic_velocity, "velocity_decoder": vel_w,
+              "synthetic_latents": pair.synthetic_latents}
+
+    if model is not None:
+        report.update(_model_metrics(pair, model, rng, n_boot, arrays))
+    report["n_trials"] = {"real": int(len(a)), "synthetic": int(len(b)), "per_resample": int(n)}
+    report["n_units"] = int(a.shape[1])
+    report["bin_ms"] = bin_s * 1e3
+    report["bootstrap_resamples"] = int(n_boot)
+    return {"metrics": report, "arrays": arrays}
+
+
+def _model_metrics(pair: Pair, model, rng, n_boot: int, arrays: dict) -> dict:
+    """bits/spike of the autoencoder on the real trials, co-bps on held-out units, latent PSDs."""
+    out = {}
+    ds = pair.real_dataset
+    latents, rates = model.encode(ds.counts_bct(), ds.lengths)  # (trial, D, L), (trial, N, L)
+    counts = pair.real
+    bps = [M.bits_per_spike(counts[i], rates[i]) for i in (rng.integers(0, len(counts), len(counts))
+                                                           for _ in range(n_boot))]
+    out["bits_per_spike"] = _summary(bps)
+    if "unit_heldout" in ds.ds.coords:
+        held = ds.ds["unit_heldout"].values.astype(bool)
+        if held.any() and not held.all():
+            x = ds.counts_bct().copy()
+            x[:, held] = 0.0  # held-out units unseen: the encoder predicts them, as coordinated dropout trains it to
+            _, r = model.encode(x, ds.lengths)
+            out["co_bps"] = _summary([M.bits_per_spike(counts[i][:, held], r[i][:, held]) for i in (
+                rng.integers(0, len(counts), len(counts)) for _ in range(n_boot))])
+    if pair.synthetic_latents is not None and pair.synthetic_latents.shape[1] == latents.shape[1]:
+        f, p_real = M.latent_psd(latents, pair.bin_s)
+        _, p_syn = M.latent_psd(pair.synthetic_latents, pair.bin_s)
+        out["rmse_log_latent_psd"] = {"mean": M.rmse(np.log10(p_real + 1e-12), np.log10(p_syn + 1e-12)), "sd": None}
+        arrays["psd"] = (f, p_real, p_syn)
+    return out
+
+
+def evaluate(real_source: str, synthetic_path: str, output_dir, *, model_dir=None, split: str = "train",
+             n_boot: int = 5, seed: int = 0, overwrite: bool = False, progress: bool = False, **source_options):
+    """Compare real and synthetic trials and write ``metrics.json``, PNG figures and ``index.html``.
+
+    Parameters
+    ----------
+    real_source : SOURCE of the real data (any scheme ``fit`` takes)
+    synthetic_path : a file written by ``nwb-ldns generate`` (HDF5 or Zarr)
+    output_dir : report folder (written under a temporary name, then renamed)
+    model_dir : optional model (dir or file with weights): adds bits/spike, co-bps and latent PSDs
+    split : real trials to compare with (``train`` as the paper, ``val``, ``test`` or ``all``)
+
+    Returns
+    -------
+    dict, the content of metrics.json
+    """
+    from .artifacts import load_model
+    from .report import write_report
+
+    pair = load_pair(real_source, synthetic_path, split=split, progress=progress, **source_options)
+    model = load_model(model_dir) if model_dir is not None else None
+    result = evaluate_pair(pair, model=model, n_boot=n_boot, seed=seed, progress=progress)
+    metrics = result["metrics"]
+    metrics["real"] = real_source
+    metrics["synthetic"] = str(synthetic_path)
+    metrics["split"] = split
+    write_report(output_dir, metrics, result["arrays"], overwrite=overwrite)
+    return metrics

@@ -1,0 +1,205 @@
+"""The evaluate report: ``metrics.json``, PNG figures and an ``index.html`` that shows them."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics as M
+from .errors import NwbLdnsError
+
+LABELS = {
+    "kl_population_count": "KL population spike count (synthetic || real)",
+    "rmse_pairwise_correlation": "RMSE pairwise correlation",
+    "rmse_mean_isi": "RMSE mean ISI (s)",
+    "rmse_std_isi": "RMSE std ISI (s)",
+    "rmse_firing_rate": "RMSE firing rate (Hz)",
+    "rmse_fano_factor": "RMSE Fano factor",
+    "rmse_autocorrelation": "RMSE autocorrelation (lags 1-30)",
+    "psth_r2": "PSTH R^2 by condition",
+    "velocity_decoding_r2": "velocity decoding R^2 (decoder fitted on real)",
+    "angle_error_deg": "decoded vs requested reach angle (deg)",
+    "bits_per_spike": "autoencoder bits/spike (real trials)",
+    "co_bps": "co-bps (held-out units)",
+    "rmse_log_latent_psd": "RMSE log10 latent PSD",
+}
+REAL, SYN = "#1f77b4", "#d62728"
+
+
+def _fmt(x) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "n/a"
+    return f"{x:.4g}"
+
+
+def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
+    """Write the PNGs; returns (file name, caption) pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a, b, bin_s = arrays["real"], arrays["synthetic"], arrays["bin_s"]
+    out = []
+
+    def save(fig, name, caption):
+        fig.tight_layout()
+        fig.savefig(folder / name, dpi=90)
+        plt.close(fig)
+        out.append((name, caption))
+
+    pa, pb = a.sum(1).ravel(), b.sum(1).ravel()
+    grid = np.arange(int(max(pa.max(initial=0), pb.max(initial=0))) + 1)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(grid, M.kde_density(pa, grid), color=REAL, label="real")
+    ax.plot(grid, M.kde_density(pb, grid), color=SYN, label="synthetic")
+    ax.set(xlabel="population spike count per bin", ylabel="density")
+    ax.legend()
+    save(fig, "population_count.png", "Population spike count per bin (KDE), real vs synthetic")
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    pairs = [(M.pairwise_correlations(a), M.pairwise_correlations(b), "pairwise correlation")]
+    (ma, sa), (mb, sb) = M.isi_stats(a, bin_s), M.isi_stats(b, bin_s)
+    pairs += [(ma, mb, "mean ISI (s)"), (sa, sb, "std ISI (s)")]
+    for ax, (x, y, name) in zip(axes, pairs):
+        ok = np.isfinite(x) & np.isfinite(y)
+        ax.scatter(x[ok], y[ok], s=6, alpha=0.5, color=SYN)
+        lo, hi = (float(np.min(np.r_[x[ok], y[ok]])), float(np.max(np.r_[x[ok], y[ok]]))) if ok.any() else (0, 1)
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set(xlabel=f"real {name}", ylabel=f"synthetic {name}", title=name)
+    save(fig, "correlation_isi.png", "Pairwise correlations and ISI statistics per neuron, synthetic against real")
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, (x, y, name) in zip(axes, [(M.firing_rates(a, bin_s), M.firing_rates(b, bin_s), "firing rate (Hz)"),
+                                       (M.fano_factors(a), M.fano_factors(b), "Fano factor")]):
+        ok = np.isfinite(x) & np.isfinite(y)
+        ax.scatter(x[ok], y[ok], s=8, color=SYN)
+        lo, hi = float(np.nanmin(np.r_[x, y])), float(np.nanmax(np.r_[x, y]))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set(xlabel=f"real {name}", ylabel=f"synthetic {name}")
+    save(fig, "rates_fano.png", "Per-neuron firing rate and Fano factor, synthetic against real")
+
+    lags = np.arange(31) * bin_s * 1e3
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for x, c, name in ((a, REAL, "real"), (b, SYN, "synthetic")):
+        ac = M.autocorrelation(x, 30)
+        m, s = np.nanmean(ac, 0), np.nanstd(ac, 0)
+        ax.plot(lags[1:], m[1:], color=c, label=name)
+        ax.fill_between(lags[1:], (m - s)[1:], (m + s)[1:], color=c, alpha=0.15)
+    ax.set(xlabel="lag (ms)", ylabel="autocorrelation (mean +- sd over neurons)")
+    ax.legend()
+    save(fig, "autocorrelation.png", "Per-neuron autocorrelation, averaged over neurons")
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, x, name, c in ((axes[0], a, "real", REAL), (axes[1], b, "synthetic", SYN)):
+        trial = x[0]  # (neuron, time)
+        for n in range(trial.shape[0]):
+            t = np.flatnonzero(trial[n] > 0) * bin_s
+            ax.vlines(t, n + 0.1, n + 0.9, color=c, lw=0.8)
+        ax.set(xlabel="time in trial (s)", title=f"{name} trial", ylabel="neuron")
+    save(fig, "rasters.png", "One real and one synthetic trial, side by side")
+
+    if "psd" in arrays:
+        f, pr, ps = arrays["psd"]
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for d in range(pr.shape[0]):
+            ax.semilogy(f, pr[d], color=REAL, alpha=0.6, label="real (encoded)" if d == 0 else None)
+            ax.semilogy(f, ps[d], color=SYN, alpha=0.6, ls="--", label="synthetic (sampled)" if d == 0 else None)
+        ax.set(xlabel="frequency (Hz)", ylabel="power")
+        ax.legend()
+        save(fig, "latent_psd.png", "Power spectral density of each latent channel")
+
+    w = arrays.get("velocity_decoder")
+    if w is not None:
+        sv = arrays["synthetic_velocity"]
+        k = min(8, len(b))
+        x = M.smooth_counts(b[:k], bin_s, 0.02).transpose(0, 2, 1)  # (k, time, N)
+        pred = M.ridge_predict(w, x.reshape(-1, x.shape[-1])).reshape(k, x.shape[1], -1)
+        fig, ax = plt.subplots(figsize=(5, 5))
+        for i in range(k):
+            req, dec = np.cumsum(sv[i], 0) * bin_s, np.cumsum(pred[i], 0) * bin_s
+            ax.plot(req[:, 0], req[:, 1], color="k", lw=1, label="requested" if i == 0 else None)
+            ax.plot(dec[:, 0], dec[:, 1], color=SYN, lw=1, label="decoded from synthetic spikes" if i == 0 else None)
+        ax.set(xlabel="x (integrated velocity)", ylabel="y", aspect="equal")
+        ax.legend(fontsize=8)
+        save(fig, "decoded_trajectories.png",
+             "Hand trajectories: the velocity the trials were conditioned on, and the one a decoder fitted on real "
+             "data reads from the synthetic spikes")
+    return out
+
+
+def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
+    floor = metrics.get("half_vs_half", {})
+    rows = []
+    for key, label in LABELS.items():
+        if key not in metrics:
+            continue
+        v, f = metrics[key], floor.get(key, {})
+        ratio = ""
+        if v.get("mean") is not None and f.get("mean") not in (None, 0) and key not in ("psth_r2", "velocity_decoding_r2"):
+            ratio = _fmt(v["mean"] / f["mean"])
+        sd = f" &plusmn; {_fmt(v['sd'])}" if v.get("sd") is not None else ""
+        fsd = f" &plusmn; {_fmt(f['sd'])}" if f.get("sd") is not None else ""
+        rows.append(f'<tr data-metric="{key}"><td>{html.escape(label)}</td>'
+                    f'<td class="value">{_fmt(v.get("mean"))}{sd}</td>'
+                    f'<td class="floor">{_fmt(f.get("mean")) if f else "n/a"}{fsd if f else ""}</td><td>{ratio}</td></tr>')
+    figs = "\n".join(f'<figure><img src="{html.escape(n)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}'
+                     f'</figcaption></figure>' for n, c in figures)
+    n = metrics.get("n_trials", {})
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>nwb-ldns evaluate</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 10px; }}
+td.value, td.floor {{ font-family: monospace; text-align: right; }}
+figure {{ display: inline-block; margin: 1em; vertical-align: top; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>How real are the synthetic trials?</h1>
+<p>Real: <code>{html.escape(str(metrics.get("real")))}</code> ({html.escape(str(metrics.get("split")))} split,
+{n.get("real")} trials) &mdash; synthetic: <code>{html.escape(str(metrics.get("synthetic")))}</code>
+({n.get("synthetic")} trials); {metrics.get("n_units")} units, {_fmt(metrics.get("bin_ms"))} ms bins.
+Each value is the mean &plusmn; sd over {metrics.get("bootstrap_resamples")} bootstrap resamples of
+{n.get("per_resample")} trials; the floor compares two disjoint random sets of real trials of that size
+(at most half each).</p>
+<table id="metrics"><thead><tr><th>metric</th><th>synthetic vs real</th><th>real half vs half (floor)</th>
+<th>ratio to floor</th></tr></thead><tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<p>Raw numbers: <a href="metrics.json">metrics.json</a></p>
+{figs}
+<script>
+// count figures that failed to load (checked by the test suite in headless Chromium)
+window.addEventListener("load", () => {{
+  const missing = [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length;
+  document.body.dataset.images = document.images.length;
+  document.body.dataset.missingImages = missing;
+}});
+</script>
+</body></html>
+"""
+
+
+def write_report(output_dir, metrics: dict, arrays: dict, *, overwrite: bool = False) -> Path:
+    """Write ``metrics.json``, the figures and ``index.html`` into ``output_dir`` atomically."""
+    out = Path(output_dir)
+    if out.exists() and not overwrite:
+        raise NwbLdnsError(f"{out} already exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        figures = _figures(tmp, arrays)
+        (tmp / "index.html").write_text(_html(metrics, figures))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
