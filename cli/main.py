@@ -218,7 +218,9 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 @click.argument("source")
 @click.option("-o", "--output", default="ldns-model", show_default=True, type=click.Path(file_okay=False),
               help="Model dir (config.json + safetensors weights).")
-@click.option("--method", type=click.Choice(["ldns", "gnocchi"]), default="ldns", show_default=True)
+@click.option("--method", type=click.Choice(["ldns", "gnocchi"]), default="ldns", show_default=True,
+              help="gnocchi: the diffusion stage also learns a per-trial code (InfoDiffusion) that conditions it.")
+@click.option("--code-dim", type=int, default=None, help="GNOCCHI code size (default 8).")
 @data_options
 @click.option("--condition", default=None, metavar="angle|velocity|COLUMN",
               help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column.")
@@ -244,7 +246,7 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 @click.option("--overwrite", is_flag=True, help="Replace an existing model dir.")
 @source_options
 @click.pass_context
-def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_diffusion, epochs_history, batch_size,
+def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae, epochs_diffusion, epochs_history, batch_size,
             latent_dim, hidden, denoiser_hidden, causal, prediction, schedule, stage, device, seed, resume, overwrite,
             cache_dir, dandi_api_url, **data):
     """Fit LDNS on SOURCE: autoencoder -> latent diffusion -> spike-history GLM.
@@ -261,8 +263,8 @@ def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_di
     from nwb_ldns.dataset import load_dataset
     from nwb_ldns.fit import describe, fit
 
-    if method == "gnocchi":
-        raise NwbLdnsError("--method gnocchi is not implemented yet; use --method ldns")
+    if method != "gnocchi" and code_dim is not None:
+        raise NwbLdnsError("--code-dim needs --method gnocchi")
     spec = spec_from_options(data)
     if os.path.isdir(output) and os.listdir(output) and not (resume or overwrite or stage != "all"):
         hint = "--resume to continue it or --overwrite" if os.path.isfile(os.path.join(output, "config.json")) \
@@ -276,13 +278,14 @@ def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_di
         "autoencoder": {"latent_dim": latent_dim, "hidden": hidden,
                         "bidirectional": None if causal is None else not causal},
         "denoiser": {"hidden": denoiser_hidden},
+        "gnocchi": {"code_dim": code_dim},
         "diffusion": {"prediction": prediction, "schedule": schedule},
         "ae_train": {"epochs": epochs_ae, **bs},
         "diffusion_train": {"epochs": epochs_diffusion, **bs},
         "history_train": {"epochs": epochs_history, **bs},
     }
     stages = None if stage == "all" else (stage.replace("-", "_"),)
-    fit(dataset, output, preset=preset, condition=condition, stages=stages, device=device, seed=seed, resume=resume,
+    fit(dataset, output, preset=preset, condition=condition, method=method, stages=stages, device=device, seed=seed, resume=resume,
         overwrite=overwrite, progress=not quiet, overrides=overrides)
     click.echo(f"model -> {output} ({describe(output)})")
 
@@ -301,8 +304,15 @@ def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_di
 @click.option("--guidance", type=float, default=1.0, show_default=True,
               help="Classifier-free guidance weight (1: plain conditional; >1: stronger).")
 @click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
-              help="ddim: --steps deterministic steps; ddpm: all 1000 ancestral steps (the paper).")
-@click.option("--steps", type=int, default=50, show_default=True, help="DDIM steps.")
+              help="ddim: --ddim-steps deterministic steps; ddpm: all 1000 ancestral steps (the paper).")
+@click.option("--ddim-steps", type=int, default=50, show_default=True, help="DDIM steps.")
+@click.option("--code", "code_file", type=click.Path(dir_okay=False), default=None,
+              help="GNOCCHI: FILE.npy of codes (n_trials, code_dim) or (code_dim,), e.g. from `encode`.")
+@click.option("--traverse", type=int, default=None, metavar="DIM",
+              help="GNOCCHI: sweep code dimension DIM (from --code's first row, else zeros) with the noise fixed.")
+@click.option("--range", "code_range", nargs=2, type=float, default=(-1.5, 1.5), show_default=True,
+              metavar="LO HI", help="Values --traverse sweeps.")
+@click.option("--steps", type=int, default=11, show_default=True, help="Points of --traverse.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Trials sampled at once.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -312,8 +322,8 @@ def fit_cmd(ctx, source, output, method, condition, preset, epochs_ae, epochs_di
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback, help="No progress bars.")
 @click.pass_context
-def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike_history, guidance, sampler, steps,
-                 batch_size, device, seed, subject, include_weights, overwrite):
+def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike_history, guidance, sampler, ddim_steps,
+                 code_file, traverse, code_range, steps, batch_size, device, seed, subject, include_weights, overwrite):
     """Generate synthetic trials from a fitted model and write them as NWB.
 
     Spikes go in a standard Units table, the conditions in the trials table, decoded rates and
@@ -323,6 +333,7 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
     Examples:
       nwb-ldns generate --model lorenz-model -o synth.nwb --n-trials 100
       nwb-ldns generate -o synth.nwb --condition velocity.npy --length 140
+      nwb-ldns generate --model gnocchi-model -o sweep.nwb --traverse 0 --range -1.5 1.5 --steps 11
     """
     import numpy as np
 
@@ -338,13 +349,30 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
             values = np.load(condition_file, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise NwbLdnsError(f"cannot read {condition_file} as a .npy array: {exc}") from None
+    codes = None
+    if code_file is not None:
+        try:
+            codes = np.load(code_file, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise NwbLdnsError(f"cannot read {code_file} as a .npy array: {exc}") from None
     require = ("autoencoder", "diffusion") + (("spike_history",) if spike_history else ())
     model = load_model(model_dir, device=device, require=require)
-    if values is None and n_trials is None:
+    if traverse is not None:
+        from nwb_ldns.generate import traverse_codes
+
+        if not model.code_dim:
+            raise NwbLdnsError("--traverse needs a model fitted with --method gnocchi")
+        base = np.zeros(model.code_dim) if codes is None else np.asarray(codes, dtype=float).reshape(-1, codes.shape[-1])[0]
+        if base.size != model.code_dim:
+            raise NwbLdnsError(f"the model's codes have {model.code_dim} dimensions; {code_file} has {base.size}")
+        codes = traverse_codes(base, traverse, code_range[0], code_range[1], steps)
+        n_trials = None
+    if values is None and n_trials is None and codes is None:
         n_trials = 100
     syn = generate(model, n_trials=n_trials, length=length, condition=values,
                    observation="spike_history" if spike_history else "poisson", seed=seed, guidance=guidance,
-                   sampler=sampler, steps=steps, batch_size=batch_size, progress=not ctx.obj["quiet"])
+                   sampler=sampler, steps=ddim_steps, batch_size=batch_size, progress=not ctx.obj["quiet"],
+                   codes=codes, fixed_noise=traverse is not None)
     nwb = synthetic_nwbfile(model, syn, subject=subject, include_weights=include_weights)
     write_nwbfile(nwb, output, overwrite=overwrite)
     click.echo(f"{syn.n_trials} synthetic trials x {syn.n_bins} bins x {syn.counts.shape[1]} units -> {output}")

@@ -179,15 +179,24 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
     path = _weights(d, "autoencoder")
     load_state(ae, load_tensors(path), path)
     D = ae.config.latent_dim
-    denoiser, mean, std = None, torch.zeros(D), torch.ones(D)
+    denoiser, code_encoder, mean, std = None, None, torch.zeros(D), torch.ones(D)
     if "diffusion" in done and _weights(d, "diffusion").is_file():
         path = _weights(d, "diffusion")
         t = load_tensors(path)
         mean, std = t.pop("latent_mean", None), t.pop("latent_std", None)
         if mean is None or std is None:
             raise NwbLdnsError(f"{path} lacks latent_mean/latent_std")
-        denoiser = Denoiser(config=DenoiserConfig.from_dict(configs["denoiser"]))
-        load_state(denoiser, t, path)
+        den_cfg = DenoiserConfig.from_dict(configs["denoiser"])
+        if cfg.get("method") == "gnocchi":  # code encoder + code-conditioned denoiser, saved together
+            from .config import GnocchiConfig
+            from .models.infodiffusion import InfoDiffusion
+
+            net = InfoDiffusion(denoiser=den_cfg, config=GnocchiConfig.from_dict(configs.get("gnocchi", {})))
+            load_state(net, t, path)
+            denoiser, code_encoder = net.denoiser, net.encoder
+        else:
+            denoiser = Denoiser(config=den_cfg)
+            load_state(denoiser, t, path)
     history = None
     if "spike_history" in done and _weights(d, "spike_history").is_file():
         path = _weights(d, "spike_history")
@@ -195,7 +204,8 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
         history = SpikeHistoryGLM(n_neurons=ae.config.n_neurons, history=int(t["w"].shape[1]))
         load_state(history, t, path)
     model = LdnsModel(autoencoder=ae, denoiser=denoiser, diffusion=diffusion, latent_mean=mean, latent_std=std,
-                      condition=condition, spike_history=history, data=data, info=cfg, path=d)
+                      condition=condition, spike_history=history, data=data, info=cfg, path=d,
+                      code_encoder=code_encoder)
     return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device)
 
 

@@ -24,6 +24,7 @@ class Encoded:
     dataset: SpikeDataset
     latents: np.ndarray
     rates: np.ndarray
+    codes: np.ndarray | None = None  # (trial, code_dim), GNOCCHI models
 
 
 def select_units(dataset: SpikeDataset, unit_ids: list, *, what: str = "the model") -> SpikeDataset:
@@ -61,7 +62,8 @@ def encode(model: LdnsModel, dataset: SpikeDataset, *, batch_size: int = 256) ->
         raise NwbLdnsError(f"the data are binned at {dataset.bin_s * 1e3:g} ms; the model at {spec.bin_ms:g} ms")
     ds = match_units(model, dataset)
     latents, rates = model.encode(ds.counts_bct(), ds.lengths, batch_size=batch_size)  # (n, D, L), (n, N, L)
-    return Encoded(dataset=ds, latents=latents, rates=rates)
+    codes = model.codes(ds.counts_bct(), ds.lengths, batch_size=batch_size) if model.code_dim else None  # (n, K)
+    return Encoded(dataset=ds, latents=latents, rates=rates, codes=codes)
 
 
 def encode_source(model: LdnsModel, source: str, *, batch_size: int = 256, progress: bool = False,
@@ -103,9 +105,14 @@ def encoded_nwbfile(model: LdnsModel, enc: Encoded, *, subject: dict | None = No
         nwb.add_trial_column(name=col, description=f"{col}, copied from the source's trials table")
     nwb.add_trial_column(name="split", description="train/val/test: the source's split column, or the seeded "
                                                           "70/10/20 split nwb-ldns fits with")
+    if enc.codes is not None:
+        nwb.add_trial_column(name="code", description=f"GNOCCHI code of the trial (one {enc.codes.shape[1]}-vector "
+                                                       "per trial), from the model's code encoder")
     start, stop = ds.ds["start_time"].values, ds.ds["stop_time"].values
     for i, tid in enumerate(ds.trial_ids):
         row = {c: _scalar(cov[c].iloc[i]) for c in columns}
+        if enc.codes is not None:
+            row["code"] = enc.codes[i]
         nwb.add_trial(id=int(tid), start_time=float(start[i]), stop_time=float(stop[i]), split=str(split[i]), **row)
 
     window_start = ds.ds["window_start"].values

@@ -43,6 +43,7 @@ class Pair:
     model_config: dict
     real_dataset: SpikeDataset
     synthetic_latents: np.ndarray | None = None  # (trial, latent, time), from the file
+    synthetic_rates: np.ndarray | None = None  # (trial, neuron, time) expected counts per bin, from the file
 
 
 def _model_config(synthetic_path: str) -> dict:
@@ -112,14 +113,18 @@ def load_pair(real_source: str, synthetic_path: str, *, split: str = "train", pr
     elif rv is not None and sv is not None:  # label trials by the direction of their velocity at the alignment
         ra = real.with_reach_angle(velocity_name).covariates()["reach_angle"].to_numpy()
         sa = syn.with_reach_angle(cond.name).covariates()["reach_angle"].to_numpy()
-    latents = None
+    latents = rates = None
     try:
-        latents = open_latents(synthetic_path)["latents"].values.transpose(0, 2, 1)  # (trial, latent, time)
-    except NwbLdnsError:
+        outputs = open_latents(synthetic_path)
+        latents = outputs["latents"].values.transpose(0, 2, 1)  # (trial, latent, time)
+        if "rates" in outputs:
+            by_id = outputs["rates"].sel(unit=unit_ids).values  # (trial, time, unit), Hz
+            rates = by_id.transpose(0, 2, 1) * spec.bin_s  # (trial, unit, time), expected counts per bin
+    except (NwbLdnsError, KeyError):
         pass
     return Pair(real=real.counts_bct(np.float64), synthetic=syn.counts_bct(np.float64), bin_s=real.bin_s,
                 real_velocity=rv, synthetic_velocity=sv, real_angle=ra, synthetic_angle=sa, angle_requested=requested,
-                model_config=cfg, real_dataset=real, synthetic_latents=latents)
+                model_config=cfg, real_dataset=real, synthetic_latents=latents, synthetic_rates=rates)
 
 
 # ---- metrics of two sets of trials ----------------------------------------------------------------------
@@ -142,30 +147,34 @@ def set_metrics(a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, label
     }
 
 
-def _velocity_decoder(counts, velocity, bin_s):
-    """Ridge from smoothed counts per bin to velocity, fitted with trials kept whole in the CV folds."""
-    x = M.smooth_counts(counts, bin_s, SMOOTH_S).transpose(0, 2, 1).reshape(-1, counts.shape[1])  # (trial*time, N)
-    y = velocity.reshape(-1, velocity.shape[-1])
-    return M.ridge_fit(x, y, groups=np.repeat(np.arange(len(counts)), counts.shape[-1]))[0]
+def _bins(features):
+    """(trial, N, time) -> (trial * time, N) and the trial of each row."""
+    x = features.transpose(0, 2, 1).reshape(-1, features.shape[1])
+    return x, np.repeat(np.arange(len(features)), features.shape[-1])
 
 
-def _velocity_r2(w, counts, velocity, bin_s):
-    x = M.smooth_counts(counts, bin_s, SMOOTH_S).transpose(0, 2, 1).reshape(-1, counts.shape[1])
-    return M.r2_score(velocity.reshape(-1, velocity.shape[-1]), M.ridge_predict(w, x))
+def _velocity_decoder(features, velocity):
+    """Ridge from features per bin to velocity, trials kept whole in the CV folds."""
+    x, groups = _bins(features)
+    return M.ridge_fit(x, velocity.reshape(-1, velocity.shape[-1]), groups=groups)[0]
 
 
-def _angle_features(counts, bin_s, start_bin):
-    """Mean count per neuron from the alignment to 300 ms after it (the reach)."""
+def _velocity_r2(w, features, velocity):
+    return M.r2_score(velocity.reshape(-1, velocity.shape[-1]), M.ridge_predict(w, _bins(features)[0]))
+
+
+def _angle_features(features, bin_s, start_bin):
+    """Mean per neuron from the alignment to 300 ms after it (the reach)."""
     stop = start_bin + max(1, int(round(0.3 / bin_s)))
-    return counts[:, :, start_bin:stop].mean(-1)  # (trial, N)
+    return features[:, :, start_bin:stop].mean(-1)  # (trial, N)
 
 
-def _angle_decoder(counts, angles, bin_s, start_bin):
-    return M.ridge_fit(_angle_features(counts, bin_s, start_bin), np.stack([np.cos(angles), np.sin(angles)], 1))[0]
+def _angle_decoder(features, angles, bin_s, start_bin):
+    return M.ridge_fit(_angle_features(features, bin_s, start_bin), np.stack([np.cos(angles), np.sin(angles)], 1))[0]
 
 
-def _angle_error(w, counts, angles, bin_s, start_bin):
-    p = M.ridge_predict(w, _angle_features(counts, bin_s, start_bin))
+def _angle_error(w, features, angles, bin_s, start_bin):
+    p = M.ridge_predict(w, _angle_features(features, bin_s, start_bin))
     return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), angles)
 
 
@@ -201,11 +210,21 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
     align_bin = int(np.clip(np.searchsorted(pair.real_dataset.ds["time"].values - bin_s / 2, 0.0, side="right") - 1,
                             0, a.shape[-1] - 1))
 
+    # decoders read rates: the autoencoder's on real trials and the file's decoded rates on synthetic
+    # ones when a model is given (as LDNS), else 20 ms-smoothed counts of both
+    encoded = real_rates = None
+    if model is not None:
+        encoded = model.encode(pair.real_dataset.counts_bct(), pair.real_dataset.lengths)  # (trial, D, L), (trial, N, L)
+        real_rates = encoded[1]
+    if real_rates is not None and pair.synthetic_rates is not None:
+        fa, fb, features = real_rates.astype(np.float64), pair.synthetic_rates.astype(np.float64), "rates"
+    else:
+        fa, fb, features = M.smooth_counts(a, bin_s, SMOOTH_S), M.smooth_counts(b, bin_s, SMOOTH_S), "smoothed counts"
     vel_w = ang_w = None
     if pair.real_velocity is not None and pair.synthetic_velocity is not None:
-        vel_w = _velocity_decoder(a, pair.real_velocity, bin_s)
+        vel_w = _velocity_decoder(fa, pair.real_velocity)
     if pair.angle_requested and pair.real_angle is not None:
-        ang_w = _angle_decoder(a, pair.real_angle, bin_s, align_bin)
+        ang_w = _angle_decoder(fa, pair.real_angle, bin_s, align_bin)
 
     boot: dict[str, list[float]] = {}
     floor: dict[str, list[float]] = {}
@@ -213,9 +232,9 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
         ia, ib = rng.integers(0, len(a), n), rng.integers(0, len(b), n)
         vals = set_metrics(a[ia], b[ib], bin_s, None if la is None else la[ia], None if lb is None else lb[ib])
         if vel_w is not None:
-            vals["velocity_decoding_r2"] = _velocity_r2(vel_w, b[ib], pair.synthetic_velocity[ib], bin_s)
+            vals["velocity_decoding_r2"] = _velocity_r2(vel_w, fb[ib], pair.synthetic_velocity[ib])
         if ang_w is not None:
-            vals["angle_error_deg"] = _angle_error(ang_w, b[ib], pair.synthetic_angle[ib], bin_s, align_bin)
+            vals["angle_error_deg"] = _angle_error(ang_w, fb[ib], pair.synthetic_angle[ib], bin_s, align_bin)
         for k, v in vals.items():
             boot.setdefault(k, []).append(v)
 
@@ -225,22 +244,23 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
         h1, h2 = perm[:half], perm[half:2 * half]
         vals = set_metrics(a[h1], a[h2], bin_s, None if la is None else la[h1], None if la is None else la[h2])
         if vel_w is not None:  # decoder fitted on one half, tested on the other
-            w = _velocity_decoder(a[h1], pair.real_velocity[h1], bin_s)
-            vals["velocity_decoding_r2"] = _velocity_r2(w, a[h2], pair.real_velocity[h2], bin_s)
+            w = _velocity_decoder(fa[h1], pair.real_velocity[h1])
+            vals["velocity_decoding_r2"] = _velocity_r2(w, fa[h2], pair.real_velocity[h2])
         if ang_w is not None:
-            w = _angle_decoder(a[h1], pair.real_angle[h1], bin_s, align_bin)
-            vals["angle_error_deg"] = _angle_error(w, a[h2], pair.real_angle[h2], bin_s, align_bin)
+            w = _angle_decoder(fa[h1], pair.real_angle[h1], bin_s, align_bin)
+            vals["angle_error_deg"] = _angle_error(w, fa[h2], pair.real_angle[h2], bin_s, align_bin)
         for k, v in vals.items():
             floor.setdefault(k, []).append(v)
 
     report = {k: _summary(v) for k, v in boot.items()}
     report["half_vs_half"] = {k: _summary(v) for k, v in floor.items()}
+    report["decoder_features"] = features
     arrays = {"real": a, "synthetic": b, "bin_s": bin_s, "real_velocity": pair.real_velocity,
-              "synthetic_velocity": pair.synthetic_velocity, "velocity_decoder": vel_w,
+              "synthetic_velocity": pair.synthetic_velocity, "velocity_decoder": vel_w, "synthetic_features": fb,
               "synthetic_latents": pair.synthetic_latents}
 
     if model is not None:
-        report.update(_model_metrics(pair, model, rng, n_boot, arrays))
+        report.update(_model_metrics(pair, model, encoded, rng, n_boot, arrays))
     report["n_trials"] = {"real": int(len(a)), "synthetic": int(len(b)), "per_resample": int(n)}
     report["n_units"] = int(a.shape[1])
     report["bin_ms"] = bin_s * 1e3
@@ -248,11 +268,11 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
     return {"metrics": report, "arrays": arrays}
 
 
-def _model_metrics(pair: Pair, model, rng, n_boot: int, arrays: dict) -> dict:
+def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -> dict:
     """bits/spike of the autoencoder on the real trials, co-bps on held-out units, latent PSDs."""
     out = {}
     ds = pair.real_dataset
-    latents, rates = model.encode(ds.counts_bct(), ds.lengths)  # (trial, D, L), (trial, N, L)
+    latents, rates = encoded  # (trial, D, L), (trial, N, L)
     counts = pair.real
     bps = [M.bits_per_spike(counts[i], rates[i]) for i in (rng.integers(0, len(counts), len(counts))
                                                            for _ in range(n_boot))]

@@ -14,7 +14,8 @@ import torch
 
 from . import artifacts
 from .artifacts import STAGES
-from .config import (PRESETS, AutoencoderConfig, ConditionSpec, DenoiserConfig, DiffusionConfig, TrainConfig)
+from .config import (PRESETS, AutoencoderConfig, ConditionSpec, DenoiserConfig, DiffusionConfig, GnocchiConfig,
+                     TrainConfig)
 from .dataset import SpikeDataset
 from .errors import NwbLdnsError
 from .model import condition_features, latent_stats, resolve_device
@@ -86,7 +87,7 @@ def condition_spec(dataset: SpikeDataset, condition: str | None) -> tuple[SpikeD
 
 # ---- configs ---------------------------------------------------------------------------------
 def build_configs(dataset: SpikeDataset, cond: ConditionSpec, *, preset: str = "paper", seed: int = 0,
-                  overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict]:
+                  overrides: dict[str, dict[str, Any]] | None = None, method: str = "ldns") -> dict[str, dict]:
     """Every config of a fit, from a preset, the data and explicit overrides (None values ignored)."""
     if preset not in PRESETS:
         raise NwbLdnsError(f"unknown preset {preset!r}; choose from auto, {', '.join(PRESETS)}")
@@ -103,6 +104,10 @@ def build_configs(dataset: SpikeDataset, cond: ConditionSpec, *, preset: str = "
                       series_dim=cond.channels if cond.series else 0)
     diff = DiffusionConfig(**o.get("diffusion", {}))
     out = {"autoencoder": ae.to_dict(), "denoiser": den.to_dict(), "diffusion": diff.to_dict()}
+    if method == "gnocchi":
+        g = GnocchiConfig(**{**p.get("gnocchi", {}), **o.get("gnocchi", {})})
+        out["gnocchi"] = g.to_dict()
+        out["denoiser"] = den.replace(code_dim=g.code_dim).to_dict()
     for key in ("ae_train", "diffusion_train", "history_train"):
         out[key] = TrainConfig(**{**p[key], "seed": seed, **o.get(key, {})}).to_dict()
     out["preset"] = preset
@@ -248,6 +253,78 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
                 history["seconds"])
 
 
+def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
+    """GNOCCHI's diffusion stage: code encoder + code-conditioned denoiser on the autoencoder's latents.
+
+    Loss = denoising + recon_weight * reconstruction + mmd_weight * MMD(codes, N(0, I)); the
+    reconstruction is the Poisson NLL of the trial's spikes under the frozen decoder applied to
+    the denoiser's x0 estimate, weighted by alpha_bar_t.
+    """
+    from .models.autoencoder import poisson_nll
+    from .models.infodiffusion import InfoDiffusion, mmd_rbf
+
+    c = cfg["configs"]
+    model = artifacts.load_model(model_dir, device=device)
+    ae = model.autoencoder.eval()
+    for p in ae.parameters():
+        p.requires_grad_(False)
+    variable = cfg["data"]["variable_length"]
+    g_cfg = GnocchiConfig.from_dict(c["gnocchi"])
+    diffusion = GaussianDiffusion(DiffusionConfig.from_dict(c["diffusion"]))
+    parts = {}
+    for split in ("train", "val"):
+        ds = dataset.select(split)
+        z, _ = model.encode(ds.counts_bct(), ds.lengths if variable else None)
+        parts[split] = (ds, z)
+    mean, std = latent_stats(parts["train"][1], parts["train"][0].lengths if variable else None)
+    mean_d, std_d = mean.to(device)[:, None], std.to(device)[:, None]  # (D, 1)
+
+    def tensors(split):
+        ds, z = parts[split]
+        out = {"z": _tensor((z - mean.numpy()[:, None]) / std.numpy()[:, None], device),
+               "counts": _tensor(ds.counts_bct(), device)}
+        if variable:
+            out["mask"] = _mask(ds.lengths, ds.n_bins, device)
+        return out
+
+    torch.manual_seed(c["diffusion_train"]["seed"])
+    net = InfoDiffusion(denoiser=DenoiserConfig.from_dict(c["denoiser"]), config=g_cfg)
+
+    def loss_fn(m, b, g):
+        z, mask = b["z"], b.get("mask")
+        code = m.encoder(z, mask)  # (B, K)
+        seen = {}
+
+        def fn(x, t):
+            out = m.denoiser(x, t, mask=mask, code=code)
+            seen.update(x=x, t=t, out=out)
+            return out
+
+        denoise = diffusion.loss(fn, z, mask=mask, generator=g)
+        x0, _ = diffusion.split(seen["out"].float(), seen["x"], seen["t"])  # (B, D, L) estimate of the clean latents
+        rates = ae.decode(x0 * std_d + mean_d)  # (B, N, L)
+        nll = poisson_nll(rates, b["counts"])  # (B, N, L)
+        w = diffusion._abar(seen["t"], nll)  # (B, 1, 1)
+        m_ = torch.ones_like(nll[:, :1]) if mask is None else mask
+        recon = (nll * w * m_).sum() / (m_.sum() * nll.shape[1]).clamp(min=1.0)
+        prior = torch.randn(code.shape, device=code.device, generator=g)
+        mmd = mmd_rbf(code.float(), prior)
+        return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd, {}
+
+    def val_fn(m, b):
+        g = torch.Generator(device=b["z"].device).manual_seed(12345)
+        return _batch_mean(loss_fn(m, b, g)[0], b["z"].shape[0])
+
+    stage = Stage(name="diffusion", model=net, config=TrainConfig.from_dict(c["diffusion_train"]),
+                  train=tensors("train"), val=tensors("val"), loss_fn=loss_fn, val_fn=val_fn, select="last")
+    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
+                    resume=resume, progress=progress)
+    _finish_stage(model_dir, cfg, "diffusion", {**net.state_dict(), "latent_mean": mean, "latent_std": std}, history)
+    logger.info("gnocchi diffusion: final validation loss %s (%.0f s)",
+                f"{history['val_loss'][-1]:.4f}" if history["val_loss"] and history["val_loss"][-1] is not None else "n/a",
+                history["seconds"])
+
+
 def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):
     c = cfg["configs"]
     model = artifacts.load_model(model_dir, device=device)
@@ -276,7 +353,8 @@ def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):
 
 
 def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_DIR, *, preset: str = "paper",
-        condition: str | None = None, stages: tuple[str, ...] | None = None, device: str = "auto", seed: int = 0,
+        condition: str | None = None, method: str = "ldns", stages: tuple[str, ...] | None = None,
+        device: str = "auto", seed: int = 0,
         resume: bool = False, overwrite: bool = False, progress: bool = True,
         overrides: dict[str, dict[str, Any]] | None = None) -> Path:
     """Fit LDNS on ``dataset`` and write the model dir.
@@ -290,6 +368,7 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     preset : ``paper`` (the paper's sizes, for a GPU), ``quick`` (minutes on a CPU) or ``auto``
         (``paper`` on CUDA, ``quick`` on a CPU).
     condition : None, ``angle``, ``velocity`` or a numeric trials column.
+    method : ``ldns``, or ``gnocchi`` (the diffusion stage learns a per-trial code with it; no condition).
     stages : subset of ``autoencoder``, ``diffusion``, ``spike_history``; default all, in order.
         A later stage needs the earlier ones already in the model dir.
     device : ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
@@ -312,10 +391,14 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
                         "--preset paper gives the paper's sizes")
     if int((dataset.split == "train").sum()) == 0:
         raise NwbLdnsError("the dataset has no training trials (split column)")
+    if method not in ("ldns", "gnocchi"):
+        raise NwbLdnsError(f"unknown method {method!r}; use ldns or gnocchi")
+    if method == "gnocchi" and condition not in (None, "", "none"):
+        raise NwbLdnsError("--method gnocchi learns its own per-trial codes: drop --condition")
     dataset, cond = condition_spec(dataset, condition)
-    fresh = artifacts.new_config(method="ldns", data=_data_info(dataset), provenance=dataset.provenance,
+    fresh = artifacts.new_config(method=method, data=_data_info(dataset), provenance=dataset.provenance,
                                  condition=cond, configs=build_configs(dataset, cond, preset=preset, seed=seed,
-                                                                       overrides=overrides))
+                                                                       overrides=overrides, method=method))
     explicit = stages is not None
     stages = tuple(stages or STAGES)
     for s in stages:
@@ -330,7 +413,9 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
         if s != "autoencoder" and "autoencoder" not in cfg["stages"]:
             raise NwbLdnsError(f"stage {s} needs the autoencoder: run `nwb-ldns fit ... --stage autoencoder` first")
         cfg["stages"].pop(s, None)
-        run = {"autoencoder": _fit_autoencoder, "diffusion": _fit_diffusion, "spike_history": _fit_spike_history}[s]
+        run = {"autoencoder": _fit_autoencoder,
+               "diffusion": _fit_gnocchi if cfg.get("method") == "gnocchi" else _fit_diffusion,
+               "spike_history": _fit_spike_history}[s]
         run(dataset, cfg, model_dir, dev, resume, progress)
     return model_dir
 

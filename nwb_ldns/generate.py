@@ -36,6 +36,7 @@ class Synthetic:
     condition: np.ndarray | None
     bin_s: float
     settings: dict
+    codes: np.ndarray | None = None  # (trial, code_dim), GNOCCHI
 
     @property
     def n_trials(self) -> int:
@@ -92,7 +93,8 @@ def check_condition(model: LdnsModel, values: np.ndarray | None, *, n_trials: in
 def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | None = None,
              condition: np.ndarray | None = None, observation: str = "poisson", seed: int = 0,
              guidance: float = 1.0, sampler: str = "ddim", steps: int = 50, batch_size: int = 256,
-             progress: bool = False) -> Synthetic:
+             progress: bool = False, codes: np.ndarray | None = None, fixed_noise: bool = False,
+             noise: np.ndarray | None = None) -> Synthetic:
     """Sample synthetic trials.
 
     Parameters
@@ -106,11 +108,30 @@ def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | Non
     guidance : classifier-free guidance weight (1 = plain conditional)
     sampler : ``ddim`` (``steps`` steps, deterministic) or ``ddpm`` (all steps, as the paper)
     batch_size : trials per sampling batch
+    codes : GNOCCHI only: (n_trials, code_dim) or (code_dim,) codes to generate from; None draws
+        them from N(0, I), the distribution the MMD term pulls the codes toward
+    fixed_noise : one x_T for every trial (code traversals: only the code changes)
+    noise : x_T to start from, (n_trials or 1, latent_dim, length) z-scored, e.g. from
+        :meth:`LdnsModel.invert` (DDIM only)
 
     Returns
     -------
     Synthetic
     """
+    if codes is not None and not model.code_dim:
+        raise NwbLdnsError("--code needs a model fitted with --method gnocchi")
+    if codes is not None:
+        codes = np.asarray(codes, dtype=np.float32)
+        if codes.ndim == 1:
+            codes = np.broadcast_to(codes, (n_trials or 1, codes.size)).copy()
+        if codes.ndim != 2 or codes.shape[1] != model.code_dim:
+            raise NwbLdnsError(f"codes must be shaped (n_trials, {model.code_dim}) or ({model.code_dim},), "
+                               f"got {codes.shape}")
+        if not np.isfinite(codes).all():
+            raise NwbLdnsError("the codes have NaN or infinite values")
+        if n_trials is not None and n_trials != len(codes):
+            raise NwbLdnsError(f"--n-trials {n_trials} but {len(codes)} codes")
+        n_trials = len(codes)
     values, n, L = check_condition(model, condition, n_trials=n_trials, length=length)
     if n < 1 or L < 1:
         raise NwbLdnsError("--n-trials and --length must be at least 1")
@@ -119,6 +140,19 @@ def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | Non
     obs_cpu = copy.deepcopy(model.observation(observation)).cpu()
     gen = torch.Generator().manual_seed(seed)
     feats = None if values is None else condition_features(model.condition, values)
+    code_source = None
+    if model.code_dim:
+        code_source = "given" if codes is not None else "prior N(0, I)"
+        if codes is None:
+            codes = torch.randn(n, model.code_dim, generator=gen).numpy()
+    if noise is not None:
+        noise = torch.as_tensor(np.asarray(noise, dtype=np.float32))
+        if noise.ndim != 3 or noise.shape[1:] != (model.latent_dim, L) or noise.shape[0] not in (1, n):
+            raise NwbLdnsError(f"noise must be shaped ({n} or 1, {model.latent_dim}, {L}), got {tuple(noise.shape)}")
+        if sampler != "ddim":
+            raise NwbLdnsError("a given x_T needs the deterministic ddim sampler")
+    elif fixed_noise:
+        noise = torch.randn(1, model.latent_dim, L, generator=gen)  # (1, D, L)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -133,7 +167,10 @@ def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | Non
             z = model.sample_latents(b, L, cond=f if model.condition.trial_level else None,
                                      series=f if model.condition.series else None, guidance=guidance,
                                      sampler=sampler, steps=steps, generator=gen,
-                                     progress=bar.update if bar is not None else None)  # (b, D, L)
+                                     progress=bar.update if bar is not None else None,
+                                     code=None if codes is None else torch.as_tensor(codes[i:i + b]),
+                                     noise=None if noise is None else (
+                                         noise.expand(b, -1, -1) if len(noise) == 1 else noise[i:i + b]))  # (b, D, L)
             r = model.decode(z)  # (b, N, L)
             s = obs_cpu.sample(r.float().cpu(), generator=gen)  # (b, N, L) drawn on the CPU generator: seeded anywhere
             counts.append(s.cpu().numpy().astype(np.uint16))
@@ -145,8 +182,23 @@ def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | Non
     settings = {"seed": seed, "observation": observation, "guidance": guidance, "sampler": sampler,
                 "steps": steps if sampler == "ddim" else model.diffusion.n_steps, "n_trials": n, "length": L,
                 "condition": model.condition.to_dict()}
+    if code_source is not None:
+        settings.update(method="gnocchi", codes=code_source, fixed_noise=fixed_noise or noise is not None)
     return Synthetic(counts=np.concatenate(counts), rates=np.concatenate(rates), latents=np.concatenate(latents),
-                     condition=values, bin_s=float(model.data["bin_s"]), settings=settings)
+                     condition=values, bin_s=float(model.data["bin_s"]), settings=settings,
+                     codes=None if codes is None else np.asarray(codes, dtype=np.float32))
+
+
+def traverse_codes(base: np.ndarray, dim: int, lo: float, hi: float, steps: int) -> np.ndarray:
+    """``steps`` copies of ``base`` (code_dim,) with dimension ``dim`` swept evenly from lo to hi."""
+    base = np.asarray(base, dtype=np.float32).ravel()
+    if not 0 <= dim < base.size:
+        raise NwbLdnsError(f"--traverse {dim}: the codes have dimensions 0..{base.size - 1}")
+    if steps < 2:
+        raise NwbLdnsError("--steps must be at least 2 to traverse")
+    out = np.repeat(base[None], steps, axis=0)
+    out[:, dim] = np.linspace(lo, hi, steps, dtype=np.float32)
+    return out
 
 
 def spike_times_from_counts(counts: np.ndarray, bin_s: float, *, seed: int, offset_bins: int = 0) -> np.ndarray:
@@ -215,8 +267,14 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
     if align and align not in ("start_time", "stop_time"):
         nwb.add_trial_column(name=align, description=f"the alignment event of the training data ({align}): "
                                                      f"the trial's first bin starts {offset * 1e3:g} ms from it")
+    if syn.codes is not None:
+        nwb.add_trial_column(name="code", description=f"GNOCCHI code the trial was generated from "
+                                                       f"({syn.settings.get('codes')}; one {syn.codes.shape[1]}-vector "
+                                                       f"per trial)")
     for i in range(n):
         row = {"start_time": starts[i], "stop_time": starts[i] + L * bin_s, "synthetic": True}
+        if syn.codes is not None:
+            row["code"] = syn.codes[i]
         if spec.trial_level:
             row[spec.name] = float(syn.condition[i]) if syn.condition is not None else float("nan")
         if align and align not in ("start_time", "stop_time"):

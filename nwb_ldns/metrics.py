@@ -241,3 +241,59 @@ def angular_error_deg(predicted: np.ndarray, requested: np.ndarray) -> float:
     """Mean absolute angular difference in degrees, wrapped to [0, 180]."""
     d = np.angle(np.exp(1j * (np.asarray(predicted) - np.asarray(requested))))
     return float(np.degrees(np.abs(d)).mean())
+
+
+# ---- latent codes ---------------------------------------------------------------------------------------
+def _discretise(x: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-width bins over the range of a continuous variable (as disentanglement_lib);
+    integers pass through."""
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.integer):
+        return x
+    edges = np.linspace(x.min(), x.max(), bins + 1)[1:-1]
+    return np.digitize(x, edges)
+
+
+def mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    """I(a; b) in nats of two discrete variables, from their joint histogram."""
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    joint = np.zeros((ia.max() + 1, ib.max() + 1))
+    np.add.at(joint, (ia, ib), 1.0)
+    p = joint / joint.sum()
+    pa, pb = p.sum(1, keepdims=True), p.sum(0, keepdims=True)
+    nz = p > 0
+    return float((p[nz] * np.log(p[nz] / (pa @ pb)[nz])).sum())
+
+
+def mig(codes: np.ndarray, factors: np.ndarray, *, bins: int = 20) -> float:
+    """Mutual information gap (Chen et al. 2018): for each factor, the gap between the two code
+    dimensions most informative about it, over the factor's entropy; averaged over factors.
+
+    codes : (n, code_dim) continuous; factors : (n, n_factors), integer factors are used as they are,
+    continuous ones are cut into ``bins`` equal-width bins (as are the codes).
+    """
+    codes, factors = np.asarray(codes), np.asarray(factors)
+    c = [_discretise(codes[:, j], bins) for j in range(codes.shape[1])]
+    gaps = []
+    for k in range(factors.shape[1]):
+        v = _discretise(factors[:, k], bins)
+        h = mutual_information(v, v)  # entropy
+        if h <= 0 or len(c) < 2:
+            continue
+        mi = np.sort([mutual_information(cj, v) for cj in c])[::-1]
+        gaps.append((mi[0] - mi[1]) / h)
+    return float(np.mean(gaps)) if gaps else float("nan")
+
+
+def cross_validated_r2(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0) -> float:
+    """R^2 of ridge predictions of ``y`` from ``x`` on held-out folds (alpha chosen inside each fold)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(len(x), -1)
+    fold = np.random.default_rng(seed).permutation(len(x)) % folds
+    pred = np.zeros_like(y)
+    for k in range(folds):
+        tr, te = fold != k, fold == k
+        w, _ = ridge_fit(x[tr], y[tr], seed=seed)
+        pred[te] = ridge_predict(w, x[te])
+    return r2_score(y, pred)

@@ -74,6 +74,8 @@ class LdnsModel:
         The rest of ``config.json`` (provenance, training history, versions).
     path : Path or None
         The model dir it was loaded from.
+    code_encoder : CodeEncoder or None
+        GNOCCHI's per-trial code encoder (EMA weights); None for LDNS.
     """
 
     autoencoder: Autoencoder
@@ -87,6 +89,7 @@ class LdnsModel:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     device: torch.device = torch.device("cpu")
     path: Path | None = None
+    code_encoder: torch.nn.Module | None = None
 
     @property
     def spec(self) -> DataSpec:
@@ -100,9 +103,17 @@ class LdnsModel:
     def latent_dim(self) -> int:
         return self.autoencoder.config.latent_dim
 
+    @property
+    def method(self) -> str:
+        return str(self.info.get("method", "ldns"))
+
+    @property
+    def code_dim(self) -> int:
+        return self.denoiser.config.code_dim if self.denoiser is not None else 0
+
     def to(self, device: torch.device | str) -> LdnsModel:
         self.device = torch.device(device)
-        for m in (self.autoencoder, self.denoiser, self.spike_history):
+        for m in (self.autoencoder, self.denoiser, self.spike_history, self.code_encoder):
             if m is not None:
                 m.to(self.device).eval()
         self.latent_mean = self.latent_mean.to(self.device)
@@ -131,8 +142,43 @@ class LdnsModel:
             rs.append(r.float().cpu())
         return torch.cat(zs).numpy(), torch.cat(rs).numpy()
 
+    @torch.no_grad()
+    def codes(self, counts: np.ndarray, lengths: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
+        """GNOCCHI: each trial's code (trial, code_dim) from its counts (trial, neuron, time)."""
+        if self.code_encoder is None:
+            raise NwbLdnsError("the model has no per-trial codes: fit it with --method gnocchi")
+        z, _ = self.encode(counts, lengths, batch_size=batch_size)  # (n, D, L)
+        zn = (torch.as_tensor(z) - self.latent_mean.cpu()[:, None]) / self.latent_std.cpu()[:, None]
+        L = z.shape[-1]
+        out = []
+        for i in range(0, len(zn), batch_size):
+            mask = None
+            if lengths is not None:
+                mask = (torch.arange(L)[None] < torch.as_tensor(lengths[i:i + batch_size])[:, None]).float()[:, None]
+                mask = mask.to(self.device)  # (b, 1, L)
+            with autocast(self.device):
+                out.append(self.code_encoder(zn[i:i + batch_size].to(self.device), mask).float().cpu())
+        return torch.cat(out).numpy()
+
+    @torch.no_grad()
+    def invert(self, counts: np.ndarray, *, steps: int = 50) -> tuple[np.ndarray, np.ndarray]:
+        """GNOCCHI: each trial's code and the x_T that DDIM (``steps`` steps) maps back to its latents.
+
+        The inversion runs with the trial's own code fixed, so generating from (code', x_T) with
+        ``generate(..., codes=code', noise=x_T)`` changes only what the code changes (traversals).
+        Returns codes (trial, code_dim) and noise (trial, latent, time), z-scored latent units.
+        """
+        codes = self.codes(counts)
+        z, _ = self.encode(counts)  # (n, D, L)
+        zn = (torch.as_tensor(z).to(self.device) - self.latent_mean[:, None]) / self.latent_std[:, None]
+        code = torch.as_tensor(codes).to(self.device)
+        fn = self._model_fn(cond=None, series=None, mask=None, guidance=1.0, code=code)
+        with cached_kernels(self.denoiser):
+            x_T = GaussianDiffusion(self.diffusion).ddim_invert(fn, zn.float(), steps=steps)
+        return codes, x_T.float().cpu().numpy()
+
     # ---- diffusion -----------------------------------------------------------------------------
-    def _model_fn(self, *, cond, series, mask, guidance: float):
+    def _model_fn(self, *, cond, series, mask, guidance: float, code=None):
         """Denoiser closure with classifier-free guidance: uncond + w (cond - uncond)."""
         den = self.denoiser
         conditional = cond is not None or series is not None
@@ -140,7 +186,7 @@ class LdnsModel:
         def fn(x, t):
             with autocast(self.device):
                 if not conditional or guidance == 1.0:
-                    return den(x, t, mask=mask, cond=cond, series=series).float()
+                    return den(x, t, mask=mask, cond=cond, series=series, code=code).float()
                 B = x.shape[0]
                 drop = torch.cat([torch.zeros(B, dtype=torch.bool), torch.ones(B, dtype=torch.bool)]).to(x.device)
                 two = lambda a: None if a is None else torch.cat([a, a])  # noqa: E731
@@ -154,22 +200,30 @@ class LdnsModel:
     def sample_latents(self, n: int, length: int, *, cond: torch.Tensor | None = None,
                        series: torch.Tensor | None = None, guidance: float = 1.0, sampler: str = "ddim",
                        steps: int = 50, generator: torch.Generator | None = None,
-                       progress=None) -> torch.Tensor:
+                       progress=None, code: torch.Tensor | None = None,
+                       noise: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``n`` latent trajectories (n, latent, length) in the autoencoder's units.
 
         ``cond`` (n, cond_dim) and ``series`` (n, channels, length) are normalised features
-        (see :func:`condition_features`); None samples the unconditional branch.
+        (see :func:`condition_features`); None samples the unconditional branch. ``code``
+        (n, code_dim) conditions a GNOCCHI model; ``noise`` (n, latent, length) fixes x_T.
         """
         if self.denoiser is None:
             raise NwbLdnsError("the model has no diffusion stage yet; run `nwb-ldns fit --stage diffusion`")
         D = self.latent_dim
         gen_device = generator.device if generator is not None else torch.device("cpu")
-        x = torch.randn(n, D, length, generator=generator, device=gen_device).to(self.device)  # (n, D, L)
+        if noise is None:
+            x = torch.randn(n, D, length, generator=generator, device=gen_device).to(self.device)  # (n, D, L)
+        else:
+            x = noise.to(self.device, torch.float32)  # (n, D, L)
+        if self.code_dim and code is None:
+            raise NwbLdnsError("a GNOCCHI model samples from codes: give code (n, code_dim)")
+        code = None if code is None else torch.as_tensor(code, dtype=torch.float32).to(self.device)
         mask = torch.ones(n, 1, length, device=self.device)
         cond = None if cond is None else cond.to(self.device)
         series = None if series is None else series.to(self.device)
         diff = GaussianDiffusion(self.diffusion)
-        fn = self._model_fn(cond=cond, series=series, mask=mask, guidance=guidance)
+        fn = self._model_fn(cond=cond, series=series, mask=mask, guidance=guidance, code=code)
         with cached_kernels(self.denoiser):
             if sampler == "ddpm":
                 z = diff.ddpm_sample(fn, x, generator=_device_generator(generator, self.device), progress=progress)

@@ -297,6 +297,8 @@ def open_latents(path: str | os.PathLike):
                 values = trials[col].iloc[rows]
                 if values.map(lambda v: np.ndim(v) == 0).all():
                     ds[col] = ("trial", values.to_numpy())
+                elif len(values) and values.map(lambda v: np.shape(v) == np.shape(values.iloc[0])).all():
+                    ds[col] = (("trial", f"{col}_dim"), np.stack(values.to_numpy()))  # e.g. GNOCCHI's code
         meta = nwb.lab_meta_data
         attrs = {"bin_s": bin_s, "file": str(path), "kind": "encoded" if "ldns_encoding" in meta else "generated"}
         if "ldns_model" in meta:

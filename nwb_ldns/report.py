@@ -22,7 +22,7 @@ LABELS = {
     "rmse_fano_factor": "RMSE Fano factor",
     "rmse_autocorrelation": "RMSE autocorrelation (lags 1-30)",
     "psth_r2": "PSTH R^2 by condition",
-    "velocity_decoding_r2": "velocity decoding R^2 (decoder fitted on real)",
+    "velocity_decoding_r2": "velocity decoding R^2 (decoder fitted on real trials)",
     "angle_error_deg": "decoded vs requested reach angle (deg)",
     "bits_per_spike": "autoencoder bits/spike (real trials)",
     "co_bps": "co-bps (held-out units)",
@@ -118,18 +118,18 @@ def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
     if w is not None:
         sv = arrays["synthetic_velocity"]
         k = min(8, len(b))
-        x = M.smooth_counts(b[:k], bin_s, 0.02).transpose(0, 2, 1)  # (k, time, N)
+        x = arrays["synthetic_features"][:k].transpose(0, 2, 1)  # (k, time, N): what the decoder reads
         pred = M.ridge_predict(w, x.reshape(-1, x.shape[-1])).reshape(k, x.shape[1], -1)
         fig, ax = plt.subplots(figsize=(5, 5))
         for i in range(k):
             req, dec = np.cumsum(sv[i], 0) * bin_s, np.cumsum(pred[i], 0) * bin_s
             ax.plot(req[:, 0], req[:, 1], color="k", lw=1, label="requested" if i == 0 else None)
-            ax.plot(dec[:, 0], dec[:, 1], color=SYN, lw=1, label="decoded from synthetic spikes" if i == 0 else None)
+            ax.plot(dec[:, 0], dec[:, 1], color=SYN, lw=1, label="decoded from the synthetic trials" if i == 0 else None)
         ax.set(xlabel="x (integrated velocity)", ylabel="y", aspect="equal")
         ax.legend(fontsize=8)
         save(fig, "decoded_trajectories.png",
              "Hand trajectories: the velocity the trials were conditioned on, and the one a decoder fitted on real "
-             "data reads from the synthetic spikes")
+             "data reads from the synthetic trials")
     return out
 
 

@@ -76,9 +76,11 @@ def test_generate_with_a_missing_or_corrupt_model(tmp_path):
     assert not (tmp_path / "s.nwb").exists()
 
 
-def test_gnocchi_is_reported_as_not_implemented(tmp_path):
-    p = run("fit", LORENZ, "--method", "gnocchi", "-o", tmp_path / "g", check=False)
-    assert "not implemented" in one_line_error(p)
+def test_gnocchi_refuses_a_condition_and_code_dim_needs_gnocchi(tmp_path):
+    p = run("fit", LORENZ, "--method", "gnocchi", "--condition", "angle", "-o", tmp_path / "g", check=False)
+    assert "drop --condition" in one_line_error(p)
+    p = run("fit", LORENZ, "--code-dim", 4, "-o", tmp_path / "g", check=False)
+    assert "--code-dim needs --method gnocchi" in one_line_error(p)
 
 
 def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):

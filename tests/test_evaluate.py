@@ -77,10 +77,13 @@ def test_angle_and_velocity_conditioned_reports(maze_models):
     m = maze_models["angle"]
     angles = np.linspace(-np.pi, np.pi, 24, endpoint=False)
     write_nwbfile(synthetic_nwbfile(m, generate(m, condition=angles, seed=0)), d / "angle.nwb")
-    r = evaluate(MAZE, d / "angle.nwb", d / "angle-report", model_dir=d / "angle", n_boot=2)
+    r = evaluate(MAZE, d / "angle.nwb", d / "angle-report", n_boot=2)  # decoders read smoothed counts
     assert r["angle_error_deg"]["mean"] is not None and 0 <= r["angle_error_deg"]["mean"] <= 180
-    assert 0 <= r["half_vs_half"]["angle_error_deg"]["mean"] < 30  # the sim's reach angle is easy to decode
+    assert 0 <= r["half_vs_half"]["angle_error_deg"]["mean"] < 50  # well below chance (90 deg) with 12 neurons
     assert r["psth_r2"]["mean"] is not None  # by reach direction (8 sectors); too few trials here to judge it
+    assert r["decoder_features"] == "smoothed counts"
+    r = evaluate(MAZE, d / "angle.nwb", d / "angle-report-model", model_dir=d / "angle", n_boot=2)
+    assert r["decoder_features"] == "rates"  # the autoencoder's (real) and the file's (synthetic)
     assert r["bits_per_spike"]["mean"] is not None and "rmse_log_latent_psd" in r
 
     m = maze_models["velocity"]

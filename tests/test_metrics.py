@@ -109,3 +109,23 @@ def test_ridge_recovers_a_linear_map_and_cross_validates_alpha():
     np.testing.assert_allclose(M.ridge_predict(fitted, x), y, atol=1e-2)
     noisy = rng.normal(size=(40, 30))  # pure noise targets: a large penalty wins
     assert M.ridge_fit(noisy, rng.normal(size=(40, 1)))[1] >= 100
+
+
+def test_mutual_information_and_mig_by_hand():
+    a = np.array([0, 0, 1, 1])
+    assert M.mutual_information(a, a) == pytest.approx(np.log(2))  # the entropy of a fair bit
+    assert M.mutual_information(a, np.array([0, 1, 0, 1])) == pytest.approx(0.0)
+    rng = np.random.default_rng(0)
+    f = rng.integers(0, 4, size=(4000, 2))  # two independent factors
+    noise = rng.normal(size=4000) * 1e-3
+    disentangled = np.stack([f[:, 0] + noise, f[:, 1] + noise], 1)
+    entangled = np.stack([f[:, 0] + 4 * f[:, 1] + noise, f[:, 0] + 4 * f[:, 1] + noise[::-1]], 1)
+    assert M.mig(disentangled, f, bins=4) == pytest.approx(1.0, abs=0.02)  # one code per factor
+    assert M.mig(entangled, f, bins=16) == pytest.approx(0.0, abs=0.02)  # both codes carry both factors
+
+
+def test_cross_validated_r2():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 3))
+    assert M.cross_validated_r2(x, x @ np.array([1.0, 2.0, -1.0])) > 0.999
+    assert M.cross_validated_r2(x, rng.normal(size=300)) < 0.05

@@ -6,15 +6,15 @@ population:
 
 - preparatory activity (2): [cos a, sin a] times a bump that rises 150 ms before movement onset
   and decays 100 ms after it;
-- velocity-tuned activity (2): the hand velocity 100 ms later, normalised, so spikes lead
-  behaviour by 100 ms as in motor cortex (fit with ``--behavior-lag-ms 100``);
+- velocity-tuned activity (2): the hand velocity 100 ms later, divided by the mean peak speed,
+  so spikes lead behaviour by 100 ms as in motor cortex (fit with ``--behavior-lag-ms 100``);
 - rotational dynamics (2): after onset, a 2 Hz rotation whose phase starts at the reach angle,
   decaying with a 300 ms time constant.
 
 Neurons fire at ``exp(C z + log(base rate))`` per bin (``C`` Gaussian, unit-norm rows times a
 gain), Poisson. Hand velocity (mm/s) is a bell-shaped speed profile along the reach angle that
-peaks 150 ms after onset. The trials table has ``move_onset_time``, ``reach_angle`` (radians)
-and ``target_id``; align with ``--align move_onset_time --window -250 450`` as for MC_Maze.
+peaks 150 ms after onset, its peak varying from trial to trial (``speed_jitter``). The trials
+table has ``move_onset_time``, ``reach_angle`` (radians), ``target_id`` and ``peak_speed``; align with ``--align move_onset_time --window -250 450`` as for MC_Maze.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class MazeConfig:
     bin_ms: float = 5.0
     onset_min_ms: float = 300.0  # movement onset, uniform in [min, max] after the trial start
     onset_max_ms: float = 450.0
-    peak_speed: float = 300.0  # mm/s
+    peak_speed: float = 300.0  # mm/s, on average
+    speed_jitter: float = 0.3  # each trial's peak speed is peak_speed * U(1 - jitter, 1 + jitter)
     base_rate_hz: float = 12.0
     gain: float = 1.2
     seed: int = 0
@@ -77,6 +78,7 @@ class MazeSimulation(PoissonSession):
     ----------
     angles : (trial,) reach angle, radians
     targets : (trial,) target index
+    speed_factor : (trial,) peak speed / mean peak speed
     onsets : (trial,) movement onset relative to the trial start, s
     latents : (trial, 6, time)
     velocity : (trial, time, 2) hand velocity, mm/s
@@ -90,19 +92,22 @@ class MazeSimulation(PoissonSession):
         self.targets = rng.integers(0, cfg.n_targets, n)
         self.angles = (2 * np.pi * self.targets / cfg.n_targets + np.pi) % (2 * np.pi) - np.pi  # in [-pi, pi)
         self.onsets = rng.uniform(cfg.onset_min_ms, cfg.onset_max_ms, n) * 1e-3
+        self.speed_factor = rng.uniform(1 - cfg.speed_jitter, 1 + cfg.speed_jitter, n)  # (trial,)
         t = (np.arange(L) + 0.5) * cfg.bin_s  # bin centres
         tau = t[None, :] - self.onsets[:, None]  # (trial, time) time from onset, s
         direction = np.stack([np.cos(self.angles), np.sin(self.angles)], 1)[:, :, None]  # (trial, 2, 1)
 
         speed = lambda s: np.exp(-0.5 * ((s - 0.15) / 0.06) ** 2)  # noqa: E731  peak 150 ms after onset
-        self.velocity = (cfg.peak_speed * speed(tau)[:, :, None] * direction.transpose(0, 2, 1)).astype(np.float32)
+        gain = self.speed_factor[:, None]  # (trial, 1)
+        self.velocity = (cfg.peak_speed * (gain * speed(tau))[:, :, None] * direction.transpose(0, 2, 1)).astype(
+            np.float32)  # (trial, time, 2)
         prep = _sigmoid((tau + 0.15) / 0.03) * (1.0 - _sigmoid((tau - 0.1) / 0.03))  # (trial, time)
         lead = speed(tau + 0.1)  # velocity 100 ms ahead
         after = np.where(tau > 0, np.exp(-np.clip(tau, 0, None) / 0.3), 0.0)
         phase = 2 * np.pi * 2.0 * np.clip(tau, 0, None) + self.angles[:, None]
         self.latents = np.concatenate([
             prep[:, None] * direction,
-            lead[:, None] * direction,
+            (gain * lead)[:, None] * direction,
             np.stack([after * np.cos(phase), after * np.sin(phase)], 1),
         ], axis=1).astype(np.float32)  # (trial, 6, time)
         w = rng.normal(size=(cfg.n_neurons, 6))
@@ -123,7 +128,7 @@ class MazeSimulation(PoissonSession):
 
         return pd.DataFrame({"start_time": self.trial_starts, "stop_time": self.trial_starts + self.config.trial_s,
                              "move_onset_time": self.trial_starts + self.onsets, "reach_angle": self.angles,
-                             "target_id": self.targets},
+                             "target_id": self.targets, "peak_speed": self.config.peak_speed * self.speed_factor},
                             index=pd.Index(np.arange(self.config.n_trials), name="id"))
 
     def behavior(self) -> dict[str, tuple[str, np.ndarray, str]]:

@@ -1,0 +1,213 @@
+"""GNOCCHI's codes against a static-latent VAE's, on sim:maze (or an MC_Maze-layout file).
+
+Protocol (issue 6; REFERENCE.md section 2):
+
+0. (sim:maze) Which space to diffuse in: R^2 of the autoencoder's rates and of smoothed counts
+   against the simulation's true rates.
+1. Fit GNOCCHI (``--method gnocchi``) and, on the same autoencoder latents, a VAE whose static
+   per-trial latent has the code's size (``nwb_ldns.models.static_vae``).
+2. Per-trial codes (GNOCCHI: the code encoder; VAE: the posterior mean) of every trial:
+   5-fold cross-validated ridge R^2 to the reach angle (cos, sin) and to the peak speed, and the
+   mutual information gap (MIG) against the discretised factors (target, peak speed).
+3. Held-out directions: refit both without the trials of one target; map (cos, sin) of the
+   angle linearly to the code on the remaining trials, go to the withheld angle, generate
+   (GNOCCHI: 50 samples from that code; VAE: decode it), and read the reach angle of the
+   generated rates with a ridge decoder fitted on real trials of every direction (mean counts
+   0-300 ms after movement onset). Reported: the angular error to the withheld direction,
+   beside the decoder's own error on real withheld trials and the distance to the nearest
+   trained direction (what copying a neighbour would give).
+
+Usage:
+  python benchmarks/gnocchi_latents.py --out /tmp/gnocchi            # sim:maze, quick preset
+  python benchmarks/gnocchi_latents.py --source mc_maze.nwb --out runs/g --preset paper
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nwb_ldns import metrics as M
+from nwb_ldns.artifacts import load_model
+from nwb_ldns.config import DataSpec, GnocchiConfig, TrainConfig
+from nwb_ldns.dataset import SpikeDataset, load_dataset
+from nwb_ldns.fit import fit
+from nwb_ldns.generate import generate
+from nwb_ldns.models.static_vae import StaticVAE
+from nwb_ldns.training import Stage, train
+
+SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("hand_vel",), behavior_lag_ms=100.0)
+
+
+def factors(data: SpikeDataset) -> dict[str, np.ndarray]:
+    cov = data.covariates()
+    angle = cov["reach_angle"].to_numpy(float) if "reach_angle" in cov else \
+        data.with_reach_angle("hand_vel").covariates()["reach_angle"].to_numpy()
+    if "peak_speed" in cov:
+        speed = cov["peak_speed"].to_numpy(float)
+    else:
+        speed = np.linalg.norm(data.behavior("hand_vel"), axis=-1).max(1)
+    target = cov["target_id"].to_numpy() if "target_id" in cov else M.angle_sectors(angle)
+    return {"angle": angle, "speed": speed, "target": np.asarray(target).astype(int)}
+
+
+def fit_vae(model, data: SpikeDataset, *, epochs: int, config: GnocchiConfig, seed: int = 0) -> StaticVAE:
+    """The VAE baseline on the (z-scored) autoencoder latents of the training trials."""
+    def latents(split):
+        z, _ = model.encode(data.select(split).counts_bct())
+        z = (torch.as_tensor(z) - model.latent_mean.cpu()[:, None]) / model.latent_std.cpu()[:, None]
+        return {"z": z.float()}
+
+    torch.manual_seed(seed)
+    vae = StaticVAE(latent_dim=model.latent_dim, n_bins=data.n_bins, config=config)
+    stage = Stage(name="vae", model=vae, config=TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, warmup_epochs=2,
+                                                            seed=seed, checkpoint_every=10 ** 6),
+                  train=latents("train"), val=latents("val"), loss_fn=lambda m, b, g: (m.loss(b["z"], g), {}),
+                  val_fn=lambda m, b: torch.stack([m.loss(b["z"], torch.Generator().manual_seed(1)) * len(b["z"]),
+                                                   torch.tensor(float(len(b["z"])))]), select="best")
+    train(stage, device=torch.device("cpu"), checkpoint=None, progress=True)
+    return vae.eval()
+
+
+@torch.no_grad()
+def vae_codes(vae: StaticVAE, model, counts: np.ndarray) -> np.ndarray:
+    z, _ = model.encode(counts)
+    z = (torch.as_tensor(z) - model.latent_mean.cpu()[:, None]) / model.latent_std.cpu()[:, None]
+    return vae.encode(z.float())[0].numpy()
+
+
+@torch.no_grad()
+def vae_rates(vae: StaticVAE, model, codes: np.ndarray) -> np.ndarray:
+    zn = vae.decode(torch.as_tensor(codes, dtype=torch.float32))  # (n, D, L)
+    z = zn * model.latent_std.cpu()[:, None] + model.latent_mean.cpu()[:, None]
+    return model.decode(z).cpu().numpy()  # (n, N, L) expected counts per bin
+
+
+def diffusion_space(source: str, data: SpikeDataset, model) -> dict[str, float]:
+    """Why diffuse in the autoencoder's latents: how well each candidate space carries the
+    simulation's true firing rates (R^2 over trials, units and bins of the test split)."""
+    from nwb_ldns.sources.sim import parse_sim_uri
+
+    _, sim_cls, config = parse_sim_uri(source.partition(":")[2])
+    sim = sim_cls(config)
+    test = data.select("test")
+    truth = sim.rates()  # (trial, unit, time) over whole trials
+    start = np.rint((test.ds["window_start"].values - sim.trial_starts[test.trial_ids]) / data.bin_s).astype(int)
+    idx = start[:, None] + np.arange(data.n_bins)[None]  # (trial, time) bins of each window
+    true = np.take_along_axis(truth[test.trial_ids], idx[:, None, :], axis=2)  # (trial, unit, time)
+    counts = test.counts_bct()
+    _, ae_rates = model.encode(counts)
+    return {"r2_autoencoder_rates": M.r2_score(true, ae_rates),
+            "r2_smoothed_counts_20ms": M.r2_score(true, M.smooth_counts(counts, data.bin_s, 0.02)),
+            "r2_smoothed_counts_50ms": M.r2_score(true, M.smooth_counts(counts, data.bin_s, 0.05)),
+            "latent_channels": model.latent_dim, "count_channels": int(counts.shape[1])}
+
+
+def code_quality(codes: np.ndarray, f: dict) -> dict[str, float]:
+    return {"r2_angle": M.cross_validated_r2(codes, np.stack([np.cos(f["angle"]), np.sin(f["angle"])], 1)),
+            "r2_peak_speed": M.cross_validated_r2(codes, f["speed"]),
+            "mig": M.mig(codes, np.stack([f["target"], f["speed"]], 1).astype(float), bins=20)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--source", default=None, help="default sim:maze?n_trials=N")
+    ap.add_argument("--n-trials", type=int, default=2000)
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--code-dim", type=int, default=8)
+    ap.add_argument("--epochs-ae", type=int, default=None)
+    ap.add_argument("--epochs-diffusion", type=int, default=None)
+    ap.add_argument("--epochs-vae", type=int, default=60)
+    ap.add_argument("--withhold", type=int, default=2, help="target id withheld from training (sim:maze: 8 targets)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    source = args.source or f"sim:maze?n_trials={args.n_trials}"
+    overrides = {"gnocchi": {"code_dim": args.code_dim}, "ae_train": {"epochs": args.epochs_ae},
+                 "diffusion_train": {"epochs": args.epochs_diffusion}}
+    data = load_dataset(source, SPEC)
+    f = factors(data)
+    out: dict = {"source": source, "code_dim": args.code_dim, "preset": args.preset, "n_trials": data.n_trials}
+
+    # 1-2: codes of every trial, both methods
+    t = time.perf_counter()
+    if not (args.out / "gnocchi" / "config.json").exists():
+        fit(data, args.out / "gnocchi", preset=args.preset, method="gnocchi", overrides=overrides, device="auto")
+    model = load_model(args.out / "gnocchi", device="auto")
+    out["fit_gnocchi_s"] = time.perf_counter() - t
+    g_cfg = GnocchiConfig.from_dict(model.info["configs"]["gnocchi"])
+    t = time.perf_counter()
+    vae = fit_vae(model, data, epochs=args.epochs_vae, config=g_cfg)
+    out["fit_vae_s"] = time.perf_counter() - t
+    counts = data.counts_bct()
+    if source.startswith("sim:maze"):
+        out["diffusion_space"] = diffusion_space(source, data, model)
+    out["gnocchi"] = code_quality(model.codes(counts), f)
+    out["vae"] = code_quality(vae_codes(vae, model, counts), f)
+    print(json.dumps(out, indent=1), flush=True)
+
+    # 3: held-out direction
+    withheld = f["target"] == args.withhold
+    theta = float(np.angle(np.exp(1j * f["angle"][withheld]).mean()))
+    kept = SpikeDataset(data.ds.isel(trial=np.flatnonzero(~withheld)))
+    d2 = args.out / f"gnocchi-without-{args.withhold}"
+    if not (d2 / "config.json").exists():
+        fit(kept, d2, preset=args.preset, method="gnocchi", overrides=overrides, device="auto")
+    m2 = load_model(d2, device="auto")
+    vae2 = fit_vae(m2, kept, epochs=args.epochs_vae, config=g_cfg)
+    onset = int(round(0.25 / data.bin_s))  # window starts 250 ms before movement onset
+    window = slice(onset, onset + int(round(0.3 / data.bin_s)))
+    real_feat = M.smooth_counts(counts, data.bin_s, 0.02)[:, :, window].mean(-1)  # (trial, N)
+    cs = np.stack([np.cos(f["angle"]), np.sin(f["angle"])], 1)
+    dec, _ = M.ridge_fit(real_feat, cs)  # fitted on real trials of every direction
+
+    def decoded_error(rates):
+        p = M.ridge_predict(dec, rates[:, :, window].mean(-1))
+        return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), np.full(len(p), theta))
+
+    kept_f = {k: v[~withheld] for k, v in f.items()}
+    target = np.array([[np.cos(theta), np.sin(theta)]])
+    for name, codes_kept, make_rates in (
+        ("gnocchi", m2.codes(kept.counts_bct()),
+         lambda c: generate(m2, codes=np.repeat(c, 50, 0), seed=0).rates),
+        ("vae", vae_codes(vae2, m2, kept.counts_bct()), lambda c: vae_rates(vae2, m2, c)),
+    ):
+        w, _ = M.ridge_fit(np.stack([np.cos(kept_f["angle"]), np.sin(kept_f["angle"])], 1), codes_kept)
+        code = M.ridge_predict(w, target)  # (1, K): the code the angle map points to
+        out[name]["withheld_angle_error_deg"] = decoded_error(make_rates(code))
+    p = M.ridge_predict(dec, real_feat[withheld])  # the evaluation decoder on the real withheld trials
+    out["decoder_error_on_real_withheld_deg"] = M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), f["angle"][withheld])
+    trained = np.unique(np.round(f["angle"][~withheld], 6))
+    out["nearest_trained_direction_deg"] = float(np.degrees(np.abs(np.angle(np.exp(1j * (trained - theta))))).min())
+    out["withheld_angle_deg"] = float(np.degrees(theta))
+    (args.out / "results.json").write_text(json.dumps(out, indent=1))
+    print_table(out)
+
+
+def print_table(r: dict) -> None:
+    print("| codes | R^2 reach angle (cos, sin) | R^2 peak speed | MIG (target, speed) | withheld direction: "
+          "decoded angle error |")
+    print("|---|---|---|---|---|")
+    for name in ("gnocchi", "vae"):
+        x = r[name]
+        print(f"| {'GNOCCHI' if name == 'gnocchi' else 'static VAE'} ({r['code_dim']}-d) | {x['r2_angle']:.3f} | "
+              f"{x['r2_peak_speed']:.3f} | {x['mig']:.3f} | {x.get('withheld_angle_error_deg', float('nan')):.1f} deg |")
+    print(f"\nwithheld direction {r['withheld_angle_deg']:.0f} deg; the decoder's error on real withheld trials "
+          f"{r['decoder_error_on_real_withheld_deg']:.1f} deg; nearest trained direction "
+          f"{r['nearest_trained_direction_deg']:.0f} deg away")
+    if "diffusion_space" in r:
+        d = r["diffusion_space"]
+        print(f"diffusion space: true-rate R^2 of the autoencoder's rates {d['r2_autoencoder_rates']:.3f} "
+              f"({d['latent_channels']} latent channels) vs 20 ms-smoothed counts {d['r2_smoothed_counts_20ms']:.3f}, "
+              f"50 ms {d['r2_smoothed_counts_50ms']:.3f} ({d['count_channels']} channels)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""GNOCCHI: the MMD estimator, code conditioning, and encode -> generate with codes end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nwb_ldns import artifacts
+from nwb_ldns.config import DataSpec
+from nwb_ldns.dataset import load_dataset
+from nwb_ldns.errors import NwbLdnsError
+from nwb_ldns.fit import fit
+from nwb_ldns.generate import generate, traverse_codes
+from nwb_ldns.models.infodiffusion import mmd_rbf
+from nwb_ldns.nwb_io import open_latents
+from test_cli_fit import TINY as TINY_ARGS, one_line_error, run
+
+torch.set_num_threads(1)
+MAZE = "sim:maze?n_trials=80&n_neurons=12"
+ALIGN = ["--align", "move_onset_time", "--window", -250, 450]
+TINY = {
+    "autoencoder": {"hidden": 16, "latent_dim": 3, "n_blocks": 1, "state_size": 4},
+    "denoiser": {"hidden": 16, "n_blocks": 1, "state_size": 4, "embed_dim": 16},
+    "gnocchi": {"code_dim": 2, "encoder_hidden": 16, "encoder_state_size": 4},
+    "ae_train": {"epochs": 1, "batch_size": 32},
+    "diffusion_train": {"epochs": 2, "batch_size": 32},
+    "history_train": {"epochs": 1, "batch_size": 32},
+}
+
+
+def test_mmd_by_hand_and_against_the_gaussian_closed_form():
+    # one point each, d = 1, sigma^2 = 1: k(x,x) + k(y,y) - 2 k(x,y) = 2 - 2 exp(-1/2)
+    assert float(mmd_rbf(torch.zeros(1, 1), torch.ones(1, 1))) == pytest.approx(2 - 2 * np.exp(-0.5))
+    # N(mu, s1^2 I) vs N(0, s2^2 I) in d dims, kernel exp(-|a-b|^2 / (2 d)): closed-form expectations
+    d, s1, s2, n = 3, 0.7, 1.0, 1500
+    mu = np.array([1.0, 0.0, 0.0])
+    g = torch.Generator().manual_seed(0)
+    draws = []
+    for _ in range(10):  # one estimate has sd ~0.005 at n = 1500; the mean of 10 has ~0.0016
+        x = torch.randn(n, d, generator=g, dtype=torch.float64) * s1 + torch.as_tensor(mu)
+        y = torch.randn(n, d, generator=g, dtype=torch.float64) * s2
+        draws.append(float(mmd_rbf(x, y)))
+    s2k = float(d)
+    exx = (s2k / (s2k + 2 * s1 ** 2)) ** (d / 2)
+    eyy = (s2k / (s2k + 2 * s2 ** 2)) ** (d / 2)
+    v = s2k + s1 ** 2 + s2 ** 2
+    exy = (s2k / v) ** (d / 2) * np.exp(-mu @ mu / (2 * v))
+    # the biased estimator keeps the diagonal (k = 1): E = exx + (1 - exx)/n + eyy + (1 - eyy)/n - 2 exy
+    expected = exx + (1 - exx) / n + eyy + (1 - eyy) / n - 2 * exy
+    assert np.mean(draws) == pytest.approx(expected, abs=0.005)
+    assert expected > 0.05  # the case is far from trivial
+    same = mmd_rbf(torch.randn(n, d, generator=g), torch.randn(n, d, generator=g))
+    assert float(same) < 2e-3
+
+
+@pytest.fixture(scope="module")
+def gnocchi(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gnocchi") / "m"
+    data = load_dataset(MAZE, DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0)))
+    fit(data, d, preset="quick", method="gnocchi", overrides=TINY, progress=False, device="cpu")
+    return d, artifacts.load_model(d, require=("autoencoder", "diffusion")), data
+
+
+def test_gnocchi_model_dir_and_codes(gnocchi):
+    d, m, data = gnocchi
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["method"] == "gnocchi" and cfg["configs"]["gnocchi"]["code_dim"] == 2
+    assert cfg["configs"]["denoiser"]["code_dim"] == 2 and m.code_dim == 2 and m.method == "gnocchi"
+    codes = m.codes(data.counts_bct(), data.lengths)
+    assert codes.shape == (80, 2) and np.isfinite(codes).all() and codes.std(0).min() > 0
+
+
+def test_codes_condition_samples_and_fixed_code_and_noise_reproduce(gnocchi):
+    _, m, _ = gnocchi
+    a = generate(m, codes=np.array([[2.0, -2.0]] * 3), seed=5)
+    b = generate(m, codes=np.array([[2.0, -2.0]] * 3), seed=5)
+    c = generate(m, codes=np.array([[-2.0, 2.0]] * 3), seed=5)
+    np.testing.assert_array_equal(a.latents, b.latents)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    assert np.abs(a.latents - c.latents).max() > 1e-4  # the code changes the samples
+    sweep = generate(m, codes=traverse_codes(np.zeros(2), 0, -1.5, 1.5, 4), seed=0, fixed_noise=True)
+    np.testing.assert_allclose(sweep.codes[:, 0], [-1.5, -0.5, 0.5, 1.5])
+    # DDIM inversion with the trial's own code: generating from (code, x_T) gives the trial's latents back
+    _, _, data = gnocchi
+    codes, x_T = m.invert(data.counts_bct()[:3], steps=100)
+    back = generate(m, codes=codes, noise=x_T, steps=100)
+    z, _ = m.encode(data.counts_bct()[:3])
+    assert np.abs(back.latents - z).max() < 0.05 * np.abs(z).max()
+    moved = generate(m, codes=codes + np.array([1.5, 0.0], dtype=np.float32), noise=x_T, steps=100)
+    assert np.abs(moved.latents - z).max() > np.abs(back.latents - z).max()
+    prior = generate(m, n_trials=4, seed=0)  # codes drawn from N(0, I)
+    assert prior.codes.shape == (4, 2) and prior.settings["codes"] == "prior N(0, I)"
+    with pytest.raises(NwbLdnsError, match=r"codes must be shaped \(n_trials, 2\)"):
+        generate(m, codes=np.zeros((3, 5)))
+
+
+def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):
+    m = tmp_path / "g"
+    run("fit", MAZE, "-o", m, "--method", "gnocchi", "--code-dim", 3, *ALIGN, "--epochs-ae", 1,
+        "--epochs-diffusion", 1, "--epochs-history", 1, *TINY_ARGS)
+    run("encode", MAZE, "--model", m, "-o", tmp_path / "e.nwb.zarr", "-q")
+    ds = open_latents(tmp_path / "e.nwb.zarr")
+    assert ds["code"].shape == (80, 3)
+    np.save(tmp_path / "codes.npy", ds["code"].values[:5])
+    run("generate", "--model", m, "-o", tmp_path / "s.nwb", "--code", tmp_path / "codes.npy", "-q")
+    out = open_latents(tmp_path / "s.nwb")
+    np.testing.assert_allclose(out["code"].values, ds["code"].values[:5], rtol=1e-6)
+    assert out["latents"].shape[0] == 5
+    run("generate", "--model", m, "-o", tmp_path / "t.nwb", "--code", tmp_path / "codes.npy", "--traverse", 1,
+        "--range", -1, 1, "--steps", 3, "-q")
+    sweep = open_latents(tmp_path / "t.nwb")
+    np.testing.assert_allclose(sweep["code"].values[:, 1], [-1, 0, 1])
+    np.testing.assert_allclose(sweep["code"].values[:, 0], ds["code"].values[0, 0], rtol=1e-6)
+    assert json.loads(sweep.attrs["generation"])["fixed_noise"] is True
+    p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--traverse", 7, check=False)
+    assert "dimensions 0..2" in one_line_error(p)
+
+
+def test_code_with_an_ldns_model_is_a_clear_error(tmp_path):
+    m = tmp_path / "l"
+    run("fit", MAZE, "-o", m, *ALIGN, "--epochs-ae", 1, "--epochs-diffusion", 1, "--stage", "autoencoder", *TINY_ARGS)
+    run("fit", MAZE, "-o", m, *ALIGN, "--epochs-ae", 1, "--epochs-diffusion", 1, "--stage", "diffusion", *TINY_ARGS)
+    np.save(tmp_path / "c.npy", np.zeros((2, 3)))
+    p = run("generate", "--model", m, "-o", tmp_path / "s.nwb", "--code", tmp_path / "c.npy", check=False)
+    assert "--method gnocchi" in one_line_error(p)
