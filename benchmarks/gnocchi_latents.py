@@ -121,7 +121,9 @@ def main() -> None:
     ap.add_argument("--n-trials", type=int, default=2000)
     ap.add_argument("--preset", default="quick")
     ap.add_argument("--code-dim", type=int, default=8)
-    ap.add_argument("--epochs-ae", type=int, default=None)
+    ap.add_argument("--epochs-ae", type=int, default=40)
+    ap.add_argument("--beta", type=float, default=1e-3, help="autoencoder latent L2 (LDNS's MC_Maze setting)")
+    ap.add_argument("--td-beta", type=float, default=0.2, help="autoencoder smoothness (LDNS's MC_Maze setting)")
     ap.add_argument("--epochs-diffusion", type=int, default=None)
     ap.add_argument("--epochs-vae", type=int, default=60)
     ap.add_argument("--withhold", type=int, default=2, help="target id withheld from training (sim:maze: 8 targets)")
@@ -131,6 +133,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     source = args.source or f"sim:maze?n_trials={args.n_trials}"
     overrides = {"gnocchi": {"code_dim": args.code_dim}, "ae_train": {"epochs": args.epochs_ae},
+                 "autoencoder": {"beta": args.beta, "td_beta": args.td_beta},
                  "diffusion_train": {"epochs": args.epochs_diffusion}}
     data = load_dataset(source, SPEC)
     f = factors(data)

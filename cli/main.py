@@ -233,6 +233,10 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 @click.option("--batch-size", type=int, default=None, help="Batch size of every stage (default from the preset).")
 @click.option("--latent-dim", type=int, default=None, help="Autoencoder latent channels (paper: 8 Lorenz, 16 MC_Maze).")
 @click.option("--hidden", type=int, default=None, help="Autoencoder channels.")
+@click.option("--beta", "ae_beta", type=float, default=None,
+              help="Autoencoder latent L2 weight (default 0.01, Lorenz; the paper's MC_Maze: 0.001).")
+@click.option("--td-beta", "ae_td_beta", type=float, default=None,
+              help="Autoencoder temporal-smoothness weight (default 0.01, Lorenz; the paper's MC_Maze: 0.2).")
 @click.option("--denoiser-hidden", type=int, default=None, help="Denoiser channels.")
 @click.option("--causal/--bidirectional", default=None,
               help="Autoencoder direction (default bidirectional; causal for variable-length trials).")
@@ -246,10 +250,12 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 @click.option("--overwrite", is_flag=True, help="Replace an existing model dir.")
 @source_options
 @click.pass_context
-def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae, epochs_diffusion, epochs_history, batch_size,
-            latent_dim, hidden, denoiser_hidden, causal, prediction, schedule, stage, device, seed, resume, overwrite,
-            cache_dir, dandi_api_url, **data):
+def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae, epochs_diffusion, epochs_history,
+            batch_size, latent_dim, hidden, ae_beta, ae_td_beta, denoiser_hidden, causal, prediction, schedule, stage,
+            device, seed, resume, overwrite, cache_dir, dandi_api_url, **data):
     """Fit LDNS on SOURCE: autoencoder -> latent diffusion -> spike-history GLM.
+
+    With --method gnocchi the diffusion stage also learns a per-trial code (GNOCCHI).
 
     Uses the train split for fitting and the val split to pick the best autoencoder epoch.
     Interrupted fits continue with --resume.
@@ -258,7 +264,8 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae,
     Examples:
       nwb-ldns fit sim:lorenz -o lorenz-model --preset quick
       nwb-ldns fit dandi:000128 --align move_onset_time --window -250 450 \\
-          --behavior hand_vel --behavior-lag-ms 100 --condition velocity --causal
+          --behavior hand_vel --behavior-lag-ms 100 --condition velocity --causal --beta 0.001 --td-beta 0.2
+      nwb-ldns fit sim:maze --method gnocchi --align move_onset_time --window -250 450
     """
     from nwb_ldns.dataset import load_dataset
     from nwb_ldns.fit import describe, fit
@@ -275,7 +282,7 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae,
                            quiet=quiet)
     bs = {"batch_size": batch_size}
     overrides = {
-        "autoencoder": {"latent_dim": latent_dim, "hidden": hidden,
+        "autoencoder": {"latent_dim": latent_dim, "hidden": hidden, "beta": ae_beta, "td_beta": ae_td_beta,
                         "bidirectional": None if causal is None else not causal},
         "denoiser": {"hidden": denoiser_hidden},
         "gnocchi": {"code_dim": code_dim},

@@ -138,8 +138,8 @@ class GnocchiConfig(_Config):
 
     Loss = denoising + ``recon_weight`` * reconstruction + ``mmd_weight`` * MMD(codes, N(0, I)).
     The reconstruction is the Poisson NLL of the trial's spikes under the frozen autoencoder
-    decoder applied to the denoiser's estimate of the clean latents, weighted by alpha_bar_t
-    (steps where that estimate carries the trial).
+    decoder applied to the denoiser's estimate of the clean latents at the sampled step: at high
+    noise only the code can carry the trial, so the term makes the denoiser use it.
     """
 
     code_dim: int = 8
@@ -147,7 +147,7 @@ class GnocchiConfig(_Config):
     encoder_blocks: int = 2
     encoder_state_size: int = 32
     mmd_weight: float = 0.1  # InfoDiffusion's
-    recon_weight: float = 0.1
+    recon_weight: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -258,7 +258,7 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
 
     Loss = denoising + recon_weight * reconstruction + mmd_weight * MMD(codes, N(0, I)); the
     reconstruction is the Poisson NLL of the trial's spikes under the frozen decoder applied to
-    the denoiser's x0 estimate, weighted by alpha_bar_t.
+    the denoiser's x0 estimate at the sampled step, so at high noise the code must carry the trial.
     """
     from .models.autoencoder import poisson_nll
     from .models.infodiffusion import InfoDiffusion, mmd_rbf
@@ -304,9 +304,8 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
         x0, _ = diffusion.split(seen["out"].float(), seen["x"], seen["t"])  # (B, D, L) estimate of the clean latents
         rates = ae.decode(x0 * std_d + mean_d)  # (B, N, L)
         nll = poisson_nll(rates, b["counts"])  # (B, N, L)
-        w = diffusion._abar(seen["t"], nll)  # (B, 1, 1)
         m_ = torch.ones_like(nll[:, :1]) if mask is None else mask
-        recon = (nll * w * m_).sum() / (m_.sum() * nll.shape[1]).clamp(min=1.0)
+        recon = (nll * m_).sum() / (m_.sum() * nll.shape[1]).clamp(min=1.0)
         prior = torch.randn(code.shape, device=code.device, generator=g)
         mmd = mmd_rbf(code.float(), prior)
         return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd, {}
