@@ -4,7 +4,6 @@ Variants (each fitted, sampled and scored with the same code as `nwb-ldns fit/ge
 
 - ``lorenz``: unconditional LDNS on ``sim:lorenz``, Poisson and spike-history observation models;
 - ``maze``: ``sim:maze`` aligned on movement onset (-250..450 ms, hand velocity 100 ms ahead),
-  autoencoder regularised as LDNS's MC_Maze model (beta 0.001, td_beta 0.2),
   unconditional (Poisson and spike history), reach-angle conditioned (angles of the 8 targets)
   and velocity conditioned (the velocity traces of the real test trials).
 
@@ -51,8 +50,6 @@ def main() -> None:
     ap.add_argument("--epochs-ae", type=int, default=None)
     ap.add_argument("--epochs-diffusion", type=int, default=None)
     ap.add_argument("--n-synthetic", type=int, default=500)
-    ap.add_argument("--maze-beta", type=float, default=1e-3, help="maze autoencoder latent L2 (LDNS's MC_Maze value)")
-    ap.add_argument("--maze-td-beta", type=float, default=0.2, help="maze autoencoder smoothness (LDNS's MC_Maze value)")
     ap.add_argument("--only", nargs="*", default=None, help="run only these variants")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -89,10 +86,7 @@ def main() -> None:
         if key not in models:
             if not (model_dir / "config.json").exists():
                 t = time.perf_counter()
-                ov = overrides
-                if source == maze:
-                    ov = {**overrides, "autoencoder": {"beta": args.maze_beta, "td_beta": args.maze_td_beta}}
-                fit(data, model_dir, preset=args.preset, condition=condition, overrides=ov, device="auto")
+                fit(data, model_dir, preset=args.preset, condition=condition, overrides=overrides, device="auto")
                 fit_s = time.perf_counter() - t
             models[key] = load_model(model_dir, device="auto")
         m = models[key]
