@@ -350,18 +350,15 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
 
     if os.path.exists(output) and not overwrite:
         raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
-    values = None
-    if condition_file is not None:
+    def load_npy(path):
+        if path is None:
+            return None
         try:
-            values = np.load(condition_file, allow_pickle=False)
+            return np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise NwbLdnsError(f"cannot read {condition_file} as a .npy array: {exc}") from None
-    codes = None
-    if code_file is not None:
-        try:
-            codes = np.load(code_file, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise NwbLdnsError(f"cannot read {code_file} as a .npy array: {exc}") from None
+            raise NwbLdnsError(f"cannot read {path} as a .npy array: {exc}") from None
+
+    values, codes = load_npy(condition_file), load_npy(code_file)
     require = ("autoencoder", "diffusion") + (("spike_history",) if spike_history else ())
     model = load_model(model_dir, device=device, require=require)
     if traverse is not None:

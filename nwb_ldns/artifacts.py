@@ -214,16 +214,11 @@ def extract_model(nwb_path: str | os.PathLike, model_dir: str | os.PathLike) -> 
 
     The weights are safetensors bytes, so nothing in the file is executed.
     """
-    from .nwb_io import open_nwb
+    from .nwb_io import open_nwb, read_ldns_model
 
     out = Path(model_dir)
     with open_nwb(nwb_path) as io:
-        try:
-            meta = io.read().lab_meta_data.get("ldns_model")
-        except Exception as exc:
-            raise NwbLdnsError(f"cannot read {nwb_path}: {type(exc).__name__}: {exc}") from exc
-        if meta is None:
-            raise NwbLdnsError(f"{nwb_path} has no ldns_model: not written by nwb-ldns generate or encode")
+        meta = read_ldns_model(io, nwb_path)
         try:
             cfg = json.loads(meta.config)
             cfg["stages"] = json.loads(meta.training_history)

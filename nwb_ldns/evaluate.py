@@ -47,16 +47,10 @@ class Pair:
 
 
 def _model_config(synthetic_path: str) -> dict:
-    from .nwb_io import open_nwb
+    from .nwb_io import open_nwb, read_ldns_model
 
     with open_nwb(synthetic_path) as io:
-        try:
-            meta = io.read().lab_meta_data.get("ldns_model")
-        except Exception as exc:
-            raise NwbLdnsError(f"cannot read {synthetic_path}: {type(exc).__name__}: {exc}") from exc
-        if meta is None:
-            raise NwbLdnsError(f"{synthetic_path} has no ldns_model: pass a file written by nwb-ldns generate")
-        return json.loads(meta.config)
+        return json.loads(read_ldns_model(io, synthetic_path).config)
 
 
 def load_pair(real_source: str, synthetic_path: str, *, split: str = "train", progress: bool = False,

@@ -202,32 +202,54 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress) -> Autoe
     return ae
 
 
-def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
-    from .model import LdnsModel
+def _latent_splits(dataset, model, variable: bool, device):
+    """Train/val latents of the autoencoder, z-scored with the train statistics.
 
-    c = cfg["configs"]
-    model: LdnsModel = artifacts.load_model(model_dir, device=device)
-    cond = ConditionSpec.from_dict(cfg["condition"])
-    variable = cfg["data"]["variable_length"]
-    diffusion = GaussianDiffusion(DiffusionConfig.from_dict(c["diffusion"]))
+    Returns ({split: (dataset, batch with ``z`` and ``mask``)}, mean, std).
+    """
     parts = {}
     for split in ("train", "val"):
         ds = dataset.select(split)
         z, _ = model.encode(ds.counts_bct(), ds.lengths if variable else None)
         parts[split] = (ds, z)
     mean, std = latent_stats(parts["train"][1], parts["train"][0].lengths if variable else None)
-
-    def tensors(split):
-        ds, z = parts[split]
-        zn = (z - mean.numpy()[:, None]) / std.numpy()[:, None]
-        out = {"z": _tensor(zn, device)}
+    out = {}
+    for split, (ds, z) in parts.items():
+        batch = {"z": _tensor((z - mean.numpy()[:, None]) / std.numpy()[:, None], device)}
         if variable:
-            out["mask"] = _mask(ds.lengths, ds.n_bins, device)
+            batch["mask"] = _mask(ds.lengths, ds.n_bins, device)
+        out[split] = (ds, batch)
+    return out, mean, std
+
+
+def _train_diffusion_stage(net, batches, loss_fn, *, cfg, model_dir, device, resume, progress, mean, std, label):
+    """Train a diffusion stage (EMA weights kept), save it with the latent statistics, log the result."""
+    def val_fn(m, b):
+        g = torch.Generator(device=b["z"].device).manual_seed(12345)
+        return _batch_mean(loss_fn(m, b, g)[0], b["z"].shape[0])
+
+    stage = Stage(name="diffusion", model=net, config=TrainConfig.from_dict(cfg["configs"]["diffusion_train"]),
+                  train=batches["train"], val=batches["val"], loss_fn=loss_fn, val_fn=val_fn, select="last")
+    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
+                    resume=resume, progress=progress)
+    _finish_stage(model_dir, cfg, "diffusion", {**net.state_dict(), "latent_mean": mean, "latent_std": std}, history)
+    logger.info("%s: final validation loss %s (%.0f s)", label,
+                f"{history['val_loss'][-1]:.4f}" if history["val_loss"] and history["val_loss"][-1] is not None else "n/a",
+                history["seconds"])
+
+
+def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
+    c = cfg["configs"]
+    model = artifacts.load_model(model_dir, device=device)
+    cond = ConditionSpec.from_dict(cfg["condition"])
+    diffusion = GaussianDiffusion(DiffusionConfig.from_dict(c["diffusion"]))
+    splits, mean, std = _latent_splits(dataset, model, cfg["data"]["variable_length"], device)
+    batches = {}
+    for split, (ds, batch) in splits.items():
         values = condition_values(ds, cond)
         if values is not None and ds.n_trials:
-            feats = condition_features(cond, values).to(device)
-            out["series" if cond.series else "cond"] = feats
-        return out
+            batch["series" if cond.series else "cond"] = condition_features(cond, values).to(device)
+        batches[split] = batch
 
     torch.manual_seed(c["diffusion_train"]["seed"])
     den = Denoiser(config=DenoiserConfig.from_dict(c["denoiser"]))
@@ -239,18 +261,8 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
         fn = lambda x, t: m(x, t, mask=b.get("mask"), cond=b.get("cond"), series=b.get("series"), drop=drop)  # noqa: E731
         return diffusion.loss(fn, z, mask=b.get("mask"), generator=g), {}
 
-    def val_fn(m, b):
-        g = torch.Generator(device=b["z"].device).manual_seed(12345)
-        return _batch_mean(loss_fn(m, b, g)[0], b["z"].shape[0])
-
-    stage = Stage(name="diffusion", model=den, config=TrainConfig.from_dict(c["diffusion_train"]),
-                  train=tensors("train"), val=tensors("val"), loss_fn=loss_fn, val_fn=val_fn, select="last")
-    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
-                    resume=resume, progress=progress)
-    _finish_stage(model_dir, cfg, "diffusion", {**den.state_dict(), "latent_mean": mean, "latent_std": std}, history)
-    logger.info("diffusion: final validation loss %s (%.0f s)",
-                f"{history['val_loss'][-1]:.4f}" if history["val_loss"] and history["val_loss"][-1] is not None else "n/a",
-                history["seconds"])
+    _train_diffusion_stage(den, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
+                           progress=progress, mean=mean, std=std, label="diffusion")
 
 
 def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
@@ -268,24 +280,11 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
     ae = model.autoencoder.eval()
     for p in ae.parameters():
         p.requires_grad_(False)
-    variable = cfg["data"]["variable_length"]
     g_cfg = GnocchiConfig.from_dict(c["gnocchi"])
     diffusion = GaussianDiffusion(DiffusionConfig.from_dict(c["diffusion"]))
-    parts = {}
-    for split in ("train", "val"):
-        ds = dataset.select(split)
-        z, _ = model.encode(ds.counts_bct(), ds.lengths if variable else None)
-        parts[split] = (ds, z)
-    mean, std = latent_stats(parts["train"][1], parts["train"][0].lengths if variable else None)
+    splits, mean, std = _latent_splits(dataset, model, cfg["data"]["variable_length"], device)
+    batches = {split: {**batch, "counts": _tensor(ds.counts_bct(), device)} for split, (ds, batch) in splits.items()}
     mean_d, std_d = mean.to(device)[:, None], std.to(device)[:, None]  # (D, 1)
-
-    def tensors(split):
-        ds, z = parts[split]
-        out = {"z": _tensor((z - mean.numpy()[:, None]) / std.numpy()[:, None], device),
-               "counts": _tensor(ds.counts_bct(), device)}
-        if variable:
-            out["mask"] = _mask(ds.lengths, ds.n_bins, device)
-        return out
 
     torch.manual_seed(c["diffusion_train"]["seed"])
     net = InfoDiffusion(denoiser=DenoiserConfig.from_dict(c["denoiser"]), config=g_cfg)
@@ -310,18 +309,8 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
         mmd = mmd_rbf(code.float(), prior)
         return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd, {}
 
-    def val_fn(m, b):
-        g = torch.Generator(device=b["z"].device).manual_seed(12345)
-        return _batch_mean(loss_fn(m, b, g)[0], b["z"].shape[0])
-
-    stage = Stage(name="diffusion", model=net, config=TrainConfig.from_dict(c["diffusion_train"]),
-                  train=tensors("train"), val=tensors("val"), loss_fn=loss_fn, val_fn=val_fn, select="last")
-    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
-                    resume=resume, progress=progress)
-    _finish_stage(model_dir, cfg, "diffusion", {**net.state_dict(), "latent_mean": mean, "latent_std": std}, history)
-    logger.info("gnocchi diffusion: final validation loss %s (%.0f s)",
-                f"{history['val_loss'][-1]:.4f}" if history["val_loss"] and history["val_loss"][-1] is not None else "n/a",
-                history["seconds"])
+    _train_diffusion_stage(net, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
+                           progress=progress, mean=mean, std=std, label="gnocchi diffusion")
 
 
 def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):

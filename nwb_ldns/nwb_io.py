@@ -234,6 +234,17 @@ def open_nwb(path: str | os.PathLike):
         raise NwbLdnsError(f"cannot open {path} as NWB: {type(exc).__name__}: {exc}") from exc
 
 
+def read_ldns_model(io, path):
+    """The ``/general/ldns_model`` of an open NWB file; one-line errors when unreadable or absent."""
+    try:
+        meta = io.read().lab_meta_data.get("ldns_model")
+    except Exception as exc:
+        raise NwbLdnsError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
+    if meta is None:
+        raise NwbLdnsError(f"{path} has no ldns_model: not a file written by nwb-ldns generate or encode")
+    return meta
+
+
 def _ragged(series) -> tuple[np.ndarray, np.ndarray]:
     """(trial, time, channel) NaN-padded values and (trial,) lengths of a TrialAlignedSeries."""
     lengths = np.asarray(series.bins_per_trial[:], dtype=np.int64)
