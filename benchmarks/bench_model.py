@@ -96,7 +96,7 @@ def main():
     ae = Autoencoder(config=AutoencoderConfig())
     counts = torch.poisson(torch.full((B, 128, L), 0.3))
     g = torch.Generator().manual_seed(0)
-    ae_loss = lambda m: m.loss(counts, generator=g)[0]  # noqa: E731
+    ae_loss = lambda m: m.loss(counts, rng=g)  # noqa: E731
     n_ae = sum(p.numel() for p in ae.parameters())
     t_ref_ae = timed(train_step(as_reference(ae), ae_loss), args.repeats)
     t_ae = timed(train_step(ae, ae_loss), args.repeats)
@@ -104,7 +104,7 @@ def main():
     den = Denoiser(config=DenoiserConfig())
     diff = GaussianDiffusion(DiffusionConfig())
     z = torch.randn(B, 8, L)
-    den_loss = lambda m: diff.loss(lambda x, t: m(x, t), z, generator=g)  # noqa: E731
+    den_loss = lambda m: diff.loss(lambda x, t: m(x, t), z, rng=g)  # noqa: E731
     n_den = sum(p.numel() for p in den.parameters())
     t_ref_den = timed(train_step(as_reference(den), den_loss), args.repeats)
     t_den = timed(train_step(den, den_loss), args.repeats)

@@ -67,9 +67,9 @@ def fit_vae(model, data: SpikeDataset, *, epochs: int, config: GnocchiConfig, se
     vae = StaticVAE(latent_dim=model.latent_dim, n_bins=data.n_bins, config=config)
     stage = Stage(name="vae", model=vae, config=TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, warmup_epochs=2,
                                                             seed=seed, checkpoint_every=10 ** 6),
-                  train=latents("train"), val=latents("val"), loss_fn=lambda m, b, g: (m.loss(b["z"], g), {}),
-                  val_fn=lambda m, b: torch.stack([m.loss(b["z"], torch.Generator().manual_seed(1)) * len(b["z"]),
-                                                   torch.tensor(float(len(b["z"])))]), select="best")
+                  train=latents("train"), val=latents("val"), loss_fn=lambda m, b, r: m.loss(b["z"], r, reduction="trial"),
+                  val_fn=lambda m, b, r: torch.stack([m.loss(b["z"], r) * len(b["z"]),
+                                                      torch.tensor(float(len(b["z"])))]), select="best")
     train(stage, device=torch.device("cpu"), checkpoint=None, progress=True)
     return vae.eval()
 

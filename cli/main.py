@@ -11,7 +11,7 @@ import warnings
 import click
 
 from nwb_ldns import __version__
-from nwb_ldns.errors import NwbLdnsError
+from nwb_ldns.errors import MainRankFailed, NwbLdnsError
 
 logger = logging.getLogger("nwb_ldns")
 
@@ -267,19 +267,27 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae,
           --behavior hand_vel --behavior-lag-ms 100 --condition velocity --causal --beta 0.001 --td-beta 0.2
       nwb-ldns fit sim:maze --method gnocchi --align move_onset_time --window -250 450
     """
+    from nwb_ldns import distributed
     from nwb_ldns.dataset import load_dataset
     from nwb_ldns.fit import describe, fit
+    from nwb_ldns.model import resolve_device
 
     if method != "gnocchi" and code_dim is not None:
         raise NwbLdnsError("--code-dim needs --method gnocchi")
     spec = spec_from_options(data)
-    if os.path.isdir(output) and os.listdir(output) and not (resume or overwrite or stage != "all"):
-        hint = "--resume to continue it or --overwrite" if os.path.isfile(os.path.join(output, "config.json")) \
-            else "another -o"
-        raise NwbLdnsError(f"{output} already exists; pass {hint}")
-    quiet = ctx.obj["quiet"]
-    dataset = load_dataset(source, spec, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url,
-                           quiet=quiet)
+    distributed.init(resolve_device(device))  # under torchrun: join the other processes
+
+    def check_output():
+        if os.path.isdir(output) and os.listdir(output) and not (resume or overwrite or stage != "all"):
+            hint = "--resume to continue it or --overwrite" if os.path.isfile(os.path.join(output, "config.json")) \
+                else "another -o"
+            raise NwbLdnsError(f"{output} already exists; pass {hint}")
+
+    distributed.on_main(check_output)
+    quiet = ctx.obj["quiet"] or not distributed.is_main()
+    with distributed.main_first():  # rank 0 downloads and caches; the others then read its copy
+        dataset = load_dataset(source, spec, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url,
+                               quiet=quiet)
     bs = {"batch_size": batch_size}
     overrides = {
         "autoencoder": {"latent_dim": latent_dim, "hidden": hidden, "beta": ae_beta, "td_beta": ae_td_beta,
@@ -294,7 +302,9 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae,
     stages = None if stage == "all" else (stage.replace("-", "_"),)
     fit(dataset, output, preset=preset, condition=condition, method=method, stages=stages, device=device, seed=seed, resume=resume,
         overwrite=overwrite, progress=not quiet, overrides=overrides)
-    click.echo(f"model -> {output} ({describe(output)})")
+    if distributed.is_main():
+        click.echo(f"model -> {output} ({describe(output)})")
+    distributed.shutdown()
 
 
 @app.command("generate")
@@ -468,15 +478,26 @@ def evaluate_cmd(ctx, real_source, synthetic_path, model_dir, output, split, res
                        + (f"   (half vs half {f:.4g})" if f is not None else ""))
     click.echo(f"report -> {os.path.join(output, 'index.html')}")
 
+def _rank_prefix() -> str:
+    """``rank R: `` for the processes after the first under torchrun (their errors repeat rank 0's or add to it)."""
+    rank = int(os.environ.get("RANK", "0"))
+    return f"rank {rank}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 and rank else ""
+
+
 def main(argv=None) -> None:
     """Entry point: run the app and turn library errors into one line and exit status 1."""
     debug = bool(os.environ.get("NWB_LDNS_DEBUG"))
     try:
-        app.main(args=argv, prog_name="nwb-ldns", standalone_mode=False)
+        try:
+            app.main(args=argv, prog_name="nwb-ldns", standalone_mode=False)
+        finally:
+            if "nwb_ldns.distributed" in sys.modules:  # leave a torchrun process group cleanly, even on errors
+                sys.modules["nwb_ldns.distributed"].shutdown()
     except NwbLdnsError as exc:
         if debug:
             raise
-        click.echo(f"Error: {exc}", err=True)
+        if not isinstance(exc, MainRankFailed):  # rank 0 says why; the others only stop
+            click.echo(f"Error: {_rank_prefix()}{exc}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -491,7 +512,7 @@ def main(argv=None) -> None:
         if debug:
             raise
         msg = " ".join(str(exc).split())
-        click.echo(f"Error: {type(exc).__name__}: {msg} (set NWB_LDNS_DEBUG=1 for the traceback)", err=True)
+        click.echo(f"Error: {_rank_prefix()}{type(exc).__name__}: {msg} (set NWB_LDNS_DEBUG=1 for the traceback)", err=True)
         sys.exit(1)
 
 

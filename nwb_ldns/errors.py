@@ -10,3 +10,10 @@ class NwbLdnsError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))  # always one line
+
+
+class MainRankFailed(NwbLdnsError):
+    """Raised on the other processes under torchrun when rank 0 failed a step they wait on.
+
+    Rank 0 prints why; the command line prints nothing more for this one.
+    """

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import artifacts
+from . import artifacts, distributed
 from .artifacts import STAGES
 from .config import (PRESETS, AutoencoderConfig, ConditionSpec, DenoiserConfig, DiffusionConfig, GnocchiConfig,
                      TrainConfig)
@@ -152,12 +152,17 @@ def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict)
 
 
 def _finish_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torch.Tensor], history: dict) -> None:
-    artifacts.save_tensors(model_dir / f"{stage}.safetensors", tensors)
     cfg["stages"][stage] = {"history": history, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    distributed.on_main(lambda: _write_stage(model_dir, cfg, stage, tensors))  # rank 0 writes, the others wait
+
+
+def _write_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torch.Tensor]) -> None:
+    artifacts.save_tensors(model_dir / f"{stage}.safetensors", tensors)
     artifacts.write_json(model_dir / "config.json", cfg)
     ckpt = model_dir / "checkpoints" / f"{stage}.safetensors"
-    if ckpt.exists():
-        ckpt.unlink()
+    for stale in (ckpt, *ckpt.parent.glob(f".{ckpt.name}.tmp-*")):  # and what a killed run left half-written
+        if stale.exists():
+            stale.unlink()
     if (model_dir / "checkpoints").is_dir() and not any((model_dir / "checkpoints").iterdir()):
         (model_dir / "checkpoints").rmdir()
 
@@ -166,9 +171,9 @@ def _tensor(a, device) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32).to(device)
 
 
-def _batch_mean(loss: torch.Tensor, n: int) -> torch.Tensor:
-    """A batch's mean loss as [sum, count], the form validation losses are averaged in."""
-    return torch.stack([loss * n, torch.tensor(float(n), device=loss.device)])
+def _sum_count(per_trial: torch.Tensor) -> torch.Tensor:
+    """Per-trial losses as [sum, count], the form validation losses are averaged in."""
+    return torch.stack([per_trial.float().sum(), torch.tensor(float(per_trial.shape[0]), device=per_trial.device)])
 
 
 def _mask(lengths: np.ndarray, n_bins: int, device) -> torch.Tensor:
@@ -191,8 +196,8 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress) -> Autoe
 
     stage = Stage(name="autoencoder", model=ae, config=TrainConfig.from_dict(c["ae_train"]), train=tensors("train"),
                   val=tensors("val"),
-                  loss_fn=lambda m, b, g: m.loss(b["counts"], b.get("mask"), generator=g),
-                  val_fn=lambda m, b: m.validation_nll(b["counts"], b.get("mask")), select="best")
+                  loss_fn=lambda m, b, r: m.loss(b["counts"], b.get("mask"), rng=r, reduction="trial"),
+                  val_fn=lambda m, b, r: m.validation_nll(b["counts"], b.get("mask")), select="best")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "autoencoder.safetensors",
                     resume=resume, progress=progress)
     _finish_stage(model_dir, cfg, "autoencoder", ae.state_dict(), history)
@@ -224,9 +229,8 @@ def _latent_splits(dataset, model, variable: bool, device):
 
 def _train_diffusion_stage(net, batches, loss_fn, *, cfg, model_dir, device, resume, progress, mean, std, label):
     """Train a diffusion stage (EMA weights kept), save it with the latent statistics, log the result."""
-    def val_fn(m, b):
-        g = torch.Generator(device=b["z"].device).manual_seed(12345)
-        return _batch_mean(loss_fn(m, b, g)[0], b["z"].shape[0])
+    def val_fn(m, b, r):
+        return _sum_count(loss_fn(m, b, r))
 
     stage = Stage(name="diffusion", model=net, config=TrainConfig.from_dict(cfg["configs"]["diffusion_train"]),
                   train=batches["train"], val=batches["val"], loss_fn=loss_fn, val_fn=val_fn, select="last")
@@ -255,11 +259,11 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
     den = Denoiser(config=DenoiserConfig.from_dict(c["denoiser"]))
     p_drop = diffusion.config.cond_drop if cond.kind != "none" else 0.0
 
-    def loss_fn(m, b, g):
+    def loss_fn(m, b, r):
         z = b["z"]
-        drop = (torch.rand(z.shape[0], device=z.device, generator=g) < p_drop) if p_drop > 0 else None
+        drop = (r.rand(z.shape[0]) < p_drop) if p_drop > 0 else None  # (B,)
         fn = lambda x, t: m(x, t, mask=b.get("mask"), cond=b.get("cond"), series=b.get("series"), drop=drop)  # noqa: E731
-        return diffusion.loss(fn, z, mask=b.get("mask"), generator=g), {}
+        return diffusion.loss(fn, z, mask=b.get("mask"), rng=r, reduction="trial")
 
     _train_diffusion_stage(den, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
                            progress=progress, mean=mean, std=std, label="diffusion")
@@ -289,7 +293,7 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
     torch.manual_seed(c["diffusion_train"]["seed"])
     net = InfoDiffusion(denoiser=DenoiserConfig.from_dict(c["denoiser"]), config=g_cfg)
 
-    def loss_fn(m, b, g):
+    def loss_fn(m, b, r):
         z, mask = b["z"], b.get("mask")
         code = m.encoder(z, mask)  # (B, K)
         seen = {}
@@ -299,15 +303,16 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
             seen.update(x=x, t=t, out=out)
             return out
 
-        denoise = diffusion.loss(fn, z, mask=mask, generator=g)
+        denoise = diffusion.loss(fn, z, mask=mask, rng=r, reduction="trial")  # (B,)
         x0, _ = diffusion.split(seen["out"].float(), seen["x"], seen["t"])  # (B, D, L) estimate of the clean latents
         rates = ae.decode(x0 * std_d + mean_d)  # (B, N, L)
         nll = poisson_nll(rates, b["counts"])  # (B, N, L)
         m_ = torch.ones_like(nll[:, :1]) if mask is None else mask
-        recon = (nll * m_).sum() / (m_.sum() * nll.shape[1]).clamp(min=1.0)
-        prior = torch.randn(code.shape, device=code.device, generator=g)
+        recon = (nll * m_).sum((1, 2)) / (m_.sum((1, 2)) * nll.shape[1]).clamp(min=1.0)  # (B,)
+        prior = r.randn(*code.shape)  # (B, K)
+        # MMD compares sets: it is taken over this piece of the batch (a micro-batch or a process's share)
         mmd = mmd_rbf(code.float(), prior)
-        return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd, {}
+        return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd
 
     _train_diffusion_stage(net, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
                            progress=progress, mean=mean, std=std, label="gnocchi diffusion")
@@ -331,8 +336,8 @@ def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):
 
     stage = Stage(name="spike_history", model=glm, config=TrainConfig.from_dict(c["history_train"]),
                   train=tensors("train"), val=tensors("val"),
-                  loss_fn=lambda m, b, g: (m.loss(b["counts"], b["rates"], b.get("mask")), {}),
-                  val_fn=lambda m, b: _batch_mean(m.loss(b["counts"], b["rates"], b.get("mask")), b["counts"].shape[0]),
+                  loss_fn=lambda m, b, r: m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial"),
+                  val_fn=lambda m, b, r: _sum_count(m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial")),
                   select="best")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "spike_history.safetensors",
                     resume=resume, progress=progress)
@@ -371,7 +376,7 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     Path of the model dir.
     """
     model_dir = Path(model_dir)
-    dev = resolve_device(device)
+    dev = distributed.init(resolve_device(device))  # under torchrun: this process's device
     if preset == "auto":
         preset = "paper" if dev.type == "cuda" else "quick"
         if preset == "quick":
@@ -392,7 +397,10 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     for s in stages:
         if s not in STAGES:
             raise NwbLdnsError(f"unknown stage {s!r}; stages: {', '.join(STAGES)}")
-    cfg = _prepare_dir(model_dir, resume=resume or explicit, overwrite=overwrite, fresh=fresh)
+    cfg = distributed.on_main(lambda: _prepare_dir(model_dir, resume=resume or explicit, overwrite=overwrite,
+                                                   fresh=fresh))
+    if cfg is None:  # the other processes read what rank 0 prepared
+        cfg = artifacts.read_config(model_dir)
     logger.info("fitting %s on %s (device %s) -> %s", ", ".join(stages), dataset, dev, model_dir)
     for s in stages:
         if s in cfg["stages"] and not explicit:

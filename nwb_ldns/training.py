@@ -1,13 +1,16 @@
 """One training loop for every stage: AdamW + cosine warm-up, clipping, EMA, validation,
-best-checkpoint selection, periodic checkpoints with resume, and a NaN guard.
+best-checkpoint selection, periodic checkpoints with resume, a NaN guard, and torchrun.
 
 Data live on the training device as tensors whose first axis is the trial; batches are drawn
-by a permutation seeded from (seed, epoch), and the loss's own randomness from another seeded
-generator, so an interrupted run resumed from its checkpoint repeats the same epochs.
+by a permutation seeded from (seed, epoch), and the loss's randomness from a generator seeded
+from (seed, epoch, step) through :class:`BatchRandom`, so an interrupted run resumed from its
+checkpoint repeats the same epochs, and a global batch trains alike in one process or split
+between several (DDP under torchrun: each process takes every W-th trial of the global batch).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -19,10 +22,12 @@ from typing import Callable
 import torch
 from torch import nn
 
+from . import distributed
 from .artifacts import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from .config import TrainConfig
 from .errors import NwbLdnsError
 from .model import autocast
+from .models.draws import BatchRandom
 from .models.s4 import parameter_groups
 
 logger = logging.getLogger("nwb_ldns")
@@ -30,25 +35,39 @@ logger = logging.getLogger("nwb_ldns")
 Batch = dict[str, torch.Tensor]
 
 CPU_MICRO_BATCH = 64
+VAL_SEED = 12345
 
 
 @dataclasses.dataclass
 class Stage:
     """What to train and how.
 
-    ``loss_fn(model, batch, generator) -> (loss, info)``; ``val_fn(model, batch) -> tensor([sum, count])``
-    (the validation loss is sum/count over all validation batches); ``select`` is ``best``
-    (weights of the epoch with the lowest validation loss) or ``last`` (final weights, or the EMA).
+    ``loss_fn(model, batch, rng) -> (b,)`` per-trial losses (the step minimises their mean
+    over the global batch); ``val_fn(model, batch, rng) -> tensor([sum, count])`` (the
+    validation loss is sum/count over all validation batches); ``rng`` is a
+    :class:`BatchRandom` for the batch's rows. ``select`` is ``best`` (weights of the epoch
+    with the lowest validation loss) or ``last`` (final weights, or the EMA).
     """
 
     name: str
     model: nn.Module
-    loss_fn: Callable[[nn.Module, Batch, torch.Generator], tuple[torch.Tensor, dict]]
+    loss_fn: Callable[[nn.Module, Batch, BatchRandom], torch.Tensor]
     train: Batch
     config: TrainConfig
     val: Batch | None = None
-    val_fn: Callable[[nn.Module, Batch], torch.Tensor] | None = None
+    val_fn: Callable[[nn.Module, Batch, BatchRandom], torch.Tensor] | None = None
     select: str = "best"
+
+
+class _Loss(nn.Module):
+    """The stage's loss as a module's forward, so DDP sees a forward pass (and syncs gradients)."""
+
+    def __init__(self, model: nn.Module, loss_fn):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch: Batch, rng: BatchRandom) -> torch.Tensor:
+        return self.loss_fn(self.model, batch, rng)
 
 
 class EMA:
@@ -83,32 +102,40 @@ def lr_factor(step: int, *, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    perm = torch.randperm(n, generator=generator)
-    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+def _shares(n: int, world: int, rank: int, device: torch.device) -> torch.Tensor:
+    """This process's positions in a batch of ``n``: every ``world``-th from ``rank``."""
+    return torch.arange(rank, n, world, device=device)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+def _step_generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None, resume: bool = False,
           progress: bool = True) -> dict:
     """Train ``stage.model`` in place; on return it holds the selected weights.
+
+    Under torchrun (:mod:`nwb_ldns.distributed` initialised) every process calls this with the
+    same data: the model is wrapped in DDP, each global batch of ``config.batch_size`` trials is
+    shared between the processes, and only rank 0 writes the checkpoint.
 
     Parameters
     ----------
     stage : Stage
     device : torch.device
     checkpoint : path of this stage's checkpoint file (written every ``checkpoint_every`` epochs)
-    resume : continue from ``checkpoint`` when it exists
+    resume : continue from ``checkpoint`` when it exists (it may come from any number of processes)
     progress : show a progress bar
 
     Returns
     -------
     dict
         Training history: per-epoch ``train_loss`` and ``val_loss``, ``best_epoch``, ``epochs``,
-        ``seconds``.
+        ``seconds``, ``world_size``.
 
     Raises
     ------
@@ -116,6 +143,7 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
         When the loss becomes NaN/inf (the last good checkpoint is kept).
     """
     cfg = stage.config
+    world, rank = distributed.world_size(), distributed.rank()
     model = stage.model.to(device)
     n = next(iter(stage.train.values())).shape[0]
     if n == 0:
@@ -148,7 +176,7 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
         logger.info("%s: resuming after epoch %d of %d from %s", stage.name, start_epoch, cfg.epochs, checkpoint)
 
     def write_checkpoint(epoch: int) -> None:
-        if checkpoint is None:
+        if checkpoint is None or rank != 0:  # every process holds the same state; rank 0 writes it
             return
         opt_t, opt_meta = flatten_optimizer(opt.state_dict())
         modules = {"model": model.state_dict(), "optimizer": opt_t}
@@ -160,11 +188,18 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
                 "optimizer": opt_meta, "best_val": best_val, "ema_updates": ema.updates if ema else 0}
         save_checkpoint(checkpoint, modules=modules, info=info)
 
+    loss_module = _Loss(model, stage.loss_fn)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # the model's buffers are constants, identical everywhere: no need to broadcast them each step
+        loss_module = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None,
+                                              broadcast_buffers=False)
     # on a CPU, large batches spill out of the caches: a 512-trial step costs 2.5x more per trial
     # than 64-trial pieces, so the gradient of a batch is accumulated over pieces of <= 64 trials
     micro = cfg.batch_size if device.type == "cuda" else min(cfg.batch_size, CPU_MICRO_BATCH)
     bar = None
-    if progress:
+    if progress and rank == 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=start_epoch * per_epoch, desc=f"{stage.name} epoch {start_epoch + 1}/{cfg.epochs}",
@@ -173,48 +208,59 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-            loss_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7_919 + epoch + 1)
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
+            perm = perm.to(device)  # one copy per epoch; batches are slices of it on the device
             total_loss = torch.zeros((), device=device)
-            count = 0
-            for i, idx in enumerate(_batches(n, cfg.batch_size, gen)):
+            for i in range(per_epoch):
+                idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]  # the global batch
+                size = len(idx)  # host-side: known from n and the batch size
+                mine = _shares(size, world, rank, device)
+                weight = world / size  # DDP averages over processes: this makes the step the global mean
+                if len(mine) == 0:  # a last batch smaller than the process count: join with a zero weight
+                    mine, weight = _shares(size, 1, 0, device)[:1], 0.0
                 step = epoch * per_epoch + i
                 f = lr_factor(step, total=total, warmup=cfg.warmup_epochs * per_epoch)
                 for g in opt.param_groups:
                     g["lr"] = g["initial_lr"] * f
                 opt.zero_grad(set_to_none=True)
-                loss = torch.zeros((), device=device)
-                for sub in idx.split(micro):  # gradient accumulation; one piece on a GPU
-                    sub_d = sub.to(device)
-                    batch = {k: v.index_select(0, sub_d) for k, v in stage.train.items()}
-                    with autocast(device):
-                        part, _ = stage.loss_fn(model, batch, loss_gen)
-                    part = part * (len(sub) / len(idx))
-                    part.backward()
-                    loss = loss + part.detach()
+                rng = BatchRandom(_step_generator(device, (cfg.seed * 7_919 + epoch) * 100_003 + i), size, device)
+                pieces = mine.split(micro)  # gradient accumulation; one piece on a GPU
+                for j, pos in enumerate(pieces):
+                    batch = {k: v.index_select(0, idx.index_select(0, pos)) for k, v in stage.train.items()}
+                    sync = j == len(pieces) - 1 or world == 1
+                    with (contextlib.nullcontext() if sync else loss_module.no_sync()):
+                        with autocast(device):
+                            per = loss_module(batch, rng.take(pos))  # (b,)
+                        (per.float().sum() * weight).backward()
+                    total_loss += per.detach().float().sum() * (weight > 0)
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
                 if ema is not None:
                     ema.update(model)
-                total_loss += loss.detach() * len(idx)
-                count += len(idx)
                 if bar is not None:
                     bar.update(1)
-            train_loss = float(total_loss) / count  # one host sync per epoch
+            train_loss = float(distributed.all_reduce_sum(total_loss)) / n  # one host sync per epoch
             if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
                 where = f"; the last good checkpoint ({checkpoint}) is kept" if checkpoint is not None else ""
                 raise NwbLdnsError(f"{stage.name} training diverged at epoch {epoch + 1} (loss {train_loss}){where}; "
                                    "try a lower learning rate")
             val_loss = None
-            if stage.val is not None and stage.val_fn is not None and next(iter(stage.val.values())).shape[0]:
+            n_val = next(iter(stage.val.values())).shape[0] if stage.val is not None else 0
+            if stage.val_fn is not None and n_val:
                 eval_model = ema.module(model) if ema is not None else model
                 eval_model.eval()
                 acc = torch.zeros(2, device=device)
                 with torch.no_grad(), autocast(device):
-                    for start in range(0, next(iter(stage.val.values())).shape[0], cfg.batch_size):
-                        vb = {k: v[start:start + cfg.batch_size] for k, v in stage.val.items()}
-                        acc += stage.val_fn(eval_model, vb).float()
+                    for c, start in enumerate(range(0, n_val, cfg.batch_size)):
+                        size = min(cfg.batch_size, n_val - start)
+                        pos = _shares(size, world, rank, device)
+                        if len(pos) == 0:
+                            continue
+                        vb = {k: v[start:start + size].index_select(0, pos) for k, v in stage.val.items()}
+                        vrng = BatchRandom(_step_generator(device, VAL_SEED + c), size, device).take(pos)
+                        acc += stage.val_fn(eval_model, vb, vrng).float()
+                acc = distributed.all_reduce_sum(acc)
                 val_loss = float(acc[0] / acc[1].clamp(min=1))
                 if stage.select == "best" and val_loss < best_val:
                     best_val, best_state = val_loss, _cpu_state(eval_model)
@@ -222,6 +268,7 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
             history["train_loss"].append(train_loss)
             history["val_loss"].append(val_loss)
             history["seconds"] = history.get("seconds", 0.0) + (time.perf_counter() - t0)
+            history["world_size"] = world
             t0 = time.perf_counter()
             if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
                 write_checkpoint(epoch + 1)

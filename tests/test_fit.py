@@ -140,8 +140,9 @@ def _glm_stage(epochs, seed=0):
     cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.05, warmup_epochs=1, weight_decay=0.0, seed=seed)
     return Stage(name="spike_history", model=SpikeHistoryGLM(n_neurons=3, history=4), config=cfg,
                  train={"counts": counts, "rates": rates}, val={"counts": counts[:8], "rates": rates[:8]},
-                 loss_fn=lambda m, b, gen: (m.loss(b["counts"], b["rates"]), {}),
-                 val_fn=lambda m, b: torch.stack([m.loss(b["counts"], b["rates"]) * 8, torch.tensor(8.0)]))
+                 loss_fn=lambda m, b, rng: m.loss(b["counts"], b["rates"], reduction="trial"),
+                 val_fn=lambda m, b, rng: torch.stack([m.loss(b["counts"], b["rates"]) * len(b["counts"]),
+                                                       torch.tensor(float(len(b["counts"])))]))
 
 
 def test_resume_repeats_the_uninterrupted_run(tmp_path):
@@ -180,8 +181,8 @@ def test_nan_guard_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path):
 
     def poisoned(m, b, g):
         calls["n"] += 1
-        loss, info = inner(m, b, g)
-        return (loss * float("nan") if calls["n"] > 4 else loss), info
+        loss = inner(m, b, g)
+        return loss * float("nan") if calls["n"] > 4 else loss
 
     stage.loss_fn = poisoned
     ck = tmp_path / "ck.safetensors"

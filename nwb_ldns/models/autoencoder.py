@@ -8,6 +8,7 @@ from torch import nn
 
 from ..config import AutoencoderConfig
 from .blocks import S4Block
+from .draws import BatchRandom
 
 
 def poisson_nll(rates: torch.Tensor, counts: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -54,30 +55,31 @@ class Autoencoder(nn.Module):
         return self.decode(z), z
 
     def loss(self, counts: torch.Tensor, mask: torch.Tensor | None = None, *,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Coordinated-dropout training loss.
+             rng: BatchRandom | torch.Generator | None = None, reduction: str = "mean") -> torch.Tensor:
+        """Coordinated-dropout training loss, per trial (``reduction="trial"``, (B,)) or its mean.
 
         Entries are dropped with probability ``p``; the kept ones are scaled by 1/(1-p) and fed
-        in; the Poisson NLL is counted only on the dropped entries (so the model cannot copy its
-        input), plus ``beta * sum z^2 + td_beta * sum_i sum_t (z_t - z_{t+i})^2 / (1+i)``, the
-        regulariser divided by ``B * N * L``.
+        in; the Poisson NLL is averaged over the trial's dropped entries only (so the model
+        cannot copy its input), plus ``beta * sum z^2 + td_beta * sum_i sum_t (z_t - z_{t+i})^2 / (1+i)``
+        over the trial, divided by ``N * L``.
         """
         c = self.config
         B, N, L = counts.shape
+        rng = BatchRandom.of(rng, B, counts.device)
         valid = torch.ones(B, 1, L, device=counts.device) if mask is None else mask.float()  # (B, 1, L)
-        keep = (torch.rand(counts.shape, device=counts.device, generator=generator) > c.dropout).float()  # (B, N, L)
+        keep = (rng.rand(B, N, L) > c.dropout).float()  # (B, N, L)
         rates, z = self(counts * keep / (1 - c.dropout), mask)
         dropped = (1 - keep) * valid  # (B, N, L)
-        nll = (poisson_nll(rates, counts) * dropped).sum() / dropped.sum().clamp(min=1.0)
+        nll = (poisson_nll(rates, counts) * dropped).sum((1, 2)) / dropped.sum((1, 2)).clamp(min=1.0)  # (B,)
         zf = z.float()
-        reg = c.beta * (zf**2 * valid).sum()
+        reg = c.beta * (zf**2 * valid).sum((1, 2))  # (B,)
         for i in range(1, c.td_lags + 1):
             if i >= L:
                 break
             both = valid[..., i:] * valid[..., :-i]  # (B, 1, L - i)
-            reg = reg + c.td_beta * (((zf[..., i:] - zf[..., :-i]) ** 2) * both).sum() / (1 + i)
-        reg = reg / (B * N * L)
-        return nll + reg, {"nll": float(nll.detach()), "reg": float(reg.detach())}
+            reg = reg + c.td_beta * (((zf[..., i:] - zf[..., :-i]) ** 2) * both).sum((1, 2)) / (1 + i)
+        per = nll + reg / (N * L)  # (B,)
+        return per if reduction == "trial" else per.mean()
 
     @torch.no_grad()
     def validation_nll(self, counts: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DiffusionConfig
+from .draws import BatchRandom
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -71,11 +72,15 @@ class GaussianDiffusion:
         return x0, eps
 
     def loss(self, model_fn: ModelFn, x0: torch.Tensor, *, mask: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-        """DDPM loss at uniformly drawn steps, averaged over the valid (mask = 1) entries."""
+             rng: BatchRandom | torch.Generator | None = None, reduction: str = "mean") -> torch.Tensor:
+        """DDPM loss at uniformly drawn steps, averaged over each trial's valid (mask = 1) entries.
+
+        Returns the per-trial losses (B,) with ``reduction="trial"``, else their mean.
+        """
         B = x0.shape[0]
-        t = torch.randint(0, self.config.n_steps, (B,), device=x0.device, generator=generator)  # (B,)
-        noise = torch.randn(x0.shape, device=x0.device, generator=generator)  # (B, D, L)
+        rng = BatchRandom.of(rng, B, x0.device)
+        t = rng.randint(self.config.n_steps, B)  # (B,)
+        noise = rng.randn(*x0.shape)  # (B, D, L)
         if mask is not None:
             noise = noise * mask
         out = model_fn(self.q_sample(x0, t, noise), t).float()
@@ -85,9 +90,11 @@ class GaussianDiffusion:
         else:
             per = F.smooth_l1_loss(out, target, reduction="none", beta=self.config.smooth_l1_beta)
         if mask is None:
-            return per.mean()
-        m = mask.expand_as(per)
-        return (per * m).sum() / m.sum().clamp(min=1.0)
+            per = per.mean((1, 2))  # (B,)
+        else:
+            m = mask.expand_as(per)
+            per = (per * m).sum((1, 2)) / m.sum((1, 2)).clamp(min=1.0)  # (B,)
+        return per if reduction == "trial" else per.mean()
 
     # ---- sampling ------------------------------------------------------------------------------
     def ddim_steps(self, n: int) -> list[int]:

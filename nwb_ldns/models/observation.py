@@ -68,12 +68,16 @@ class SpikeHistoryGLM(nn.Module):
         h = 0.0 if counts is None else self.history_term(counts)
         return F.softplus(self._drive(rates) + h)  # (B, N, L)
 
-    def loss(self, counts: torch.Tensor, rates: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, counts: torch.Tensor, rates: torch.Tensor, mask: torch.Tensor | None = None, *,
+             reduction: str = "mean") -> torch.Tensor:
+        """Poisson NLL per valid entry, averaged per trial ((B,) with ``reduction="trial"``) or overall."""
         per = poisson_nll(self.rates(rates, counts), counts.float())  # (B, N, L)
         if mask is None:
-            return per.mean()
-        m = mask.expand_as(per)
-        return (per * m).sum() / m.sum().clamp(min=1.0)
+            per = per.mean((1, 2))  # (B,)
+        else:
+            m = mask.expand_as(per)
+            per = (per * m).sum((1, 2)) / m.sum((1, 2)).clamp(min=1.0)  # (B,)
+        return per if reduction == "trial" else per.mean()
 
     @torch.no_grad()
     def sample(self, rates: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..config import GnocchiConfig
 from .blocks import S4Block
+from .draws import BatchRandom
 from .infodiffusion import CodeEncoder
 
 
@@ -39,11 +40,16 @@ class StaticVAE(nn.Module):
             h = block(h)  # (B, C, L)
         return self.out(h)  # (B, D, L)
 
-    def loss(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Negative ELBO per latent entry: MSE reconstruction + beta KL(q(code | z) || N(0, I))."""
+    def loss(self, z: torch.Tensor, rng: BatchRandom | torch.Generator | None = None, *,
+             reduction: str = "mean") -> torch.Tensor:
+        """Negative ELBO per latent entry: MSE reconstruction + beta KL(q(code | z) || N(0, I)).
+
+        Per trial ((B,)) with ``reduction="trial"``, else the mean over trials.
+        """
         mu, logvar = self.encode(z)
-        eps = torch.randn(mu.shape, device=mu.device, generator=generator)
+        eps = BatchRandom.of(rng, z.shape[0], z.device).randn(*mu.shape)  # (B, K)
         rec = self.decode(mu + (0.5 * logvar).exp() * eps)  # (B, D, L)
-        mse = ((rec - z) ** 2).mean()
-        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1).mean() / (z.shape[1] * z.shape[2])
-        return mse + self.beta * kl
+        mse = ((rec - z) ** 2).mean((1, 2))  # (B,)
+        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1) / (z.shape[1] * z.shape[2])  # (B,)
+        per = mse + self.beta * kl
+        return per if reduction == "trial" else per.mean()
