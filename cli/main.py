@@ -355,8 +355,7 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
     import numpy as np
 
     from nwb_ldns.artifacts import load_model
-    from nwb_ldns.generate import generate, synthetic_nwbfile
-    from nwb_ldns.nwb_io import write_nwbfile
+    from nwb_ldns.generate import generate_to_file
 
     if os.path.exists(output) and not overwrite:
         raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
@@ -383,13 +382,13 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
         n_trials = None
     if values is None and n_trials is None and codes is None:
         n_trials = 100
-    syn = generate(model, n_trials=n_trials, length=length, condition=values,
-                   observation="spike_history" if spike_history else "poisson", seed=seed, guidance=guidance,
-                   sampler=sampler, steps=ddim_steps, batch_size=batch_size, progress=not ctx.obj["quiet"],
-                   codes=codes, fixed_noise=traverse is not None)
-    nwb = synthetic_nwbfile(model, syn, subject=subject, include_weights=include_weights)
-    write_nwbfile(nwb, output, overwrite=overwrite)
-    click.echo(f"{syn.n_trials} synthetic trials x {syn.n_bins} bins x {syn.counts.shape[1]} units -> {output}")
+    # batch by batch through scratch files beside the output: memory does not grow with --n-trials
+    _, n, n_bins, n_units = generate_to_file(
+        model, output, subject=subject, include_weights=include_weights, overwrite=overwrite, batch_size=batch_size,
+        progress=not ctx.obj["quiet"], n_trials=n_trials, length=length, condition=values,
+        observation="spike_history" if spike_history else "poisson", seed=seed, guidance=guidance, sampler=sampler,
+        steps=ddim_steps, codes=codes, fixed_noise=traverse is not None)
+    click.echo(f"{n} synthetic trials x {n_bins} bins x {n_units} units -> {output}")
 
 
 @app.command("encode")

@@ -132,14 +132,16 @@ def model_metadata(model, *, include_weights: bool = False):
         **weights)
 
 
-def trial_aligned_series(*, name: str, values: np.ndarray, lengths: np.ndarray, bin_s: float, unit: str,
+def trial_aligned_series(*, name: str, values: np.ndarray | None = None, lengths: np.ndarray, bin_s: float, unit: str,
                          description: str, event_times: np.ndarray, offset_s: float, trials_region,
-                         channel_names, window_starts: np.ndarray | None = None):
+                         channel_names, window_starts: np.ndarray | None = None, data=None):
     """A ``TrialAlignedSeries``: (trial, channel, time) values -> time-first, ragged by trial.
 
     Parameters
     ----------
     values : (trial, channel, time) array; bins at or past ``lengths[i]`` are padding and dropped
+    data : instead of ``values``, the valid bins already time-first, (bins, channel): an array or
+        an hdmf chunk iterator (written piece by piece)
     lengths : (trial,) valid bins per trial
     event_times : (trial,) time of each trial's alignment event, s
     offset_s : time from the event to the start of the first bin, s
@@ -149,10 +151,11 @@ def trial_aligned_series(*, name: str, values: np.ndarray, lengths: np.ndarray, 
     """
     from ndx_ldns import TrialAlignedSeries
 
-    n, C, L = values.shape
     lengths = np.asarray(lengths, dtype=np.int64)
+    n, L = lengths.size, int(lengths.max(initial=0))
     valid = np.arange(L)[None, :] < lengths[:, None]  # (trial, time)
-    data = np.ascontiguousarray(values.transpose(0, 2, 1)[valid], dtype=np.float32)  # (bins, channel)
+    if data is None:
+        data = np.ascontiguousarray(values.transpose(0, 2, 1)[valid], dtype=np.float32)  # (bins, channel)
     timing = {"starting_time": 0.0, "rate": 1.0 / bin_s}
     if window_starts is not None:
         k = np.broadcast_to(np.arange(L)[None, :], (n, L))[valid]

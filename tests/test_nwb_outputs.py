@@ -20,7 +20,7 @@ from nwb_ldns.dataset import load_dataset
 from nwb_ldns.encode import encode_source, encoded_nwbfile
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.fit import fit
-from nwb_ldns.generate import generate, synthetic_nwbfile
+from nwb_ldns.generate import generate, generate_to_file, synthetic_nwbfile
 from nwb_ldns.nwb_io import open_latents, open_nwb, write_nwbfile
 from test_cli_fit import one_line_error, run
 
@@ -149,6 +149,46 @@ def test_generated_file_round_trip(maze, tmp_path, backend):
     np.testing.assert_allclose(ds["behavior_hand_vel"].values, v)
     assert ds.attrs["kind"] == "generated" and ds["synthetic"].values.all()
     assert list(ds["unit"].values) == [str(u) for u in m.data["unit_ids"]]
+
+
+@pytest.mark.parametrize("backend", ["hdf5", "zarr"])
+def test_a_streamed_file_holds_what_generate_returns(maze, tmp_path, backend):
+    m, v = maze["model"], maze["velocity"]
+    syn = generate(m, condition=v, seed=4, batch_size=2)
+    path = tmp_path / f"big{SUFFIX[backend]}"
+    _, n, L, N = generate_to_file(m, path, condition=v, seed=4, batch_size=2)  # several batches through scratch files
+    assert (n, L, N) == (syn.n_trials, syn.n_bins, syn.counts.shape[1]) and n > 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # the scratch folder is gone
+    with open_nwb(path) as io:
+        nwb = io.read()
+        edges = np.arange(n * L + 1) * syn.bin_s
+        for u in range(N):
+            times = nwb.units.get_unit_spike_times(u)
+            assert np.all(np.diff(times) >= 0)
+            assert np.array_equal(np.histogram(times, bins=edges)[0], syn.counts[:, u].ravel())
+        assert list(nwb.units["source_unit_id"][:]) == [str(u) for u in m.data["unit_ids"]]
+        np.testing.assert_allclose(nwb.processing["misc"]["latents"].data[:],
+                                   syn.latents.transpose(0, 2, 1).reshape(n * L, -1), rtol=1e-6)
+        np.testing.assert_allclose(nwb.processing["misc"]["rates"].data[:],
+                                   syn.rates.transpose(0, 2, 1).reshape(n * L, N) / syn.bin_s, rtol=1e-6)
+        np.testing.assert_allclose(nwb.processing["behavior"][m.condition.name].data[:], v.reshape(n * L, -1))
+        assert len(nwb.trials) == n
+    if backend == "hdf5":
+        import pynwb
+
+        assert pynwb.validate(path=str(path)) == []
+
+
+def test_a_failed_streamed_generation_leaves_nothing(maze, tmp_path, monkeypatch):
+    from nwb_ldns import stream
+
+    def broken(self, *a):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(stream.SyntheticStore, "add", broken)
+    with pytest.raises(OSError, match="disk full"):
+        generate_to_file(maze["model"], tmp_path / "s.nwb", condition=maze["velocity"], seed=0)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("backend", ["hdf5", "zarr"])

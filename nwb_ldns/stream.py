@@ -1,0 +1,173 @@
+"""Generated trials on disk, batch by batch, so that any number of trials is written with flat memory.
+
+``generate`` appends each sampled batch to a :class:`SyntheticStore` in a scratch folder beside
+the output: latents and rates time-first, spikes as times sorted by unit within the batch. The
+NWB writer then reads them back through :class:`Pieces`, an hdmf chunk iterator, one batch (or
+one unit's spike train) at a time. Files are read with plain reads, not memory maps, so pages
+already written out do not stay resident.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from hdmf.data_utils import AbstractDataChunkIterator, DataChunk
+
+CHUNK_BYTES = 1 << 20  # ~1 MiB chunks in the written datasets
+
+
+class Pieces(AbstractDataChunkIterator):
+    """A dataset written piece by piece along its first axis.
+
+    Parameters
+    ----------
+    pieces : list of (rows, read) pairs; ``read()`` returns the piece, shaped (rows, *tail)
+    dtype : numpy dtype of the dataset
+    tail : shape after the first axis
+    """
+
+    def __init__(self, pieces: list[tuple[int, Callable[[], np.ndarray]]], *, dtype, tail: tuple[int, ...] = ()):
+        self._pieces = [p for p in pieces if p[0] > 0]
+        self._dtype, self._tail = np.dtype(dtype), tuple(tail)
+        self._rows = int(sum(p[0] for p in self._pieces))
+        self._next, self._start = 0, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> DataChunk:
+        if self._next >= len(self._pieces):
+            raise StopIteration
+        rows, read = self._pieces[self._next]
+        self._next += 1
+        data = np.ascontiguousarray(read(), dtype=self._dtype)
+        if data.shape != (rows, *self._tail):
+            raise ValueError(f"a piece of {data.shape}, expected {(rows, *self._tail)}")
+        # every axis bounded: hdmf sizes the dataset from the selection's stops
+        sel = (slice(self._start, self._start + rows), *(slice(0, n) for n in self._tail))
+        self._start += rows
+        return DataChunk(data=data, selection=sel)
+
+    next = __next__
+
+    def recommended_chunk_shape(self) -> tuple[int, ...]:
+        per_row = self._dtype.itemsize * int(np.prod(self._tail, dtype=np.int64))
+        return (max(1, min(self._rows, CHUNK_BYTES // max(per_row, 1))), *self._tail)
+
+    def recommended_data_shape(self) -> tuple[int, ...]:
+        return (self._rows, *self._tail)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def maxshape(self) -> tuple[int, ...]:
+        return (self._rows, *self._tail)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        # hdmf measures columns (a VectorIndex's target, a table's length) by ``shape[0]``
+        return (self._rows, *self._tail)
+
+    def __len__(self) -> int:
+        return self._rows
+
+
+class _Appendable:
+    """A raw binary file of rows (dtype, width), appended and read back by row ranges."""
+
+    def __init__(self, path: Path, dtype, width: int | None):
+        self.path, self.dtype, self.width = path, np.dtype(dtype), width
+        self.rows = 0
+        self._fh = open(path, "wb")
+
+    def append(self, a: np.ndarray) -> int:
+        """Append rows; return the first row's index."""
+        start = self.rows
+        a = np.ascontiguousarray(a, dtype=self.dtype)
+        self._fh.write(a.tobytes())
+        self.rows += a.shape[0]
+        return start
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        per = self.dtype.itemsize * (self.width or 1)
+        with open(self.path, "rb") as fh:
+            fh.seek(start * per)
+            a = np.fromfile(fh, dtype=self.dtype, count=(stop - start) * (self.width or 1))
+        return a if self.width is None else a.reshape(stop - start, self.width)
+
+
+class SyntheticStore:
+    """Generated trials kept in a scratch folder, added one batch at a time.
+
+    Attributes mirror :class:`nwb_ldns.generate.Synthetic` where the NWB writer needs them
+    (``n_trials``, ``n_bins``, ``n_units``, ``bin_s``, ``settings``, ``condition``, ``codes``).
+    """
+
+    lazy = True
+
+    def __init__(self, scratch: str | Path, *, n_units: int, latent_dim: int, n_bins: int, bin_s: float, seed: int):
+        self.scratch = Path(scratch)
+        self.scratch.mkdir(parents=True)
+        self.n_units, self.latent_dim, self.n_bins, self.bin_s, self.seed = n_units, latent_dim, n_bins, bin_s, seed
+        self._latents = _Appendable(self.scratch / "latents.f32", np.float32, latent_dim)
+        self._rates = _Appendable(self.scratch / "rates.f32", np.float32, n_units)
+        self._spikes = _Appendable(self.scratch / "spikes.f64", np.float64, None)
+        self._batches: list[tuple[int, int, np.ndarray]] = []  # (first row, rows, per-unit spike offsets (N + 1,))
+        self.n_trials = 0
+        self.settings: dict = {}
+        self.condition: np.ndarray | None = None
+        self.codes: np.ndarray | None = None
+
+    def add(self, counts: np.ndarray, rates: np.ndarray, latents: np.ndarray) -> None:
+        """Append a batch: counts and rates (b, N, L), latents (b, D, L), the next trials in time."""
+        from .generate import spike_times_from_counts
+
+        b, N, L = counts.shape
+        k = len(self._batches)
+        row = self._latents.append(latents.transpose(0, 2, 1).reshape(b * L, -1))  # (b * L, D)
+        self._rates.append(rates.transpose(0, 2, 1).reshape(b * L, N))  # (b * L, N)
+        flat = counts.transpose(1, 0, 2).reshape(N, -1)  # (N, b * L)
+        offsets = np.full(N + 1, self._spikes.rows, dtype=np.int64)  # unit u: rows offsets[u]:offsets[u + 1]
+        for u in range(N):  # this batch's spikes, unit after unit; seeded per (seed, unit, batch)
+            self._spikes.append(spike_times_from_counts(flat[u], self.bin_s, seed=(self.seed, u, k), offset_bins=row))
+            offsets[u + 1] = self._spikes.rows
+        self._batches.append((row, b * L, offsets))
+        self.n_trials += b
+
+    def close(self) -> None:
+        for f in (self._latents, self._rates, self._spikes):
+            f.close()
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    # ---- reading back -------------------------------------------------------------------------
+    def spike_counts(self) -> np.ndarray:
+        """(N,) spikes per unit over all trials."""
+        return sum((np.diff(o) for _, _, o in self._batches), np.zeros(self.n_units, dtype=np.int64))
+
+    def spike_times(self, u: int) -> np.ndarray:
+        """Unit ``u``'s spike times over all trials, ascending."""
+        parts = [self._spikes.read(o[u], o[u + 1]) for _, _, o in self._batches]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def spike_pieces(self) -> Pieces:
+        """Every unit's spike train after the other: the Units table's ``spike_times`` column."""
+        counts = self.spike_counts()
+        return Pieces([(int(counts[u]), lambda u=u: self.spike_times(u)) for u in range(self.n_units)],
+                      dtype=np.float64)
+
+    def series_pieces(self, name: str, scale: float = 1.0) -> Pieces:
+        """``latents`` or ``rates`` time-first (bins, channel), one batch per piece, times ``scale``."""
+        f = {"latents": self._latents, "rates": self._rates}[name]
+        return Pieces([(rows, lambda s=start, r=rows: f.read(s, s + r) * np.float32(scale))
+                       for start, rows, _ in self._batches], dtype=np.float32, tail=(f.width,))
