@@ -155,16 +155,28 @@ class SyntheticStore:
         """(N,) spikes per unit over all trials."""
         return sum((np.diff(o) for _, _, o in self._batches), np.zeros(self.n_units, dtype=np.int64))
 
-    def spike_times(self, u: int) -> np.ndarray:
-        """Unit ``u``'s spike times over all trials, ascending."""
-        parts = [self._spikes.read(o[u], o[u + 1]) for _, _, o in self._batches]
-        return np.concatenate(parts) if parts else np.zeros(0)
-
     def spike_pieces(self) -> Pieces:
-        """Every unit's spike train after the other: the Units table's ``spike_times`` column."""
-        counts = self.spike_counts()
-        return Pieces([(int(counts[u]), lambda u=u: self.spike_times(u)) for u in range(self.n_units)],
-                      dtype=np.float64)
+        """Every unit's spike train after the other: the Units table's ``spike_times`` column.
+
+        A piece is a run of (unit, batch) segments of about ``CHUNK_BYTES``, so one unit's train
+        over many trials is never held whole.
+        """
+        per = CHUNK_BYTES // 8
+        pieces, group, rows = [], [], 0
+        for u in range(self.n_units):
+            for _, _, o in self._batches:
+                if o[u + 1] > o[u]:
+                    group.append((int(o[u]), int(o[u + 1])))
+                    rows += int(o[u + 1] - o[u])
+                if rows >= per:
+                    pieces.append((rows, lambda g=tuple(group): self._read_segments(g)))
+                    group, rows = [], 0
+        if rows:
+            pieces.append((rows, lambda g=tuple(group): self._read_segments(g)))
+        return Pieces(pieces, dtype=np.float64)
+
+    def _read_segments(self, segments) -> np.ndarray:
+        return np.concatenate([self._spikes.read(a, b) for a, b in segments])
 
     def series_pieces(self, name: str, scale: float = 1.0) -> Pieces:
         """``latents`` or ``rates`` time-first (bins, channel), one batch per piece, times ``scale``."""

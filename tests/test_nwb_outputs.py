@@ -152,7 +152,10 @@ def test_generated_file_round_trip(maze, tmp_path, backend):
 
 
 @pytest.mark.parametrize("backend", ["hdf5", "zarr"])
-def test_a_streamed_file_holds_what_generate_returns(maze, tmp_path, backend):
+def test_a_streamed_file_holds_what_generate_returns(maze, tmp_path, backend, monkeypatch):
+    from nwb_ldns import stream
+
+    monkeypatch.setattr(stream, "CHUNK_BYTES", 256)  # many pieces: spike trains split within and across units
     m, v = maze["model"], maze["velocity"]
     syn = generate(m, condition=v, seed=4, batch_size=2)
     path = tmp_path / f"big{SUFFIX[backend]}"
