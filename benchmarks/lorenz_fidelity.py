@@ -58,6 +58,9 @@ def main():
     ap.add_argument("--n-samples", type=int, default=1000, help="DDIM samples compared with the training trials")
     ap.add_argument("--n-ddpm", type=int, default=200, help="1000-step DDPM samples (slow on a CPU)")
     ap.add_argument("--n-long", type=int, default=50, help="16x-length samples")
+    ap.add_argument("--sweep", type=int, nargs="*", default=[],
+                    help="also sample --n-samples trials with these DDIM step counts (same noise as DDIM 50)")
+    ap.add_argument("--no-long", action="store_true", help="skip the 16x-length samples")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
@@ -97,28 +100,31 @@ def main():
         out["ddpm1000"] = realism(real, ddpm.counts.astype(np.int64), bin_s)
         out["ddim50_same_n"] = realism(real, ddim.counts[: args.n_ddpm].astype(np.int64), bin_s)
 
+    for k in args.sweep:  # fewer DDIM steps: where realism starts to drop
+        t = time.perf_counter()
+        few = generate(model, n_trials=args.n_samples, seed=1, batch_size=250, steps=k)
+        out[f"ddim{k}_seconds"] = round(time.perf_counter() - t, 1)
+        out[f"ddim{k}"] = realism(real, few.counts.astype(np.int64), bin_s)
+        if args.n_ddpm:
+            out[f"ddim{k}_same_n"] = realism(real, few.counts[: args.n_ddpm].astype(np.int64), bin_s)
+
     f, p_ae = metrics.latent_psd(z_train, bin_s)
     _, p_s = metrics.latent_psd(ddim.latents, bin_s)
     out["psd_logpower_r"] = metrics.pearson(np.log(p_ae), np.log(p_s))
     out["psd_power_ratio_median"] = float(np.median(p_s / p_ae))
 
-    L = data.n_bins * 16
-    long = generate(model, n_trials=args.n_long, length=L, seed=3, batch_size=25)
-    chunks = long.counts.reshape(args.n_long, data.n_units, 16, data.n_bins).transpose(0, 2, 1, 3)
-    chunks = chunks.reshape(-1, data.n_units, data.n_bins).astype(np.int64)  # 16x trials cut to training length
-    out["long16x"] = realism(real, chunks, bin_s)
-    q = L // 4
-    first, last = long.counts[..., :q].mean((0, 2)), long.counts[..., -q:].mean((0, 2))
-    out["long16x_rate_first_vs_last_quarter_r"] = metrics.pearson(first, last)
-    out["long16x_mean_rate_ratio_last_first"] = float(last.mean() / first.mean())
-    out["long16x_latent_std_first_last"] = [float(long.latents[..., :q].std()), float(long.latents[..., -q:].std())]
     out["torch_threads"] = torch.get_num_threads()
+    rows = [("DDIM 50", out["ddim50"])]
+    rows += [(f"DDIM {k}", out[f"ddim{k}"]) for k in args.sweep]
+    if args.n_ddpm:
+        rows += [(f"DDIM 50 (first {args.n_ddpm})", out["ddim50_same_n"])]
+        rows += [(f"DDIM {k} (first {args.n_ddpm})", out[f"ddim{k}_same_n"]) for k in args.sweep]
+        rows += [("DDPM 1000", out["ddpm1000"])]
+    if not args.no_long:
+        long16x(model, data, real, args.n_long, out)
+        rows.append(("16x length (cut)", out["long16x"]))
 
     print(json.dumps(out, indent=2))
-    rows = [("DDIM 50", out["ddim50"])]
-    if args.n_ddpm:
-        rows += [(f"DDIM 50 (first {args.n_ddpm})", out["ddim50_same_n"]), ("DDPM 1000", out["ddpm1000"])]
-    rows.append(("16x length (cut)", out["long16x"]))
     print("\n| samples | r mean ISI | r std ISI | r pairwise corr | r pop. count |\n|---|---|---|---|---|")
     for name, r in rows:
         print(f"| {name} | {r['r_mean_isi']:.3f} | {r['r_std_isi']:.3f} | {r['r_pairwise_corr']:.3f} | {r['r_pop_count']:.3f} |")
@@ -126,6 +132,21 @@ def main():
           f"{out['psd_logpower_r']:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+def long16x(model, data, real: np.ndarray, n_long: int, out: dict) -> None:
+    """16x-length samples cut to the training length: realism and drift along the trial."""
+    bin_s = data.bin_s
+    L = data.n_bins * 16
+    long = generate(model, n_trials=n_long, length=L, seed=3, batch_size=25)
+    chunks = long.counts.reshape(n_long, data.n_units, 16, data.n_bins).transpose(0, 2, 1, 3)
+    chunks = chunks.reshape(-1, data.n_units, data.n_bins).astype(np.int64)  # 16x trials cut to training length
+    out["long16x"] = realism(real, chunks, bin_s)
+    q = L // 4
+    first, last = long.counts[..., :q].mean((0, 2)), long.counts[..., -q:].mean((0, 2))
+    out["long16x_rate_first_vs_last_quarter_r"] = metrics.pearson(first, last)
+    out["long16x_mean_rate_ratio_last_first"] = float(last.mean() / first.mean())
+    out["long16x_latent_std_first_last"] = [float(long.latents[..., :q].std()), float(long.latents[..., -q:].std())]
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ What is timed, each side with its own code at the same sizes and the same data:
   step embedding set to C/4 = 64 as the reference's): noise at a uniform step, epsilon loss,
   backward, clip 1.0, AdamW, EMA update.
 - **sampling N trials**: the reference's loop (``ldns.utils.sampling_utils.sample``: its
-  ``DDPMScheduler``, all 1000 steps) against our 50-step DDIM with cached kernels. The
+  ``DDPMScheduler``, all 1000 steps) against our DDIM (50 and 20 steps) with cached kernels. The
   reference's steps all cost the same, so ``--ref-steps K`` times K of them and scales by
   1000 / K (``--ref-steps 1000`` runs them all). Our own 1000-step DDPM is timed the same way,
   to separate the sampler's gain from the implementation's. That 50 DDIM steps are as realistic
@@ -203,7 +203,8 @@ def main(argv=None) -> int:
     ap.add_argument("--length", type=int, default=256, help="bins per trial")
     ap.add_argument("--sample-trials", type=int, default=16)
     ap.add_argument("--ref-steps", type=int, default=20, help="DDPM steps timed, scaled to 1000")
-    ap.add_argument("--ddim-steps", type=int, default=50)
+    ap.add_argument("--ddim-steps", type=int, nargs="+", default=[50, 20],
+                    help="our DDIM step counts to time (realism of each: benchmarks/lorenz_fidelity.py --sweep)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
@@ -245,11 +246,13 @@ def main(argv=None) -> int:
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with s4.cached_kernels(o_den):
         diff.ddim_sample(fn, xT, steps=2)  # warm-up; fills the kernel cache
-        sync()
-        t0 = time.perf_counter()
-        diff.ddim_sample(fn, xT, steps=args.ddim_steps)
-        sync()
-        t_ddim = time.perf_counter() - t0
+        t_ddim = {}
+        for k in args.ddim_steps:
+            sync()
+            t0 = time.perf_counter()
+            diff.ddim_sample(fn, xT, steps=k)
+            sync()
+            t_ddim[k] = time.perf_counter() - t0
         t0 = time.perf_counter()
         done = [0]
 
@@ -269,8 +272,8 @@ def main(argv=None) -> int:
     rows = [
         ("autoencoder training step", f"{n_params(r_ae):.2f} M / {n_params(o_ae):.2f} M", *t_ae, ">= 3x"),
         ("denoiser training step", f"{n_params(r_den):.2f} M / {n_params(o_den):.2f} M", *t_den, ""),
-        (f"sample {n} trials x {L} bins: its 1000 DDPM steps vs our {args.ddim_steps} DDIM", "",
-         t_ref_k * scale, t_ddim, ">= 50x"),
+        *((f"sample {n} trials x {L} bins: its 1000 DDPM steps vs our {k} DDIM", "", t_ref_k * scale, t_ddim[k],
+           ">= 50x") for k in args.ddim_steps),
         (f"sample {n} trials: its 1000 DDPM steps vs our 1000 DDPM steps", "", t_ref_k * scale, t_ddpm_k * scale, ""),
     ]
     print("\n| what | params (reference / ours) | reference | ours | speed-up | target |")
@@ -282,7 +285,7 @@ def main(argv=None) -> int:
         print(f"| {what} | {params} | {a:.3f} s | {b:.3f} s | {a / b:.1f}x | {target}{verdict} |")
     timed_note = "all 1000 timed" if K >= 1000 else f"{K} steps timed, x {scale:g}"
     print(f"\nDDPM sampling: {timed_note}; reference {t_ref_k / K:.3f} s/step, ours {t_ddpm_k / K:.3f} s/step "
-          f"(cached kernels); our DDIM {t_ddim / args.ddim_steps:.3f} s/step")
+          f"(cached kernels); our DDIM {', '.join(f'{t_ddim[k] / k:.3f}' for k in args.ddim_steps)} s/step")
     return 0
 
 
