@@ -26,7 +26,7 @@ from . import distributed
 from .artifacts import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from .config import TrainConfig
 from .errors import NwbLdnsError
-from .model import autocast
+from .model import CPU_MICRO_BATCH, autocast
 from .models.draws import BatchRandom
 from .models.s4 import parameter_groups
 
@@ -34,7 +34,6 @@ logger = logging.getLogger("nwb_ldns")
 
 Batch = dict[str, torch.Tensor]
 
-CPU_MICRO_BATCH = 64
 VAL_SEED = 12345
 
 
@@ -195,8 +194,7 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
         # the model's buffers are constants, identical everywhere: no need to broadcast them each step
         loss_module = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None,
                                               broadcast_buffers=False)
-    # on a CPU, large batches spill out of the caches: a 512-trial step costs 2.5x more per trial
-    # than 64-trial pieces, so the gradient of a batch is accumulated over pieces of <= 64 trials
+    # on a CPU, a 512-trial step costs 2.5x more per trial than 64-trial pieces (cache spill)
     micro = cfg.batch_size if device.type == "cuda" else min(cfg.batch_size, CPU_MICRO_BATCH)
     bar = None
     if progress and rank == 0:
