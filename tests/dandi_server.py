@@ -4,6 +4,11 @@ Routes: /server-info and /api/info/ (instance discovery), /api/dandisets/{id}/,
 /api/dandisets/{id}/versions/{v}/assets/ (paginated, ?path= prefix),
 /api/dandisets/{id}/versions/{v}/assets/{asset_id}/ (metadata with contentUrl and digest),
 /api/assets/{asset_id}/download/ (302 to the blob) and /blobs/{asset_id} (bytes, Range requests).
+
+The server runs in its own process: served from a thread of the test process, a garbage
+collection in the server thread can finalise an h5py object and wait for h5py's global lock
+while the main thread holds it inside ``h5py.File`` waiting for this server's bytes (a deadlock
+seen in the suite). ``FakeDandi.requests`` asks the server process for its counters.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import hashlib
 import json
 import os
 import re
-import threading
+import subprocess
+import sys
 import urllib.parse
+import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,13 +28,12 @@ STAMP = "2024-01-01T00:00:00Z"
 
 
 class FakeDandi:
+    """The test side: publish files with ``add``, then ``start`` the server process."""
+
     def __init__(self):
         self.dandisets: dict[str, dict] = {}
-        self.requests: Counter = Counter()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.api_url = self.base + "/api"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._proc: subprocess.Popen | None = None
+        self.base = self.api_url = None
 
     def add(self, dandiset: str, files: dict[str, str], version: str = "0.240101.0000"):
         """Publish ``{asset_path: local_file}`` as ``dandiset`` at ``version`` (draft too)."""
@@ -39,12 +45,38 @@ class FakeDandi:
         self.dandisets[dandiset] = {"version": version, "assets": assets}
 
     def start(self):
-        self._thread.start()
+        self._proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+        self._proc.stdin.write(json.dumps(self.dandisets) + "\n")
+        self._proc.stdin.flush()
+        port = self._proc.stdout.readline().strip()  # the server prints its port once it listens
+        if not port:
+            raise RuntimeError("the loopback DANDI server did not start")
+        self.base = f"http://127.0.0.1:{port}"
+        self.api_url = self.base + "/api"
         return self
 
+    @property
+    def requests(self) -> Counter:
+        """How many requests of each kind (info, api, blob) the server has answered."""
+        with urllib.request.urlopen(self.base + "/_requests", timeout=10) as r:
+            return Counter(json.load(r))
+
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._proc.stdin.close()  # the server exits when its stdin closes
+        self._proc.wait(timeout=10)
+
+
+class _Server:
+    """The server process's side: answers the routes from the published dandisets."""
+
+    def __init__(self, dandisets: dict[str, dict]):
+        self.dandisets = dandisets
+        self.requests: Counter = Counter()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.api_url = self.base + "/api"
 
     def _version(self, ident, name):
         d = self.dandisets[ident]
@@ -100,6 +132,8 @@ class FakeDandi:
             def do_GET(self):
                 url = urllib.parse.urlparse(self.path)
                 path, query = url.path, urllib.parse.parse_qs(url.query)
+                if path == "/_requests":
+                    return self._json(dict(fake.requests))
                 if path in ("/server-info", "/api/info/"):
                     fake.requests["info"] += 1
                     return self._json({"version": "1.0", "services": {"api": {"url": fake.api_url},
@@ -145,3 +179,18 @@ class FakeDandi:
                 return self._json({"detail": "Not found."}, 404)
 
         return Handler
+
+
+def main():
+    import threading
+
+    server = _Server(json.loads(sys.stdin.readline()))
+    threading.Thread(target=server.httpd.serve_forever, daemon=True).start()
+    print(server.httpd.server_address[1], flush=True)
+    sys.stdin.read()  # until the test closes our stdin (or dies)
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()
