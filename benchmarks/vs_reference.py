@@ -31,8 +31,11 @@ What is timed, each side with its own code at the same sizes and the same data:
 Both sides run in fp32 on this machine's CPU threads (the reference trains in bf16 on a GPU;
 CPU has no bf16 FFT), or on CUDA with ``--device cuda``.
 
+``--compile`` adds rows for ours compiled by ``torch.compile`` as ``fit --compile`` and
+``generate --compile`` run it (compilation not counted; ``benchmarks/compile_speed.py`` gives it).
+
 Usage: python benchmarks/vs_reference.py [--reference DIR] [--batch 64] [--sample-trials 16]
-       [--ref-steps 20] [--repeats 5] [--device cpu]
+       [--ref-steps 20] [--repeats 5] [--device cpu] [--compile]
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import torch.nn.functional as F
 from nwb_ldns.config import AutoencoderConfig, DenoiserConfig, DiffusionConfig
 from nwb_ldns.models import s4
 from nwb_ldns.models.autoencoder import Autoencoder
+from nwb_ldns.models.blocks import compiled_blocks
 from nwb_ldns.models.denoiser import Denoiser
 from nwb_ldns.models.diffusion import GaussianDiffusion
 from nwb_ldns.training import EMA
@@ -207,6 +211,8 @@ def main(argv=None) -> int:
                     help="our DDIM step counts to time (realism of each: benchmarks/lorenz_fidelity.py --sweep)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time ours compiled, as fit --compile and generate --compile run")
     args = ap.parse_args(argv)
     ref, why = load_reference(args.reference)
     if ref is None:
@@ -227,6 +233,9 @@ def main(argv=None) -> int:
                                                 td_beta=TD_BETA)).to(dev)
     t_ae = (timed(ref_ae_step(ref, r_ae, counts), args.repeats, device=dev),
             timed(our_ae_step(o_ae, counts, g), args.repeats, device=dev))
+    if args.compile:
+        with compiled_blocks(o_ae):  # the warm-up call compiles
+            t_ae_c = timed(our_ae_step(o_ae, counts, g), args.repeats, device=dev)
 
     z = torch.randn(B, LATENT, L, device=dev)  # (B, D, L)
     r_den = ref.Denoiser(C_in=LATENT, C=DEN_HIDDEN, L=L, num_blocks=DEN_BLOCKS).to(dev)
@@ -235,6 +244,9 @@ def main(argv=None) -> int:
     diff = GaussianDiffusion(DiffusionConfig(loss="mse"))
     t_den = (timed(ref_denoiser_step(ref, r_den, z), args.repeats, device=dev),
              timed(our_denoiser_step(o_den, diff, z, g), args.repeats, device=dev))
+    if args.compile:
+        with compiled_blocks(o_den):
+            t_den_c = timed(our_denoiser_step(o_den, diff, z, g), args.repeats, device=dev)
 
     perturb(r_den)
     perturb(o_den)
@@ -244,15 +256,23 @@ def main(argv=None) -> int:
     xT = torch.randn(n, LATENT, L, device=dev)  # (n, D, L)
     fn = lambda x, t: o_den(x, t)  # noqa: E731
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    with s4.cached_kernels(o_den):
-        diff.ddim_sample(fn, xT, steps=2)  # warm-up; fills the kernel cache
-        t_ddim = {}
+
+    def ddim_times(model_fn) -> dict[int, float]:
+        diff.ddim_sample(model_fn, xT, steps=2)  # warm-up: fills the kernel cache (and compiles)
+        out = {}
         for k in args.ddim_steps:
             sync()
             t0 = time.perf_counter()
-            diff.ddim_sample(fn, xT, steps=k)
+            diff.ddim_sample(model_fn, xT, steps=k)
             sync()
-            t_ddim[k] = time.perf_counter() - t0
+            out[k] = time.perf_counter() - t0
+        return out
+
+    with s4.cached_kernels(o_den):
+        t_ddim = ddim_times(fn)
+        if args.compile:
+            whole = torch.compile(o_den, dynamic=False)
+            t_ddim_c = ddim_times(lambda x, t: whole(x, t))
         t0 = time.perf_counter()
         done = [0]
 
@@ -276,6 +296,13 @@ def main(argv=None) -> int:
            ">= 50x") for k in args.ddim_steps),
         (f"sample {n} trials: its 1000 DDPM steps vs our 1000 DDPM steps", "", t_ref_k * scale, t_ddpm_k * scale, ""),
     ]
+    if args.compile:
+        rows += [
+            ("autoencoder training step, ours compiled (fit --compile)", "", t_ae[0], t_ae_c, ">= 3x"),
+            ("denoiser training step, ours compiled (fit --compile)", "", t_den[0], t_den_c, ""),
+            *((f"sample {n} trials: its 1000 DDPM steps vs our {k} DDIM compiled (generate --compile)", "",
+               t_ref_k * scale, t_ddim_c[k], ">= 50x") for k in args.ddim_steps),
+        ]
     print("\n| what | params (reference / ours) | reference | ours | speed-up | target |")
     print("|---|---|---|---|---|---|")
     for what, params, a, b, target in rows:

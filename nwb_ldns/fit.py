@@ -181,7 +181,7 @@ def _mask(lengths: np.ndarray, n_bins: int, device) -> torch.Tensor:
 
 
 # ---- stages ------------------------------------------------------------------------------------
-def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress) -> Autoencoder:
+def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile) -> Autoencoder:
     c = cfg["configs"]
     torch.manual_seed(c["ae_train"]["seed"])
     ae = Autoencoder(config=AutoencoderConfig.from_dict(c["autoencoder"]))
@@ -199,7 +199,7 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress) -> Autoe
                   loss_fn=lambda m, b, r: m.loss(b["counts"], b.get("mask"), rng=r, reduction="trial"),
                   val_fn=lambda m, b, r: m.validation_nll(b["counts"], b.get("mask")), select="best")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "autoencoder.safetensors",
-                    resume=resume, progress=progress)
+                    resume=resume, progress=progress, compile=compile)
     _finish_stage(model_dir, cfg, "autoencoder", ae.state_dict(), history)
     logger.info("autoencoder: best validation Poisson NLL %s at epoch %s (%.0f s)",
                 f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a", history["best_epoch"],
@@ -227,7 +227,8 @@ def _latent_splits(dataset, model, variable: bool, device):
     return out, mean, std
 
 
-def _train_diffusion_stage(net, batches, loss_fn, *, cfg, model_dir, device, resume, progress, mean, std, label):
+def _train_diffusion_stage(net, batches, loss_fn, *, cfg, model_dir, device, resume, progress, compile, mean,
+                           std, label):
     """Train a diffusion stage (EMA weights kept), save it with the latent statistics, log the result."""
     def val_fn(m, b, r):
         return _sum_count(loss_fn(m, b, r))
@@ -235,14 +236,14 @@ def _train_diffusion_stage(net, batches, loss_fn, *, cfg, model_dir, device, res
     stage = Stage(name="diffusion", model=net, config=TrainConfig.from_dict(cfg["configs"]["diffusion_train"]),
                   train=batches["train"], val=batches["val"], loss_fn=loss_fn, val_fn=val_fn, select="last")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
-                    resume=resume, progress=progress)
+                    resume=resume, progress=progress, compile=compile)
     _finish_stage(model_dir, cfg, "diffusion", {**net.state_dict(), "latent_mean": mean, "latent_std": std}, history)
     logger.info("%s: final validation loss %s (%.0f s)", label,
                 f"{history['val_loss'][-1]:.4f}" if history["val_loss"] and history["val_loss"][-1] is not None else "n/a",
                 history["seconds"])
 
 
-def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
+def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile):
     c = cfg["configs"]
     model = artifacts.load_model(model_dir, device=device)
     cond = ConditionSpec.from_dict(cfg["condition"])
@@ -266,10 +267,10 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress):
         return diffusion.loss(fn, z, mask=b.get("mask"), rng=r, reduction="trial")
 
     _train_diffusion_stage(den, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
-                           progress=progress, mean=mean, std=std, label="diffusion")
+                           progress=progress, compile=compile, mean=mean, std=std, label="diffusion")
 
 
-def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
+def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile):
     """GNOCCHI's diffusion stage: code encoder + code-conditioned denoiser on the autoencoder's latents.
 
     Loss = denoising + recon_weight * reconstruction + mmd_weight * MMD(codes, N(0, I)); the
@@ -315,10 +316,10 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress):
         return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd
 
     _train_diffusion_stage(net, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
-                           progress=progress, mean=mean, std=std, label="gnocchi diffusion")
+                           progress=progress, compile=compile, mean=mean, std=std, label="gnocchi diffusion")
 
 
-def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):
+def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress, compile):
     c = cfg["configs"]
     model = artifacts.load_model(model_dir, device=device)
     variable = cfg["data"]["variable_length"]
@@ -340,7 +341,7 @@ def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):
                   val_fn=lambda m, b, r: _sum_count(m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial")),
                   select="best")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "spike_history.safetensors",
-                    resume=resume, progress=progress)
+                    resume=resume, progress=progress, compile=compile)
     _finish_stage(model_dir, cfg, "spike_history", glm.state_dict(), history)
     logger.info("spike history: best validation NLL %s", history["best_val"])
 
@@ -348,7 +349,7 @@ def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress):
 def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_DIR, *, preset: str = "paper",
         condition: str | None = None, method: str = "ldns", stages: tuple[str, ...] | None = None,
         device: str = "auto", seed: int = 0,
-        resume: bool = False, overwrite: bool = False, progress: bool = True,
+        resume: bool = False, overwrite: bool = False, progress: bool = True, compile: bool = False,
         overrides: dict[str, dict[str, Any]] | None = None) -> Path:
     """Fit LDNS on ``dataset`` and write the model dir.
 
@@ -368,6 +369,8 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     seed : int
     resume : continue a model dir: finished stages are skipped, a running one continues from its checkpoint.
     overwrite : replace an existing model dir.
+    compile : train with the S4 blocks compiled by ``torch.compile`` (same training, faster steps
+        after a compilation of seconds to a minute; see ``benchmarks/compile_speed.py``).
     overrides : per-config overrides, keys ``autoencoder``, ``denoiser``, ``diffusion``,
         ``ae_train``, ``diffusion_train``, ``history_train``.
 
@@ -412,7 +415,7 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
         run = {"autoencoder": _fit_autoencoder,
                "diffusion": _fit_gnocchi if cfg.get("method") == "gnocchi" else _fit_diffusion,
                "spike_history": _fit_spike_history}[s]
-        run(dataset, cfg, model_dir, dev, resume, progress)
+        run(dataset, cfg, model_dir, dev, resume, progress, compile)
     return model_dir
 
 

@@ -27,6 +27,7 @@ from .artifacts import flatten_optimizer, load_checkpoint, save_checkpoint, unfl
 from .config import TrainConfig
 from .errors import NwbLdnsError
 from .model import CPU_MICRO_BATCH, autocast
+from .models.blocks import compiled_blocks
 from .models.draws import BatchRandom
 from .models.s4 import parameter_groups
 
@@ -115,7 +116,7 @@ def _step_generator(device: torch.device, seed: int) -> torch.Generator:
 
 
 def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None, resume: bool = False,
-          progress: bool = True) -> dict:
+          progress: bool = True, compile: bool = False) -> dict:
     """Train ``stage.model`` in place; on return it holds the selected weights.
 
     Under torchrun (:mod:`nwb_ldns.distributed` initialised) every process calls this with the
@@ -129,6 +130,9 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
     checkpoint : path of this stage's checkpoint file (written every ``checkpoint_every`` epochs)
     resume : continue from ``checkpoint`` when it exists (it may come from any number of processes)
     progress : show a progress bar
+    compile : run the model's S4 blocks compiled by ``torch.compile`` (see
+        :func:`~nwb_ldns.models.blocks.compiled_blocks`); the same training, faster per step
+        once compiled (seconds to a minute of compilation first)
 
     Returns
     -------
@@ -204,75 +208,77 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
                    unit="batch", leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     try:
-        for epoch in range(start_epoch, cfg.epochs):
-            model.train()
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
-            perm = perm.to(device)  # one copy per epoch; batches are slices of it on the device
-            total_loss = torch.zeros((), device=device)
-            for i in range(per_epoch):
-                idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]  # the global batch
-                size = len(idx)  # host-side: known from n and the batch size
-                mine = _shares(size, world, rank, device)
-                weight = world / size  # DDP averages over processes: this makes the step the global mean
-                if len(mine) == 0:  # a last batch smaller than the process count: join with a zero weight
-                    mine, weight = _shares(size, 1, 0, device)[:1], 0.0
-                step = epoch * per_epoch + i
-                f = lr_factor(step, total=total, warmup=cfg.warmup_epochs * per_epoch)
-                for g in opt.param_groups:
-                    g["lr"] = g["initial_lr"] * f
-                opt.zero_grad(set_to_none=True)
-                rng = BatchRandom(_step_generator(device, (cfg.seed * 7_919 + epoch) * 100_003 + i), size, device)
-                pieces = mine.split(micro)  # gradient accumulation; one piece on a GPU
-                for j, pos in enumerate(pieces):
-                    batch = {k: v.index_select(0, idx.index_select(0, pos)) for k, v in stage.train.items()}
-                    sync = j == len(pieces) - 1 or world == 1
-                    with (contextlib.nullcontext() if sync else loss_module.no_sync()):
-                        with autocast(device):
-                            per = loss_module(batch, rng.take(pos))  # (b,)
-                        (per.float().sum() * weight).backward()
-                    total_loss += per.detach().float().sum() * (weight > 0)
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-                if ema is not None:
-                    ema.update(model)
+        with compiled_blocks(model, compile):
+            for epoch in range(start_epoch, cfg.epochs):
+                model.train()
+                perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
+                perm = perm.to(device)  # one copy per epoch; batches are slices of it on the device
+                total_loss = torch.zeros((), device=device)
+                for i in range(per_epoch):
+                    idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]  # the global batch
+                    size = len(idx)  # host-side: known from n and the batch size
+                    mine = _shares(size, world, rank, device)
+                    weight = world / size  # DDP averages over processes: this makes the step the global mean
+                    if len(mine) == 0:  # a last batch smaller than the process count: join with a zero weight
+                        mine, weight = _shares(size, 1, 0, device)[:1], 0.0
+                    step = epoch * per_epoch + i
+                    f = lr_factor(step, total=total, warmup=cfg.warmup_epochs * per_epoch)
+                    for g in opt.param_groups:
+                        g["lr"] = g["initial_lr"] * f
+                    opt.zero_grad(set_to_none=True)
+                    rng = BatchRandom(_step_generator(device, (cfg.seed * 7_919 + epoch) * 100_003 + i), size, device)
+                    pieces = mine.split(micro)  # gradient accumulation; one piece on a GPU
+                    for j, pos in enumerate(pieces):
+                        batch = {k: v.index_select(0, idx.index_select(0, pos)) for k, v in stage.train.items()}
+                        sync = j == len(pieces) - 1 or world == 1
+                        with (contextlib.nullcontext() if sync else loss_module.no_sync()):
+                            with autocast(device):
+                                per = loss_module(batch, rng.take(pos))  # (b,)
+                            (per.float().sum() * weight).backward()
+                        total_loss += per.detach().float().sum() * (weight > 0)
+                    if cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    opt.step()
+                    if ema is not None:
+                        ema.update(model)
+                    if bar is not None:
+                        bar.update(1)
+                train_loss = float(distributed.all_reduce_sum(total_loss)) / n  # one host sync per epoch
+                if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
+                    where = f"; the last good checkpoint ({checkpoint}) is kept" if checkpoint is not None else ""
+                    raise NwbLdnsError(f"{stage.name} training diverged at epoch {epoch + 1} "
+                                       f"(loss {train_loss}){where}; try a lower learning rate")
+                val_loss = None
+                n_val = next(iter(stage.val.values())).shape[0] if stage.val is not None else 0
+                if stage.val_fn is not None and n_val:
+                    eval_model = ema.module(model) if ema is not None else model
+                    eval_model.eval()
+                    acc = torch.zeros(2, device=device)
+                    with torch.no_grad(), autocast(device):
+                        for c, start in enumerate(range(0, n_val, cfg.batch_size)):
+                            size = min(cfg.batch_size, n_val - start)
+                            pos = _shares(size, world, rank, device)
+                            if len(pos) == 0:
+                                continue
+                            vb = {k: v[start:start + size].index_select(0, pos) for k, v in stage.val.items()}
+                            vrng = BatchRandom(_step_generator(device, VAL_SEED + c), size, device).take(pos)
+                            acc += stage.val_fn(eval_model, vb, vrng).float()
+                    acc = distributed.all_reduce_sum(acc)
+                    val_loss = float(acc[0] / acc[1].clamp(min=1))
+                    if stage.select == "best" and val_loss < best_val:
+                        best_val, best_state = val_loss, _cpu_state(eval_model)
+                        history["best_epoch"] = epoch + 1
+                history["train_loss"].append(train_loss)
+                history["val_loss"].append(val_loss)
+                history["seconds"] = history.get("seconds", 0.0) + (time.perf_counter() - t0)
+                history["world_size"] = world
+                t0 = time.perf_counter()
+                if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
+                    write_checkpoint(epoch + 1)
                 if bar is not None:
-                    bar.update(1)
-            train_loss = float(distributed.all_reduce_sum(total_loss)) / n  # one host sync per epoch
-            if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
-                where = f"; the last good checkpoint ({checkpoint}) is kept" if checkpoint is not None else ""
-                raise NwbLdnsError(f"{stage.name} training diverged at epoch {epoch + 1} (loss {train_loss}){where}; "
-                                   "try a lower learning rate")
-            val_loss = None
-            n_val = next(iter(stage.val.values())).shape[0] if stage.val is not None else 0
-            if stage.val_fn is not None and n_val:
-                eval_model = ema.module(model) if ema is not None else model
-                eval_model.eval()
-                acc = torch.zeros(2, device=device)
-                with torch.no_grad(), autocast(device):
-                    for c, start in enumerate(range(0, n_val, cfg.batch_size)):
-                        size = min(cfg.batch_size, n_val - start)
-                        pos = _shares(size, world, rank, device)
-                        if len(pos) == 0:
-                            continue
-                        vb = {k: v[start:start + size].index_select(0, pos) for k, v in stage.val.items()}
-                        vrng = BatchRandom(_step_generator(device, VAL_SEED + c), size, device).take(pos)
-                        acc += stage.val_fn(eval_model, vb, vrng).float()
-                acc = distributed.all_reduce_sum(acc)
-                val_loss = float(acc[0] / acc[1].clamp(min=1))
-                if stage.select == "best" and val_loss < best_val:
-                    best_val, best_state = val_loss, _cpu_state(eval_model)
-                    history["best_epoch"] = epoch + 1
-            history["train_loss"].append(train_loss)
-            history["val_loss"].append(val_loss)
-            history["seconds"] = history.get("seconds", 0.0) + (time.perf_counter() - t0)
-            history["world_size"] = world
-            t0 = time.perf_counter()
-            if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
-                write_checkpoint(epoch + 1)
-            if bar is not None:
-                bar.set_description(f"{stage.name} epoch {min(epoch + 2, cfg.epochs)}/{cfg.epochs}")
-                bar.set_postfix(loss=f"{train_loss:.4g}", **({"val": f"{val_loss:.4g}"} if val_loss is not None else {}))
+                    bar.set_description(f"{stage.name} epoch {min(epoch + 2, cfg.epochs)}/{cfg.epochs}")
+                    shown = {"val": f"{val_loss:.4g}"} if val_loss is not None else {}
+                    bar.set_postfix(loss=f"{train_loss:.4g}", **shown)
     finally:
         if bar is not None:
             bar.close()

@@ -162,3 +162,17 @@ def test_killed_fit_resumes(tmp_path):
     assert len(cfg["stages"]["autoencoder"]["history"]["train_loss"]) == 400
     assert not (m / "checkpoints").exists()
     assert time.time() - t0 < 600
+
+
+def test_generate_compile_draws_what_eager_generate_draws(lorenz_model, tmp_path):
+    from pynwb import NWBHDF5IO
+
+    common = ["--model", lorenz_model, "--n-trials", 2, "--length", 64, "--ddim-steps", 3, "--seed", 3, "-q"]
+    run("generate", *common, "-o", tmp_path / "eager.nwb")
+    run("generate", *common, "--compile", "-o", tmp_path / "compiled.nwb")
+    latents = []
+    for name in ("eager.nwb", "compiled.nwb"):
+        with NWBHDF5IO(str(tmp_path / name), "r") as io:
+            latents.append(io.read().processing["misc"]["latents"].data[:])
+    assert latents[0].shape == (128, 3)
+    np.testing.assert_allclose(latents[1], latents[0], rtol=1e-4, atol=1e-4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -98,3 +100,22 @@ class AdaLNZeroBlock(nn.Module):
             h = h * (1 + esc2) + esh2
         x = x + g2 * self.mlp(h)  # (B, C, L)
         return x if mask is None else x * mask
+
+
+@contextlib.contextmanager
+def compiled_blocks(module: nn.Module, enabled: bool = True):
+    """Within the block, every S4 block of ``module`` runs compiled by ``torch.compile``.
+
+    The blocks are compiled in place (``nn.Module.compile``), so parameter names, state dicts,
+    DDP and optimisers see the same module; the S4 FFTs stay eager (no code generation for
+    complex ops) and the randomness of the losses stays outside the compiled code. Copies
+    (``copy.deepcopy``) run eagerly. On leaving, the blocks run eagerly again.
+    """
+    blocks = [m for m in module.modules() if isinstance(m, (S4Block, AdaLNZeroBlock))] if enabled else []
+    for b in blocks:
+        b.compile()
+    try:
+        yield module
+    finally:
+        for b in blocks:
+            b._compiled_call_impl = None  # what nn.Module.compile set: back to the eager call

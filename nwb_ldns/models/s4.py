@@ -122,7 +122,7 @@ class S4D(nn.Module):
             H = self.channels
             if self.bidirectional:
                 k = F.pad(k[:H], (0, length)) + F.pad(k[H:].flip(-1), (length, 0))  # (H, 2L)
-            op = ("fft", torch.fft.rfft(k, n=2 * length))  # (H, L + 1)
+            op = ("fft", _rfft(k, 2 * length))  # (H, L + 1)
         else:
             op = ("toeplitz", self._toeplitz(k, length))  # (H, L, L)
         if self._cache is not None:
@@ -137,11 +137,23 @@ class S4D(nn.Module):
             uf = u.float()  # (B, H, L)
             kind, op = self._operator(length, u.device)
             if kind == "fft":
-                y = torch.fft.irfft(torch.fft.rfft(uf, n=2 * length) * op, n=2 * length)[..., :length]  # (B, H, L)
+                y = _fft_convolve(uf, op, length)  # (B, H, L)
             else:
                 y = torch.einsum("hts,bhs->bht", op, uf)  # (B, H, L)
             y = y + self.d.float()[:, None] * uf  # (B, H, L)
         return y.to(dtype)
+
+
+# torch.compile has no code generation for complex ops: the FFTs stay eager, compiled code around them.
+@torch.compiler.disable
+def _rfft(k: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.fft.rfft(k, n=n)
+
+
+@torch.compiler.disable
+def _fft_convolve(u: torch.Tensor, op: torch.Tensor, length: int) -> torch.Tensor:
+    """Causal/bidirectional convolution of ``u`` (B, H, L) with a kernel given by its rFFT ``op`` (H, L + 1)."""
+    return torch.fft.irfft(torch.fft.rfft(u, n=2 * length) * op, n=2 * length)[..., :length]  # (B, H, L)
 
 
 @contextlib.contextmanager
