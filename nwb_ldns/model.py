@@ -37,6 +37,11 @@ def resolve_device(device: str = "auto") -> torch.device:
 CPU_MICRO_BATCH = 64
 
 
+def micro_batch(size: int, device: torch.device) -> int:
+    """Trials per forward pass: ``size`` on CUDA, at most ``CPU_MICRO_BATCH`` elsewhere."""
+    return size if device.type == "cuda" else min(size, CPU_MICRO_BATCH)
+
+
 def autocast(device: torch.device):
     """bf16 autocast on CUDA (S4 kernels and FFTs opt out and run in fp32); nothing on CPU."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -138,10 +143,6 @@ class LdnsModel:
         return self
 
     # ---- autoencoder ---------------------------------------------------------------------------
-    def _piece(self, batch_size: int) -> int:
-        """Trials per forward pass: ``batch_size``, at most ``CPU_MICRO_BATCH`` on a CPU."""
-        return batch_size if self.device.type == "cuda" else min(batch_size, CPU_MICRO_BATCH)
-
     @torch.no_grad()
     def encode(self, counts: np.ndarray | torch.Tensor, lengths: np.ndarray | None = None, *,
                batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +152,7 @@ class LdnsModel:
         if N != self.n_neurons:
             raise NwbLdnsError(f"the model was fitted on {self.n_neurons} units; these data have {N}")
         zs, rs = [], []
-        batch_size = self._piece(batch_size)
+        batch_size = micro_batch(batch_size, self.device)
         for i in range(0, B, batch_size):
             x = counts[i:i + batch_size].to(self.device)
             mask = None
@@ -173,7 +174,7 @@ class LdnsModel:
         zn = (torch.as_tensor(z) - self.latent_mean.cpu()[:, None]) / self.latent_std.cpu()[:, None]
         L = z.shape[-1]
         out = []
-        batch_size = self._piece(batch_size)
+        batch_size = micro_batch(batch_size, self.device)
         for i in range(0, len(zn), batch_size):
             mask = None
             if lengths is not None and np.min(lengths[i:i + batch_size]) < L:
@@ -209,7 +210,6 @@ class LdnsModel:
         """
         den = self.compiled_denoiser if self.compiled_denoiser is not None else self.denoiser
         conditional = cond is not None or series is not None
-        piece = CPU_MICRO_BATCH if self.device.type == "cpu" else None
 
         def one(x, t, rows):
             cut = lambda a: None if a is None else a[rows]  # noqa: E731
@@ -226,7 +226,8 @@ class LdnsModel:
 
         def fn(x, t):
             B = x.shape[0]
-            if piece is None or B <= piece:
+            piece = micro_batch(B, self.device)
+            if B <= piece:
                 return one(x, t, slice(None))
             return torch.cat([one(x[i:i + piece], t[i:i + piece], slice(i, i + piece)) for i in range(0, B, piece)])
 

@@ -26,7 +26,7 @@ from . import distributed
 from .artifacts import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from .config import TrainConfig
 from .errors import NwbLdnsError
-from .model import CPU_MICRO_BATCH, autocast
+from .model import autocast, micro_batch
 from .models.blocks import compiled_blocks
 from .models.draws import BatchRandom
 from .models.s4 import parameter_groups
@@ -199,7 +199,7 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
         loss_module = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None,
                                               broadcast_buffers=False)
     # on a CPU, a 512-trial step costs 2.5x more per trial than 64-trial pieces (cache spill)
-    micro = cfg.batch_size if device.type == "cuda" else min(cfg.batch_size, CPU_MICRO_BATCH)
+    micro = micro_batch(cfg.batch_size, device)
     bar = None
     if progress and rank == 0:
         from tqdm.auto import tqdm
