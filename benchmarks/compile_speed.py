@@ -34,10 +34,8 @@ from nwb_ldns.models.autoencoder import Autoencoder
 from nwb_ldns.models.blocks import compiled_blocks
 from nwb_ldns.models.denoiser import Denoiser
 from nwb_ldns.models.diffusion import GaussianDiffusion
-from nwb_ldns.training import EMA
-
-N_NEURONS, AE_HIDDEN, LATENT, AE_BLOCKS = 128, 256, 8, 4
-DEN_HIDDEN, DEN_BLOCKS = 256, 6
+from vs_reference import (AE_BLOCKS, AE_HIDDEN, DEN_BLOCKS, DEN_HIDDEN, LATENT, N_NEURONS, our_ae_step,  # same sizes, steps
+                          our_denoiser_step, perturb)
 
 
 def _sync(device: torch.device) -> None:
@@ -65,21 +63,6 @@ def side_by_side(eager, compiled, repeats: int, device: torch.device) -> tuple[f
     return te, tc, max(first - tc, 0.0)
 
 
-def training_step(loss_fn, model: torch.nn.Module, clip: float, ema: bool):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    avg = EMA(model, 0.999) if ema else None
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss_fn().backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        if avg is not None:
-            avg.update(model)
-
-    return step
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=64, help="training batch (trials)")
@@ -102,21 +85,16 @@ def main(argv=None) -> int:
                                               n_blocks=AE_BLOCKS)).to(dev)
     ae_c = compiled.enter_context(compiled_blocks(copy.deepcopy(ae)))
     rows.append(("autoencoder training step (blocks compiled)", *side_by_side(
-        training_step(lambda: ae.loss(counts, rng=g), ae, 2.0, ema=False),
-        training_step(lambda: ae_c.loss(counts, rng=g), ae_c, 2.0, ema=False), args.repeats, dev)))
+        our_ae_step(ae, counts, g), our_ae_step(ae_c, counts, g), args.repeats, dev)))
 
     z = torch.randn(B, LATENT, L, device=dev)  # (B, D, L)
     diff = GaussianDiffusion(DiffusionConfig(loss="mse"))
-    den = Denoiser(config=DenoiserConfig(latent_dim=LATENT, hidden=DEN_HIDDEN, n_blocks=DEN_BLOCKS)).to(dev)
-    with torch.no_grad():  # move the zero-initialised (adaLN-Zero) weights off zero: every block works
-        for p in den.parameters():
-            if p.ndim > 1:
-                p.add_(torch.randn_like(p) * 0.01)
+    den = Denoiser(config=DenoiserConfig(latent_dim=LATENT, hidden=DEN_HIDDEN, n_blocks=DEN_BLOCKS,
+                                       embed_dim=DEN_HIDDEN // 4)).to(dev)
+    perturb(den)
     den_c = compiled.enter_context(compiled_blocks(copy.deepcopy(den)))
     rows.append(("denoiser training step (blocks compiled)", *side_by_side(
-        training_step(lambda: diff.loss(lambda x, t: den(x, t), z, rng=g), den, 1.0, ema=True),
-        training_step(lambda: diff.loss(lambda x, t: den_c(x, t), z, rng=g), den_c, 1.0, ema=True),
-        args.repeats, dev)))
+        our_denoiser_step(den, diff, z, g), our_denoiser_step(den_c, diff, z, g), args.repeats, dev)))
 
     compiled.close()
     n = args.sample_trials
