@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
 
 import click
@@ -39,6 +40,29 @@ def _quiet_callback(ctx, _param, value):
         ctx.find_root().obj["quiet"] = True
         logger.setLevel(logging.WARNING)
     return value
+
+
+class Duration(click.ParamType):
+    """A wall-clock duration: ``90s``, ``15m``, ``1h30m`` or plain seconds; returns seconds."""
+
+    name = "DURATION"
+    _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            import re
+
+            text = str(value).strip().lower()
+            parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text)
+            if not text or parts is None:
+                self.fail(f"{value!r} is not a duration such as 90s, 15m or 1h30m", param, ctx)
+            h, m, sec = (float(x) if x else 0.0 for x in parts.groups())
+            seconds = h * 3600 + m * 60 + sec
+        if not seconds > 0:
+            self.fail(f"{value!r} is not a positive duration", param, ctx)
+        return seconds
 
 
 def source_options(fn):
@@ -227,9 +251,16 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 @click.option("--preset", type=click.Choice(["auto", "paper", "quick"]), default="auto", show_default=True,
               help="paper: the LDNS sizes and epochs (for a GPU); quick: minutes on a laptop CPU; "
                    "auto: paper on a GPU, quick on a CPU.")
-@click.option("--epochs-ae", type=int, default=None, help="Autoencoder epochs (default from the preset).")
-@click.option("--epochs-diffusion", type=int, default=None, help="Diffusion epochs (default from the preset).")
-@click.option("--epochs-history", type=int, default=None, help="Spike-history GLM epochs (default from the preset).")
+@click.option("--time-budget", type=Duration(), default=None, metavar="DURATION",
+              help="Wall-clock limit of the whole fit, e.g. 15m or 1h: shared between the stages, each planning "
+                   "its schedule to end in time (default: none; stages stop when validation stops improving).")
+@click.option("--epochs-ae", type=click.IntRange(min=1), default=None,
+              help="Train the autoencoder for exactly this many passes over the data (default: by steps, with "
+                   "early stopping).")
+@click.option("--epochs-diffusion", type=click.IntRange(min=1), default=None,
+              help="Train the denoiser for exactly this many passes (default: by steps, with early stopping).")
+@click.option("--epochs-history", type=click.IntRange(min=1), default=None,
+              help="Train the spike-history GLM for exactly this many passes (default: by steps).")
 @click.option("--batch-size", type=int, default=None, help="Batch size of every stage (default from the preset).")
 @click.option("--latent-dim", type=int, default=None, help="Autoencoder latent channels (paper: 8 Lorenz, 16 MC_Maze).")
 @click.option("--hidden", type=int, default=None, help="Autoencoder channels.")
@@ -253,7 +284,8 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 @click.option("--overwrite", is_flag=True, help="Replace an existing model dir.")
 @source_options
 @click.pass_context
-def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae, epochs_diffusion, epochs_history,
+def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budget, epochs_ae, epochs_diffusion,
+            epochs_history,
             batch_size, latent_dim, hidden, ae_beta, ae_td_beta, denoiser_hidden, causal, prediction, schedule, stage,
             device, seed, resume, compile_, overwrite, cache_dir, dandi_api_url, **data):
     """Fit LDNS on SOURCE: autoencoder -> latent diffusion -> spike-history GLM.
@@ -275,6 +307,7 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae,
     from nwb_ldns.fit import describe, fit
     from nwb_ldns.model import resolve_device
 
+    started = time.monotonic()  # the budget counts from here: reading the data is part of the fit
     if method != "gnocchi" and code_dim is not None:
         raise NwbLdnsError("--code-dim needs --method gnocchi")
     spec = spec_from_options(data)
@@ -304,7 +337,8 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, epochs_ae,
     }
     stages = None if stage == "all" else (stage.replace("-", "_"),)
     fit(dataset, output, preset=preset, condition=condition, method=method, stages=stages, device=device, seed=seed, resume=resume,
-        overwrite=overwrite, progress=not quiet, overrides=overrides, compile=compile_)
+        overwrite=overwrite, progress=not quiet, overrides=overrides, compile=compile_, time_budget=time_budget,
+        started=started)
     if distributed.is_main():
         click.echo(f"model -> {output} ({describe(output)})")
     distributed.shutdown()

@@ -176,40 +176,55 @@ class DiffusionConfig(_Config):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_Config):
-    """One training stage: optimiser, schedule, batches, checkpoints."""
+    """One training stage, sized by optimizer steps (see :mod:`nwb_ldns.training`).
 
-    epochs: int = 200
+    The stage runs at most ``steps`` optimizer steps and stops early once the validation loss
+    has not improved (by a relative ``min_delta``) for ``patience`` validations; ``epochs`` > 0
+    instead runs exactly that many passes over the training trials, with no early stop.
+    ``eval_every`` 0 validates about once per pass (see :func:`~nwb_ldns.training.plan_steps`).
+    ``warmup`` is the fraction of the planned steps over which the learning rate warms up.
+    """
+
+    steps: int = 10_000
+    epochs: int = 0
+    patience: int = 20
+    min_delta: float = 1e-4
+    eval_every: int = 0
     batch_size: int = 512
     lr: float = 1e-3
     ssm_lr: float = 1e-3
     weight_decay: float = 0.01
-    warmup_epochs: int = 10
+    warmup: float = 0.05
     grad_clip: float = 2.0
     ema_decay: float = 0.0  # 0: no EMA
-    checkpoint_every: int = 1  # epochs
     seed: int = 0
 
 
 #: ``--preset``: "paper" sizes the models as the LDNS paper (for a GPU); "quick" finishes in
 #: minutes on a laptop CPU. Each entry holds overrides of the config dataclasses' defaults.
+#: Stages are sized in optimizer steps with early stopping on the validation loss, so one
+#: preset serves 50 trials and 50,000 alike; ``fit --time-budget`` shortens them further.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
         "autoencoder": {},
-        "ae_train": {"epochs": 200, "batch_size": 512, "lr": 1e-3, "warmup_epochs": 10, "grad_clip": 2.0},
+        "ae_train": {"steps": 10_000, "patience": 20, "batch_size": 512, "lr": 1e-3, "grad_clip": 2.0},
         "denoiser": {},
         "gnocchi": {},
-        "diffusion_train": {"epochs": 1000, "batch_size": 512, "lr": 1e-3, "warmup_epochs": 50, "grad_clip": 1.0,
-                            "ema_decay": 0.999, "checkpoint_every": 10},
-        "history_train": {"epochs": 20, "batch_size": 256, "lr": 1e-2, "warmup_epochs": 0, "weight_decay": 0.0},
+        "diffusion_train": {"steps": 20_000, "patience": 40, "batch_size": 512, "lr": 1e-3, "grad_clip": 1.0,
+                            "ema_decay": 0.999},
+        "history_train": {"steps": 2_000, "patience": 10, "batch_size": 256, "lr": 1e-2, "warmup": 0.0,
+                          "weight_decay": 0.0},
     },
     "quick": {
         "autoencoder": {"hidden": 64, "n_blocks": 2, "state_size": 16},
-        "ae_train": {"epochs": 20, "batch_size": 64, "lr": 3e-3, "warmup_epochs": 2, "grad_clip": 2.0},
+        "ae_train": {"steps": 1_500, "patience": 10, "batch_size": 64, "lr": 3e-3, "warmup": 0.05,
+                     "grad_clip": 2.0},
         "denoiser": {"hidden": 64, "n_blocks": 3, "state_size": 16, "embed_dim": 64},
         "gnocchi": {"encoder_hidden": 64, "encoder_blocks": 1, "encoder_state_size": 16},
-        "diffusion_train": {"epochs": 40, "batch_size": 64, "lr": 2e-3, "warmup_epochs": 3, "grad_clip": 1.0,
-                            "ema_decay": 0.995},
-        "history_train": {"epochs": 5, "batch_size": 128, "lr": 1e-2, "warmup_epochs": 0, "weight_decay": 0.0},
+        "diffusion_train": {"steps": 3_000, "patience": 20, "batch_size": 64, "lr": 2e-3, "warmup": 0.05,
+                            "grad_clip": 1.0, "ema_decay": 0.995},
+        "history_train": {"steps": 500, "patience": 5, "batch_size": 128, "lr": 1e-2, "warmup": 0.0,
+                          "weight_decay": 0.0},
     },
 }
 

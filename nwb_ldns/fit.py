@@ -6,6 +6,7 @@ import datetime as _dt
 import logging
 import math
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,10 @@ from .training import Stage, train
 
 logger = logging.getLogger("nwb_ldns")
 
-CONDITION_KINDS = ("angle", "velocity")
+#: how a time budget is shared between the stages (of what is left when each starts); the
+#: denoiser gets most, as its training limits the samples' realism most (docs/fitting.md)
+DIFFUSION_VAL_ROWS = 256  # validation draws of the denoising loss (a small val split is repeated)
+STAGE_SHARES = {"autoencoder": 0.35, "diffusion": 0.6, "spike_history": 0.05}
 
 
 # ---- conditions ------------------------------------------------------------------------------
@@ -167,6 +171,11 @@ def _write_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torc
         (model_dir / "checkpoints").rmdir()
 
 
+def _why(history: dict) -> str:
+    return {"patience": "validation loss stopped improving", "time": "time budget reached",
+            "steps": "step limit reached"}.get(history.get("stopped"), "stopped")
+
+
 def _tensor(a, device) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32).to(device)
 
@@ -181,7 +190,7 @@ def _mask(lengths: np.ndarray, n_bins: int, device) -> torch.Tensor:
 
 
 # ---- stages ------------------------------------------------------------------------------------
-def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile) -> Autoencoder:
+def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None) -> Autoencoder:
     c = cfg["configs"]
     torch.manual_seed(c["ae_train"]["seed"])
     ae = Autoencoder(config=AutoencoderConfig.from_dict(c["autoencoder"]))
@@ -199,11 +208,11 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile)
                   loss_fn=lambda m, b, r: m.loss(b["counts"], b.get("mask"), rng=r, reduction="trial"),
                   val_fn=lambda m, b, r: m.validation_nll(b["counts"], b.get("mask")), select="best")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "autoencoder.safetensors",
-                    resume=resume, progress=progress, compile=compile)
+                    resume=resume, progress=progress, compile=compile, deadline=deadline)
     _finish_stage(model_dir, cfg, "autoencoder", ae.state_dict(), history)
-    logger.info("autoencoder: best validation Poisson NLL %s at epoch %s (%.0f s)",
-                f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a", history["best_epoch"],
-                history["seconds"])
+    logger.info("autoencoder: best validation Poisson NLL %s at step %s of %s (%s; %.0f s)",
+                f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a", history["best_step"],
+                history["steps"], _why(history), history["seconds"])
     return ae
 
 
@@ -228,22 +237,32 @@ def _latent_splits(dataset, model, variable: bool, device):
 
 
 def _train_diffusion_stage(net, batches, loss_fn, *, cfg, model_dir, device, resume, progress, compile, mean,
-                           std, label):
-    """Train a diffusion stage (EMA weights kept), save it with the latent statistics, log the result."""
+                           std, label, deadline=None):
+    """Train a diffusion stage, save it with the latent statistics, log the result.
+
+    The EMA weights of the best validation are kept. A denoising loss draws one noise level per
+    trial, so a small validation split is repeated (each copy draws its own levels and noise,
+    fixed from one validation to the next) to make the comparison between validations stable.
+    """
     def val_fn(m, b, r):
         return _sum_count(loss_fn(m, b, r))
 
+    val = batches["val"]
+    n_val = next(iter(val.values())).shape[0] if val else 0
+    if 0 < n_val < DIFFUSION_VAL_ROWS:
+        reps = math.ceil(DIFFUSION_VAL_ROWS / n_val)
+        val = {k: v.repeat(reps, *([1] * (v.ndim - 1))) for k, v in val.items()}
     stage = Stage(name="diffusion", model=net, config=TrainConfig.from_dict(cfg["configs"]["diffusion_train"]),
-                  train=batches["train"], val=batches["val"], loss_fn=loss_fn, val_fn=val_fn, select="last")
+                  train=batches["train"], val=val, loss_fn=loss_fn, val_fn=val_fn, select="best")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
-                    resume=resume, progress=progress, compile=compile)
+                    resume=resume, progress=progress, compile=compile, deadline=deadline)
     _finish_stage(model_dir, cfg, "diffusion", {**net.state_dict(), "latent_mean": mean, "latent_std": std}, history)
-    logger.info("%s: final validation loss %s (%.0f s)", label,
-                f"{history['val_loss'][-1]:.4f}" if history["val_loss"] and history["val_loss"][-1] is not None else "n/a",
-                history["seconds"])
+    logger.info("%s: best validation loss %s at step %s of %s (%s; %.0f s)", label,
+                f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a", history["best_step"],
+                history["steps"], _why(history), history["seconds"])
 
 
-def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile):
+def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
     c = cfg["configs"]
     model = artifacts.load_model(model_dir, device=device)
     cond = ConditionSpec.from_dict(cfg["condition"])
@@ -267,10 +286,11 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile):
         return diffusion.loss(fn, z, mask=b.get("mask"), rng=r, reduction="trial")
 
     _train_diffusion_stage(den, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
-                           progress=progress, compile=compile, mean=mean, std=std, label="diffusion")
+                           progress=progress, compile=compile, mean=mean, std=std, label="diffusion",
+                           deadline=deadline)
 
 
-def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile):
+def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
     """GNOCCHI's diffusion stage: code encoder + code-conditioned denoiser on the autoencoder's latents.
 
     Loss = denoising + recon_weight * reconstruction + mmd_weight * MMD(codes, N(0, I)); the
@@ -316,10 +336,11 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile):
         return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd
 
     _train_diffusion_stage(net, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
-                           progress=progress, compile=compile, mean=mean, std=std, label="gnocchi diffusion")
+                           progress=progress, compile=compile, mean=mean, std=std, label="gnocchi diffusion",
+                           deadline=deadline)
 
 
-def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress, compile):
+def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
     c = cfg["configs"]
     model = artifacts.load_model(model_dir, device=device)
     variable = cfg["data"]["variable_length"]
@@ -341,7 +362,7 @@ def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress, compil
                   val_fn=lambda m, b, r: _sum_count(m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial")),
                   select="best")
     history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "spike_history.safetensors",
-                    resume=resume, progress=progress, compile=compile)
+                    resume=resume, progress=progress, compile=compile, deadline=deadline)
     _finish_stage(model_dir, cfg, "spike_history", glm.state_dict(), history)
     logger.info("spike history: best validation NLL %s", history["best_val"])
 
@@ -350,7 +371,8 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
         condition: str | None = None, method: str = "ldns", stages: tuple[str, ...] | None = None,
         device: str = "auto", seed: int = 0,
         resume: bool = False, overwrite: bool = False, progress: bool = True, compile: bool = False,
-        overrides: dict[str, dict[str, Any]] | None = None) -> Path:
+        overrides: dict[str, dict[str, Any]] | None = None, time_budget: float | None = None,
+        started: float | None = None) -> Path:
     """Fit LDNS on ``dataset`` and write the model dir.
 
     Parameters
@@ -373,6 +395,11 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
         after a compilation of seconds to a minute; see ``benchmarks/compile_speed.py``).
     overrides : per-config overrides, keys ``autoencoder``, ``denoiser``, ``diffusion``,
         ``ae_train``, ``diffusion_train``, ``history_train``.
+    time_budget : seconds the whole fit may take (None: no limit). Each stage gets a share of
+        what is left when it starts (``STAGE_SHARES``), so time a stage saves by stopping early
+        goes to the later ones; a stage plans its schedule to end within its share.
+    started : ``time.monotonic()`` from which the budget counts (default: now), e.g. the start
+        of the command, so reading the data counts too.
 
     Returns
     -------
@@ -405,17 +432,25 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     if cfg is None:  # the other processes read what rank 0 prepared
         cfg = artifacts.read_config(model_dir)
     logger.info("fitting %s on %s (device %s) -> %s", ", ".join(stages), dataset, dev, model_dir)
+    if time_budget is not None and not time_budget > 0:
+        raise NwbLdnsError(f"time_budget must be positive, got {time_budget}")
+    end = None if time_budget is None else (time.monotonic() if started is None else started) + time_budget
     for s in stages:
         if s in cfg["stages"] and not explicit:
             logger.info("%s: already fitted, skipped", s)
-            continue
+    todo = [s for s in stages if explicit or s not in cfg["stages"]]
+    for i, s in enumerate(todo):
         if s != "autoencoder" and "autoencoder" not in cfg["stages"]:
             raise NwbLdnsError(f"stage {s} needs the autoencoder: run `nwb-ldns fit ... --stage autoencoder` first")
         cfg["stages"].pop(s, None)
         run = {"autoencoder": _fit_autoencoder,
                "diffusion": _fit_gnocchi if cfg.get("method") == "gnocchi" else _fit_diffusion,
                "spike_history": _fit_spike_history}[s]
-        run(dataset, cfg, model_dir, dev, resume, progress, compile)
+        deadline = None
+        if end is not None:
+            share = STAGE_SHARES[s] / sum(STAGE_SHARES[r] for r in todo[i:])
+            deadline = time.monotonic() + max(0.0, end - time.monotonic()) * share
+        run(dataset, cfg, model_dir, dev, resume, progress, compile, deadline)
     return model_dir
 
 
@@ -431,5 +466,5 @@ def describe(model_dir: str | Path) -> str:
         parts.append(f"denoiser {count_parameters(m.denoiser) / 1e6:.2f} M")
     for s, info in m.info.get("stages", {}).items():
         h = info.get("history", {})
-        parts.append(f"{s}: {len(h.get('train_loss', []))} epochs in {h.get('seconds', math.nan):.0f} s")
+        parts.append(f"{s}: {h.get('steps', 0)} steps in {h.get('seconds', math.nan):.0f} s")
     return "; ".join(parts)

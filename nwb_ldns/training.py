@@ -1,11 +1,20 @@
 """One training loop for every stage: AdamW + cosine warm-up, clipping, EMA, validation,
-best-checkpoint selection, periodic checkpoints with resume, a NaN guard, and torchrun.
+early stopping, best-checkpoint selection, a wall-clock deadline, periodic checkpoints with
+resume, a NaN guard, and torchrun.
+
+A stage is sized by optimizer steps, not epochs: it runs at most ``config.steps`` steps (or
+exactly ``config.epochs`` passes when those are given), validates every ``eval_every`` steps,
+stops early when the validation loss has not improved for ``patience`` validations, and stops
+at a deadline, planning its learning-rate schedule to end there once it has timed its first
+steps. The selected weights are those of the best validation (``select="best"``) or the last
+ones (``select="last"``; the EMA when there is one).
 
 Data live on the training device as tensors whose first axis is the trial; batches are drawn
 by a permutation seeded from (seed, epoch), and the loss's randomness from a generator seeded
-from (seed, epoch, step) through :class:`BatchRandom`, so an interrupted run resumed from its
-checkpoint repeats the same epochs, and a global batch trains alike in one process or split
-between several (DDP under torchrun: each process takes every W-th trial of the global batch).
+from (seed, epoch, step in epoch) through :class:`BatchRandom`, so an interrupted run resumed
+from its checkpoint repeats the same steps, and a global batch trains alike in one process or
+split between several (DDP under torchrun: each process takes every W-th trial of the global
+batch).
 """
 
 from __future__ import annotations
@@ -45,8 +54,8 @@ class Stage:
     ``loss_fn(model, batch, rng) -> (b,)`` per-trial losses (the step minimises their mean
     over the global batch); ``val_fn(model, batch, rng) -> tensor([sum, count])`` (the
     validation loss is sum/count over all validation batches); ``rng`` is a
-    :class:`BatchRandom` for the batch's rows. ``select`` is ``best`` (weights of the epoch
-    with the lowest validation loss) or ``last`` (final weights, or the EMA).
+    :class:`BatchRandom` for the batch's rows. ``select`` is ``best`` (weights of the
+    validation with the lowest loss) or ``last`` (final weights, or the EMA).
     """
 
     name: str
@@ -102,6 +111,21 @@ def lr_factor(step: int, *, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def plan_steps(config: TrainConfig, n_train: int) -> tuple[int, int, int]:
+    """(total steps, steps per epoch, steps between validations) of a stage on ``n_train`` trials.
+
+    ``epochs`` > 0 fixes the total at that many passes and validates once per pass; otherwise
+    the total is ``steps`` and validation comes about once per pass, but at least every
+    ``steps / 50`` steps on large data and at most every 25 steps on small data.
+    """
+    per_epoch = math.ceil(n_train / config.batch_size)
+    if config.epochs > 0:
+        return config.epochs * per_epoch, per_epoch, config.eval_every or per_epoch
+    total = config.steps
+    every = config.eval_every or min(max(per_epoch, 25), max(25, total // 50))
+    return total, per_epoch, max(1, min(every, total))
+
+
 def _shares(n: int, world: int, rank: int, device: torch.device) -> torch.Tensor:
     """This process's positions in a batch of ``n``: every ``world``-th from ``rank``."""
     return torch.arange(rank, n, world, device=device)
@@ -115,8 +139,181 @@ def _step_generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def _n_rows(batch: Batch | None) -> int:
+    return 0 if batch is None else next(iter(batch.values())).shape[0]
+
+
+class _Run:
+    """The mutable state of one stage's training: model, optimiser, EMA, schedule, history."""
+
+    def __init__(self, stage: Stage, device: torch.device, deadline: float | None):
+        cfg = stage.config
+        self.stage, self.cfg, self.device, self.deadline = stage, cfg, device, deadline
+        self.world, self.rank = distributed.world_size(), distributed.rank()
+        self.model = stage.model.to(device)
+        self.n = _n_rows(stage.train)
+        if self.n == 0:
+            raise NwbLdnsError(f"{stage.name}: no training trials")
+        self.total, self.per_epoch, self.eval_every = plan_steps(cfg, self.n)
+        self.warmup = int(round(cfg.warmup * self.total))
+        groups = parameter_groups(self.model, lr=cfg.lr, weight_decay=cfg.weight_decay, ssm_lr=cfg.ssm_lr)
+        for g in groups:
+            g["initial_lr"] = g["lr"]
+        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.step = 0
+        self.best_val, self.best_state = math.inf, None
+        self.level, self.bad_evals = math.inf, 0  # the patience count's reference and count
+        self.history = {"step": [], "train_loss": [], "val_loss": [], "best_step": None, "best_epoch": None,
+                        "steps": 0, "planned_steps": self.total, "stopped": None, "seconds": 0.0,
+                        "steps_per_epoch": self.per_epoch, "epochs": 0.0}
+        loss_module = _Loss(self.model, stage.loss_fn)
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # the model's buffers are constants, identical everywhere: no need to broadcast them each step
+            loss_module = DistributedDataParallel(loss_module, broadcast_buffers=False,
+                                                  device_ids=[device.index] if device.type == "cuda" else None)
+        self.loss_module = loss_module
+        # on a CPU, a 512-trial step costs 2.5x more per trial than 64-trial pieces (cache spill)
+        self.micro = micro_batch(cfg.batch_size, device)
+        self._perm_epoch, self._perm = None, None
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def restore(self, checkpoint: Path) -> None:
+        modules, info = load_checkpoint(checkpoint)
+        if info.get("stage") != self.stage.name or info.get("config") != self.cfg.to_dict() or "step" not in info:
+            raise NwbLdnsError(f"checkpoint {checkpoint} is for other settings ({info.get('stage')}); "
+                               "drop --resume or use the same options")
+        self.model.load_state_dict({k: v.to(self.device) for k, v in modules["model"].items()})
+        self.opt.load_state_dict(unflatten_optimizer(modules.get("optimizer", {}), info["optimizer"]))
+        if self.ema is not None and "ema" in modules:
+            self.ema.shadow = {k: v.to(self.device) for k, v in modules["ema"].items()}
+            self.ema.updates = int(info.get("ema_updates", 0))
+        self.best_state = modules.get("best")
+        self.best_val = float(info.get("best_val", math.inf))
+        self.level, self.bad_evals = float(info.get("level", math.inf)), int(info.get("bad_evals", 0))
+        self.history = info["history"]
+        self.step = int(info["step"])
+        self.total = int(self.history.get("planned_steps", self.total))
+        logger.info("%s: resuming after step %d of %d from %s", self.stage.name, self.step, self.total, checkpoint)
+
+    def save(self, checkpoint: Path | None) -> None:
+        if checkpoint is None or self.rank != 0:  # every process holds the same state; rank 0 writes it
+            return
+        opt_t, opt_meta = flatten_optimizer(self.opt.state_dict())
+        modules = {"model": self.model.state_dict(), "optimizer": opt_t}
+        if self.ema is not None:
+            modules["ema"] = self.ema.shadow
+        if self.best_state is not None:
+            modules["best"] = self.best_state
+        info = {"stage": self.stage.name, "config": self.cfg.to_dict(), "step": self.step, "history": self.history,
+                "optimizer": opt_meta, "best_val": self.best_val, "level": self.level, "bad_evals": self.bad_evals,
+                "ema_updates": self.ema.updates if self.ema else 0}
+        save_checkpoint(checkpoint, modules=modules, info=info)
+
+    # ---- one optimizer step ----------------------------------------------------------------------
+    def _batch_indices(self) -> torch.Tensor:
+        epoch, i = divmod(self.step, self.per_epoch)
+        if self._perm_epoch != epoch:
+            g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(self.n, generator=g).to(self.device)  # batches are slices of it
+            self._perm_epoch = epoch
+        return self._perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
+
+    def train_step(self) -> tuple[torch.Tensor, int]:
+        """One optimizer step on the next global batch; returns its summed loss (a device tensor) and size."""
+        cfg, device, world = self.cfg, self.device, self.world
+        idx = self._batch_indices()  # the global batch
+        size = len(idx)  # host-side: known from n and the batch size
+        mine = _shares(size, world, self.rank, device)
+        weight = world / size  # DDP averages over processes: this makes the step the global mean
+        if len(mine) == 0:  # a last batch smaller than the process count: join with a zero weight
+            mine, weight = _shares(size, 1, 0, device)[:1], 0.0
+        f = lr_factor(self.step, total=self.total, warmup=self.warmup)
+        for g in self.opt.param_groups:
+            g["lr"] = g["initial_lr"] * f
+        self.opt.zero_grad(set_to_none=True)
+        epoch, i = divmod(self.step, self.per_epoch)
+        rng = BatchRandom(_step_generator(device, (cfg.seed * 7_919 + epoch) * 100_003 + i), size, device)
+        total = torch.zeros((), device=device)
+        pieces = mine.split(self.micro)  # gradient accumulation; one piece on a GPU
+        for j, pos in enumerate(pieces):
+            batch = {k: v.index_select(0, idx.index_select(0, pos)) for k, v in self.stage.train.items()}
+            sync = j == len(pieces) - 1 or world == 1
+            with (contextlib.nullcontext() if sync else self.loss_module.no_sync()):
+                with autocast(device):
+                    per = self.loss_module(batch, rng.take(pos))  # (b,)
+                (per.float().sum() * weight).backward()
+            total += per.detach().float().sum() * (weight > 0)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.step += 1
+        return total, size
+
+    # ---- validation --------------------------------------------------------------------------------
+    def eval_model(self) -> nn.Module:
+        return self.ema.module(self.model) if self.ema is not None else self.model
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module) -> float | None:
+        stage, device, cfg = self.stage, self.device, self.cfg
+        n_val = _n_rows(stage.val)
+        if stage.val_fn is None or n_val == 0:
+            return None
+        model.eval()
+        acc = torch.zeros(2, device=device)
+        with autocast(device):
+            for c, start in enumerate(range(0, n_val, cfg.batch_size)):
+                size = min(cfg.batch_size, n_val - start)
+                pos = _shares(size, self.world, self.rank, device)
+                if len(pos) == 0:
+                    continue
+                vb = {k: v[start:start + size].index_select(0, pos) for k, v in stage.val.items()}
+                vrng = BatchRandom(_step_generator(device, VAL_SEED + c), size, device).take(pos)
+                acc += stage.val_fn(model, vb, vrng).float()
+        acc = distributed.all_reduce_sum(acc)
+        model.train()
+        return float(acc[0] / acc[1].clamp(min=1))
+
+    def improved(self, val_loss: float | None, model: nn.Module) -> None:
+        """Keep the best validation's weights; count validations without a significant improvement.
+
+        The best weights follow any improvement; the patience count restarts only when the loss
+        beats the last significant level by more than ``min_delta`` (relative).
+        """
+        if val_loss is None:
+            return
+        if val_loss < self.best_val:
+            self.best_val = val_loss
+            self.history["best_step"] = self.step
+            self.history["best_epoch"] = math.ceil(self.step / self.per_epoch)
+            if self.stage.select == "best":
+                self.best_state = _cpu_state(model)
+        if val_loss < self.level - self.cfg.min_delta * abs(self.level if math.isfinite(self.level) else 0.0):
+            self.level, self.bad_evals = val_loss, 0
+        else:
+            self.bad_evals += 1
+
+    # ---- time ----------------------------------------------------------------------------------------
+    def replan(self, seconds_per_step: float) -> None:
+        """Shorten the schedule so that it ends by the deadline (rank 0's clock decides for everyone)."""
+        if self.deadline is None:
+            return
+        left = self.deadline - time.monotonic()
+        fits = self.step + max(0, int(left / max(seconds_per_step, 1e-9)))
+        t = torch.tensor([float(fits) if self.rank == 0 else 0.0], device=self.device)
+        fits = int(distributed.all_reduce_sum(t)) if self.world > 1 else fits
+        if fits < self.total:
+            self.total = max(self.step, fits)
+            self.history["planned_steps"] = self.total
+
+
 def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None, resume: bool = False,
-          progress: bool = True, compile: bool = False) -> dict:
+          progress: bool = True, compile: bool = False, deadline: float | None = None) -> dict:
     """Train ``stage.model`` in place; on return it holds the selected weights.
 
     Under torchrun (:mod:`nwb_ldns.distributed` initialised) every process calls this with the
@@ -127,165 +324,102 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
     ----------
     stage : Stage
     device : torch.device
-    checkpoint : path of this stage's checkpoint file (written every ``checkpoint_every`` epochs)
+    checkpoint : path of this stage's checkpoint file (written at every validation)
     resume : continue from ``checkpoint`` when it exists (it may come from any number of processes)
     progress : show a progress bar
     compile : run the model's S4 blocks compiled by ``torch.compile`` (see
         :func:`~nwb_ldns.models.blocks.compiled_blocks`); the same training, faster per step
         once compiled (seconds to a minute of compilation first)
+    deadline : ``time.monotonic()`` by which training ends; after the first validation the
+        schedule is shortened to fit, and training stops there whatever remains
 
     Returns
     -------
     dict
-        Training history: per-epoch ``train_loss`` and ``val_loss``, ``best_epoch``, ``epochs``,
-        ``seconds``, ``world_size``.
+        Training history: ``step``, ``train_loss`` (mean since the previous validation) and
+        ``val_loss`` per validation; ``best_step``, ``best_epoch``, ``best_val``; ``steps``
+        done, ``planned_steps``, ``epochs`` (passes over the data), ``stopped`` (``steps``,
+        ``patience`` or ``time``), ``seconds``, ``world_size``.
 
     Raises
     ------
     NwbLdnsError
         When the loss becomes NaN/inf (the last good checkpoint is kept).
     """
-    cfg = stage.config
-    world, rank = distributed.world_size(), distributed.rank()
-    model = stage.model.to(device)
-    n = next(iter(stage.train.values())).shape[0]
-    if n == 0:
-        raise NwbLdnsError(f"{stage.name}: no training trials")
-    per_epoch = math.ceil(n / cfg.batch_size)
-    total = cfg.epochs * per_epoch
-    groups = parameter_groups(model, lr=cfg.lr, weight_decay=cfg.weight_decay, ssm_lr=cfg.ssm_lr)
-    for g in groups:
-        g["initial_lr"] = g["lr"]
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
-    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    history = {"train_loss": [], "val_loss": [], "best_epoch": None, "epochs": cfg.epochs, "seconds": 0.0}
-    best_val, best_state, start_epoch = math.inf, None, 0
-
+    run = _Run(stage, device, deadline)
+    cfg = run.cfg
     if resume and checkpoint is not None and checkpoint.is_file():
-        modules, info = load_checkpoint(checkpoint)
-        if info.get("stage") != stage.name or info.get("config") != cfg.to_dict():
-            raise NwbLdnsError(f"checkpoint {checkpoint} is for other settings ({info.get('stage')}); "
-                               "drop --resume or use the same options")
-        model.load_state_dict({k: v.to(device) for k, v in modules["model"].items()})
-        opt.load_state_dict(unflatten_optimizer(modules.get("optimizer", {}), info["optimizer"]))
-        if ema is not None and "ema" in modules:
-            ema.shadow = {k: v.to(device) for k, v in modules["ema"].items()}
-            ema.updates = int(info.get("ema_updates", 0))
-        if "best" in modules:
-            best_state = modules["best"]
-        best_val = float(info.get("best_val", math.inf))
-        history = info["history"]
-        start_epoch = int(info["epoch"])
-        logger.info("%s: resuming after epoch %d of %d from %s", stage.name, start_epoch, cfg.epochs, checkpoint)
-
-    def write_checkpoint(epoch: int) -> None:
-        if checkpoint is None or rank != 0:  # every process holds the same state; rank 0 writes it
-            return
-        opt_t, opt_meta = flatten_optimizer(opt.state_dict())
-        modules = {"model": model.state_dict(), "optimizer": opt_t}
-        if ema is not None:
-            modules["ema"] = ema.shadow
-        if best_state is not None:
-            modules["best"] = best_state
-        info = {"stage": stage.name, "config": cfg.to_dict(), "epoch": epoch, "history": history,
-                "optimizer": opt_meta, "best_val": best_val, "ema_updates": ema.updates if ema else 0}
-        save_checkpoint(checkpoint, modules=modules, info=info)
-
-    loss_module = _Loss(model, stage.loss_fn)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        # the model's buffers are constants, identical everywhere: no need to broadcast them each step
-        loss_module = DistributedDataParallel(loss_module, device_ids=[device.index] if device.type == "cuda" else None,
-                                              broadcast_buffers=False)
-    # on a CPU, a 512-trial step costs 2.5x more per trial than 64-trial pieces (cache spill)
-    micro = micro_batch(cfg.batch_size, device)
+        run.restore(checkpoint)
+    history = run.history
     bar = None
-    if progress and rank == 0:
+    if progress and run.rank == 0:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=start_epoch * per_epoch, desc=f"{stage.name} epoch {start_epoch + 1}/{cfg.epochs}",
-                   unit="batch", leave=False, dynamic_ncols=True)
-    t0 = time.perf_counter()
+        bar = tqdm(total=run.total, initial=run.step, desc=stage.name, unit="step", leave=False, dynamic_ncols=True)
+    t_start, step_start = time.monotonic(), run.step
+    t_last = t_start
+    interval_loss, interval_trials = torch.zeros((), device=device), 0
+    stopped = None
     try:
-        with compiled_blocks(model, compile):
-            for epoch in range(start_epoch, cfg.epochs):
-                model.train()
-                perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
-                perm = perm.to(device)  # one copy per epoch; batches are slices of it on the device
-                total_loss = torch.zeros((), device=device)
-                for i in range(per_epoch):
-                    idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]  # the global batch
-                    size = len(idx)  # host-side: known from n and the batch size
-                    mine = _shares(size, world, rank, device)
-                    weight = world / size  # DDP averages over processes: this makes the step the global mean
-                    if len(mine) == 0:  # a last batch smaller than the process count: join with a zero weight
-                        mine, weight = _shares(size, 1, 0, device)[:1], 0.0
-                    step = epoch * per_epoch + i
-                    f = lr_factor(step, total=total, warmup=cfg.warmup_epochs * per_epoch)
-                    for g in opt.param_groups:
-                        g["lr"] = g["initial_lr"] * f
-                    opt.zero_grad(set_to_none=True)
-                    rng = BatchRandom(_step_generator(device, (cfg.seed * 7_919 + epoch) * 100_003 + i), size, device)
-                    pieces = mine.split(micro)  # gradient accumulation; one piece on a GPU
-                    for j, pos in enumerate(pieces):
-                        batch = {k: v.index_select(0, idx.index_select(0, pos)) for k, v in stage.train.items()}
-                        sync = j == len(pieces) - 1 or world == 1
-                        with (contextlib.nullcontext() if sync else loss_module.no_sync()):
-                            with autocast(device):
-                                per = loss_module(batch, rng.take(pos))  # (b,)
-                            (per.float().sum() * weight).backward()
-                        total_loss += per.detach().float().sum() * (weight > 0)
-                    if cfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    opt.step()
-                    if ema is not None:
-                        ema.update(model)
-                    if bar is not None:
-                        bar.update(1)
-                train_loss = float(distributed.all_reduce_sum(total_loss)) / n  # one host sync per epoch
-                if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
+        with compiled_blocks(run.model, compile):
+            run.model.train()
+            while stopped is None:
+                if run.step >= run.total:
+                    stopped = "steps" if run.total >= plan_steps(cfg, run.n)[0] else "time"
+                    break
+                loss_sum, size = run.train_step()
+                interval_loss += loss_sum
+                interval_trials += size
+                if bar is not None:
+                    bar.update(1)
+                last = run.step >= run.total
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                if run.step % run.eval_every and not last and not out_of_time:
+                    continue
+                # ---- a validation: one host sync for the interval's loss ----
+                train_loss = float(distributed.all_reduce_sum(interval_loss)) / max(interval_trials, 1)
+                interval_loss, interval_trials = torch.zeros((), device=device), 0
+                if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in run.model.parameters()):
                     where = f"; the last good checkpoint ({checkpoint}) is kept" if checkpoint is not None else ""
-                    raise NwbLdnsError(f"{stage.name} training diverged at epoch {epoch + 1} "
-                                       f"(loss {train_loss}){where}; try a lower learning rate")
-                val_loss = None
-                n_val = next(iter(stage.val.values())).shape[0] if stage.val is not None else 0
-                if stage.val_fn is not None and n_val:
-                    eval_model = ema.module(model) if ema is not None else model
-                    eval_model.eval()
-                    acc = torch.zeros(2, device=device)
-                    with torch.no_grad(), autocast(device):
-                        for c, start in enumerate(range(0, n_val, cfg.batch_size)):
-                            size = min(cfg.batch_size, n_val - start)
-                            pos = _shares(size, world, rank, device)
-                            if len(pos) == 0:
-                                continue
-                            vb = {k: v[start:start + size].index_select(0, pos) for k, v in stage.val.items()}
-                            vrng = BatchRandom(_step_generator(device, VAL_SEED + c), size, device).take(pos)
-                            acc += stage.val_fn(eval_model, vb, vrng).float()
-                    acc = distributed.all_reduce_sum(acc)
-                    val_loss = float(acc[0] / acc[1].clamp(min=1))
-                    if stage.select == "best" and val_loss < best_val:
-                        best_val, best_state = val_loss, _cpu_state(eval_model)
-                        history["best_epoch"] = epoch + 1
+                    raise NwbLdnsError(f"{stage.name} training diverged at step {run.step} (epoch "
+                                       f"{math.ceil(run.step / run.per_epoch)}, loss {train_loss}){where}; "
+                                       "try a lower learning rate")
+                model = run.eval_model()
+                val_loss = run.validate(model)
+                run.improved(val_loss, model)
+                now = time.monotonic()
+                history["step"].append(run.step)
                 history["train_loss"].append(train_loss)
                 history["val_loss"].append(val_loss)
-                history["seconds"] = history.get("seconds", 0.0) + (time.perf_counter() - t0)
-                history["world_size"] = world
-                t0 = time.perf_counter()
-                if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
-                    write_checkpoint(epoch + 1)
+                history["steps"] = run.step
+                history["epochs"] = round(run.step / run.per_epoch, 3)
+                history["seconds"] = history.get("seconds", 0.0) + (now - t_last)
+                history["world_size"] = run.world
+                t_last = now
+                run.replan((now - t_start) / max(1, run.step - step_start))
+                if cfg.epochs == 0 and cfg.patience > 0 and run.bad_evals >= cfg.patience:
+                    stopped = "patience"
+                elif deadline is not None and now >= deadline:
+                    stopped = "time"
+                elif run.step >= run.total:
+                    stopped = "steps" if run.total >= plan_steps(cfg, run.n)[0] else "time"
+                history["stopped"] = stopped
+                run.save(checkpoint)
                 if bar is not None:
-                    bar.set_description(f"{stage.name} epoch {min(epoch + 2, cfg.epochs)}/{cfg.epochs}")
+                    bar.total = run.total
                     shown = {"val": f"{val_loss:.4g}"} if val_loss is not None else {}
+                    if deadline is not None:
+                        shown["left"] = f"{max(0.0, deadline - now):.0f}s"
                     bar.set_postfix(loss=f"{train_loss:.4g}", **shown)
+                    bar.refresh()
     finally:
         if bar is not None:
             bar.close()
-    if stage.select == "best" and best_state is not None:
-        model.load_state_dict({k: v.to(device) for k, v in best_state.items()})
-    elif ema is not None:
-        model.load_state_dict(ema.shadow)
-    model.eval()
-    history["best_val"] = None if not math.isfinite(best_val) else best_val
+    history["stopped"] = stopped
+    if stage.select == "best" and run.best_state is not None:
+        run.model.load_state_dict({k: v.to(device) for k, v in run.best_state.items()})
+    elif run.ema is not None:
+        run.model.load_state_dict(run.ema.shadow)
+    run.model.eval()
+    history["best_val"] = None if not math.isfinite(run.best_val) else run.best_val
     return history

@@ -137,7 +137,7 @@ def _glm_stage(epochs, seed=0):
     g = torch.Generator().manual_seed(0)
     rates = torch.rand(40, 3, 20, generator=g) + 0.2
     counts = torch.poisson(rates, generator=g)
-    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.05, warmup_epochs=1, weight_decay=0.0, seed=seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.05, warmup=0.25, weight_decay=0.0, seed=seed)
     return Stage(name="spike_history", model=SpikeHistoryGLM(n_neurons=3, history=4), config=cfg,
                  train={"counts": counts, "rates": rates}, val={"counts": counts[:8], "rates": rates[:8]},
                  loss_fn=lambda m, b, rng: m.loss(b["counts"], b["rates"], reduction="trial"),
@@ -186,10 +186,10 @@ def test_nan_guard_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path):
 
     stage.loss_fn = poisoned
     ck = tmp_path / "ck.safetensors"
-    with pytest.raises(NwbLdnsError, match="diverged at epoch 2.*last good checkpoint"):
+    with pytest.raises(NwbLdnsError, match=r"diverged at step 6 \(epoch 2.*last good checkpoint"):
         train(stage, device=torch.device("cpu"), checkpoint=ck, progress=False)
     _, info = artifacts.load_checkpoint(ck)
-    assert info["epoch"] == 1
+    assert info["step"] == 3
 
 
 def test_lr_schedule_warms_up_then_decays():
