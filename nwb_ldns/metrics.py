@@ -92,15 +92,17 @@ def kde_density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
     Constant values (no spread) fall back to a point mass at the grid point nearest them.
     """
-    from scipy.stats import gaussian_kde
-
     v = np.asarray(values, dtype=np.float64).ravel()
     grid = np.asarray(grid, dtype=np.float64)
     if v.size < 2 or np.ptp(v) == 0:
         p = np.zeros(grid.size)
         p[np.argmin(np.abs(grid - (v[0] if v.size else 0.0)))] = 1.0
         return p
-    p = gaussian_kde(v)(grid)
+    # scipy's gaussian_kde, summed over distinct values (counts take few), so the cost is
+    # (distinct values x grid) instead of (samples x grid)
+    bandwidth2 = np.var(v, ddof=1) * v.size ** (-2 / 5)  # Scott's factor squared times the variance
+    u, c = np.unique(v, return_counts=True)
+    p = np.exp(-0.5 * (grid[:, None] - u[None]) ** 2 / bandwidth2) @ c  # (grid,)
     return p / p.sum()
 
 
@@ -140,13 +142,19 @@ def autocorrelation(counts: np.ndarray, max_lag: int = 30) -> np.ndarray:
     Counts are centred on the neuron's mean over all bins and normalised by its variance;
     lag k averages x_t x_{t+k} over every pair inside a trial. Silent neurons give NaN.
     """
+    from scipy.fft import irfft, next_fast_len, rfft
+
     x = np.asarray(counts, dtype=np.float64)  # (trial, neuron, time)
-    L = x.shape[-1]
+    T, N, L = x.shape
     x = x - x.mean(axis=(0, 2), keepdims=True)
     var = (x ** 2).mean(axis=(0, 2))  # (neuron,)
-    out = np.full((x.shape[1], max_lag + 1), np.nan)
-    for k in range(min(max_lag, L - 1) + 1):
-        out[:, k] = (x[:, :, : L - k] * x[:, :, k:]).mean(axis=(0, 2))
+    K = min(max_lag, L - 1) + 1
+    # sum_t x_t x_{t+k} for every k at once: the inverse FFT of the power, zero-padded so that
+    # lags do not wrap around; summed over trials before the inverse (it is linear)
+    f = rfft(x, n=next_fast_len(L + K), axis=-1)  # (trial, neuron, freq)
+    lagged = irfft((f.real ** 2 + f.imag ** 2).sum(0), n=next_fast_len(L + K), axis=-1)[:, :K]  # (neuron, K)
+    out = np.full((N, max_lag + 1), np.nan)
+    out[:, :K] = lagged / (T * (L - np.arange(K)))[None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return out / var[:, None]
 

@@ -64,6 +64,27 @@ def test_kde_density_is_scotts_gaussian_kde():
     np.testing.assert_array_equal(M.kde_density(np.array([2, 2, 2]), grid), [0, 0, 1, 0, 0])
 
 
+def test_kde_over_distinct_values_matches_scipy():
+    from scipy.stats import gaussian_kde
+
+    v = np.random.default_rng(3).poisson(7.0, size=3000).astype(float)  # counts: few distinct values
+    grid = np.arange(30.0)
+    p = gaussian_kde(v)(grid)
+    np.testing.assert_allclose(M.kde_density(v, grid), p / p.sum(), rtol=1e-9, atol=1e-15)
+
+
+def test_autocorrelation_by_fft_matches_the_lag_loop():
+    x = np.random.default_rng(4).poisson(0.7, size=(7, 5, 40)).astype(float)
+    x[:, 2] = 0.0  # a silent neuron: NaN
+    c = x - x.mean(axis=(0, 2), keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        naive = np.stack([(c[:, :, :40 - k] * c[:, :, k:]).mean(axis=(0, 2)) for k in range(13)], 1) \
+            / (c ** 2).mean(axis=(0, 2))[:, None]
+    np.testing.assert_allclose(M.autocorrelation(x, 12), naive, rtol=1e-9, atol=1e-12)
+    short = M.autocorrelation(x[..., :5], 12)  # lags past the trial length stay NaN
+    assert np.isnan(short[:, 5:]).all() and np.isfinite(short[[0, 1, 3, 4], :5]).all()
+
+
 def test_population_count_kl_is_zero_for_the_same_counts_and_grows_with_a_shift():
     c = np.random.default_rng(0).poisson(1.0, size=(20, 5, 10))
     assert M.population_count_kl(c, c) == pytest.approx(0.0, abs=1e-8)
