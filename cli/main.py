@@ -511,14 +511,22 @@ def evaluate_cmd(ctx, real_source, synthetic_path, model_dir, output, split, res
     quiet = ctx.obj["quiet"]
     m = evaluate(real_source, synthetic_path, output, model_dir=model_dir, split=split, n_boot=resamples, seed=seed,
                  overwrite=overwrite, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url, quiet=quiet)
-    floor = m["half_vs_half"]
+    floor, ceiling = m["half_vs_half"], m.get("autoencoder_ceiling", {})
     for key in ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi",
                 "velocity_decoding_r2", "angle_error_deg", "co_bps"):
         if key in m and m[key]["mean"] is not None:
             f = floor.get(key, {}).get("mean")
+            c = ceiling.get(key, {}).get("mean")
             click.echo(f"{key:28s} {m[key]['mean']:.4g} +- {m[key]['sd'] or 0:.2g}"
+                       + (f"   (autoencoder ceiling {c:.4g})" if c is not None else "")
                        + (f"   (half vs half {f:.4g})" if f is not None else ""))
+    if m["rate_ratio"]["median"] is not None:
+        click.echo(f"{'rate ratio (synthetic/real)':28s} {m['rate_ratio']['median']:.3g} (median over neurons)")
+    stage = (m.get("limiting_stage") or {}).get("stage")
+    if stage is not None:
+        click.echo(f"{'limiting stage':28s} {stage}")
     click.echo(f"report -> {os.path.join(output, 'index.html')}")
+
 
 def _rank_prefix() -> str:
     """``rank R: `` for the processes after the first under torchrun (their errors repeat rank 0's or add to it)."""

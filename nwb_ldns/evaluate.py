@@ -172,6 +172,41 @@ def _angle_error(w, features, angles, bin_s, start_bin):
     return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), angles)
 
 
+def latent_channel_stats(latents: np.ndarray) -> dict[str, list[float]]:
+    """Per latent channel of (trial, channel, time): mean, std and lag-1 autocorrelation over all bins."""
+    z = np.asarray(latents, dtype=np.float64)
+    c = z - z.mean(axis=(0, 2), keepdims=True)
+    var = (c ** 2).mean(axis=(0, 2))
+    lag1 = (c[..., 1:] * c[..., :-1]).mean(axis=(0, 2)) / np.where(var > 0, var, np.nan)
+    return {"mean": z.mean(axis=(0, 2)).tolist(), "std": np.sqrt(var).tolist(), "lag1_autocorrelation": lag1.tolist()}
+
+
+#: the statistics whose ratio to the floor decides which stage limits realism
+CORE_METRICS = ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi")
+
+
+def limiting_stage(report: dict) -> dict:
+    """Which stage limits realism: per core statistic, synthetic and autoencoder-ceiling ratios to the floor.
+
+    ``stage`` is ``autoencoder`` when the ceiling itself is more than 2x the floor on most core
+    statistics, ``diffusion`` when the samples are more than 1.5x the ceiling on most, else ``none``.
+    """
+    floor, ceil = report.get("half_vs_half", {}), report.get("autoencoder_ceiling")
+    rows = {}
+    for k in CORE_METRICS:
+        f = (floor.get(k) or {}).get("mean")
+        v = (report.get(k) or {}).get("mean")
+        c = (ceil or {}).get(k, {}).get("mean")
+        if f and v is not None:
+            rows[k] = {"synthetic_x_floor": v / f, "ceiling_x_floor": None if c is None else c / f}
+    if ceil is None or not rows:
+        return {"stage": None, "ratios": rows}
+    ae = sum(r["ceiling_x_floor"] > 2 for r in rows.values())
+    dif = sum(r["synthetic_x_floor"] > 1.5 * max(r["ceiling_x_floor"], 1.0) for r in rows.values())
+    stage = "autoencoder" if ae * 2 > len(rows) else "diffusion" if dif * 2 > len(rows) else "none"
+    return {"stage": stage, "ratios": rows}
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     v = np.asarray(values, dtype=np.float64)
     ok = v[np.isfinite(v)]
@@ -206,10 +241,13 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
 
     # decoders read rates: the autoencoder's on real trials and the file's decoded rates on synthetic
     # ones when a model is given (as LDNS), else 20 ms-smoothed counts of both
-    encoded = real_rates = None
+    encoded = real_rates = ceiling = None
     if model is not None:
         encoded = model.encode(pair.real_dataset.counts_bct(), pair.real_dataset.lengths)  # (trial, D, L), (trial, N, L)
         real_rates = encoded[1]
+        # the autoencoder's ceiling: the real trials encoded, decoded and drawn again (Poisson); samples
+        # of the diffusion model can be no more realistic than this
+        ceiling = rng.poisson(np.clip(real_rates.astype(np.float64), 0.0, None)).astype(np.float64)
     if real_rates is not None and pair.synthetic_rates is not None:
         fa, fb, features = real_rates.astype(np.float64), pair.synthetic_rates.astype(np.float64), "rates"
     else:
@@ -222,6 +260,7 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
 
     boot: dict[str, list[float]] = {}
     floor: dict[str, list[float]] = {}
+    ceil: dict[str, list[float]] = {}
     for _ in tqdm(range(n_boot), desc="bootstrap", disable=not progress, leave=False):
         ia, ib = rng.integers(0, len(a), n), rng.integers(0, len(b), n)
         vals = set_metrics(a[ia], b[ib], bin_s, None if la is None else la[ia], None if lb is None else lb[ib])
@@ -246,8 +285,18 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
         for k, v in vals.items():
             floor.setdefault(k, []).append(v)
 
+        if ceiling is not None:
+            ic = rng.integers(0, len(a), n)
+            vals = set_metrics(a[ia], ceiling[ic], bin_s, None if la is None else la[ia], None if la is None else la[ic])
+            for k, v in vals.items():
+                ceil.setdefault(k, []).append(v)
+
     report = {k: _summary(v) for k, v in boot.items()}
     report["half_vs_half"] = {k: _summary(v) for k, v in floor.items()}
+    if ceil:
+        report["autoencoder_ceiling"] = {k: _summary(v) for k, v in ceil.items()}
+    report["rate_ratio"] = M.rate_ratio(a.mean(axis=(0, 2)), b.mean(axis=(0, 2)))
+    report["limiting_stage"] = limiting_stage(report)
     report["decoder_features"] = features
     arrays = {"real": a, "synthetic": b, "bin_s": bin_s, "real_velocity": pair.real_velocity,
               "synthetic_velocity": pair.synthetic_velocity, "velocity_decoder": vel_w, "synthetic_features": fb,
@@ -284,6 +333,7 @@ def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -
         _, p_syn = M.latent_psd(pair.synthetic_latents, pair.bin_s)
         out["rmse_log_latent_psd"] = {"mean": M.rmse(np.log10(p_real + 1e-12), np.log10(p_syn + 1e-12)), "sd": None}
         arrays["psd"] = (f, p_real, p_syn)
+        out["latents"] = {"encoded": latent_channel_stats(latents), "sampled": latent_channel_stats(pair.synthetic_latents)}
     return out
 
 
@@ -313,5 +363,8 @@ def evaluate(real_source: str, synthetic_path: str, output_dir, *, model_dir=Non
     metrics["real"] = real_source
     metrics["synthetic"] = str(synthetic_path)
     metrics["split"] = split
+    warning = M.rate_warning(metrics["rate_ratio"]["median"])
+    if warning:
+        logger.warning("%s", warning)
     write_report(output_dir, metrics, result["arrays"], overwrite=overwrite)
     return metrics

@@ -119,7 +119,12 @@ def build_configs(dataset: SpikeDataset, cond: ConditionSpec, *, preset: str = "
 
 
 def _data_info(dataset: SpikeDataset) -> dict:
-    return {"spec": dataset.spec.to_dict(), "unit_ids": dataset.unit_ids.tolist(), "n_bins": dataset.n_bins,
+    train = dataset.select("train")
+    spikes = train.counts.sum(axis=(0, 1), dtype=np.float64)  # (unit,) counts are (trial, time, unit)
+    valid = int(train.lengths.sum())  # bins inside the trials
+    rates = spikes / max(valid, 1) / dataset.bin_s
+    return {"unit_rates_hz": [round(float(r), 6) for r in rates],  # per unit, train split: generate checks against it
+            "spec": dataset.spec.to_dict(), "unit_ids": dataset.unit_ids.tolist(), "n_bins": dataset.n_bins,
             "bin_s": dataset.bin_s, "time_start_s": float(dataset.ds["time"].values[0] - dataset.bin_s / 2),
             "variable_length": bool((dataset.lengths < dataset.n_bins).any()),
             "max_length": int(dataset.lengths.max()),

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from . import metrics as M
 from .errors import NwbLdnsError
 from .model import LdnsModel, condition_features
 from .nwb_io import model_metadata, new_nwbfile, subject_from, trial_aligned_series
@@ -247,6 +248,7 @@ def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress:
 
         per = steps if sampler == "ddim" else model.diffusion.n_steps
         bar = tqdm(total=per * ((n + batch_size - 1) // batch_size), desc="sampling", unit="step", leave=False)
+    spikes = np.zeros(model.n_neurons)  # per neuron, for the check against the training data's rates
     try:
         for i in range(0, n, batch_size):
             b = min(batch_size, n - i)
@@ -260,10 +262,22 @@ def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress:
                                          noise.expand(b, -1, -1) if len(noise) == 1 else noise[i:i + b]))  # (b, D, L)
             r = model.decode(z).float().cpu()  # (b, N, L)
             s = obs_cpu.sample(r, generator=gen)  # (b, N, L) drawn on the CPU generator: seeded anywhere
+            spikes += s.sum((0, 2)).double().numpy()
             yield s.numpy().astype(np.uint16), r.numpy(), z.float().cpu().numpy()
+        _check_rates(model, spikes / (n * L * float(model.data["bin_s"])))
     finally:
         if bar is not None:
             bar.close()
+
+
+def _check_rates(model: LdnsModel, rates_hz: np.ndarray) -> None:
+    """Warn when per-neuron synthetic rates are far from the training data's (older models lack them)."""
+    train = model.data.get("unit_rates_hz")
+    if train is None or len(train) != len(rates_hz):
+        return
+    warning = M.rate_warning(M.rate_ratio(np.asarray(train), rates_hz)["median"])
+    if warning:
+        logger.warning("%s", warning)
 
 
 def traverse_codes(base: np.ndarray, dim: int, lo: float, hi: float, steps: int) -> np.ndarray:

@@ -305,3 +305,24 @@ def cross_validated_r2(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: in
         w, _ = ridge_fit(x[tr], y[tr], seed=seed)
         pred[te] = ridge_predict(w, x[te])
     return r2_score(y, pred)
+
+
+def rate_ratio(real_rates: np.ndarray, synthetic_rates: np.ndarray) -> dict:
+    """Per-neuron synthetic / real mean rate, over neurons that fire in the real data: median and 10-90 %."""
+    r, s = np.asarray(real_rates, dtype=np.float64), np.asarray(synthetic_rates, dtype=np.float64)
+    ok = r > 0
+    if not ok.any():
+        return {"median": None, "p10": None, "p90": None}
+    q = np.percentile(s[ok] / r[ok], [50, 10, 90])
+    return {"median": float(q[0]), "p10": float(q[1]), "p90": float(q[2])}
+
+
+RATE_RATIO_OK = (0.67, 1.5)  # outside: warn that synthetic rates are far from the data's
+
+
+def rate_warning(ratio: float | None, *, what: str = "synthetic") -> str | None:
+    """A one-line warning when the median per-neuron rate ratio is outside ``RATE_RATIO_OK``."""
+    if ratio is None or RATE_RATIO_OK[0] <= ratio <= RATE_RATIO_OK[1]:
+        return None
+    return (f"{what} firing rates are {ratio:.2f}x the training data's (median over neurons): the model does not "
+            "match the data yet; see `nwb-ldns evaluate` for which stage limits it")

@@ -133,8 +133,52 @@ def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
     return out
 
 
+STAGE_TEXT = {
+    "autoencoder": "the autoencoder: even the real trials passed through it are far from the floor, so a larger "
+                   "or longer-trained autoencoder (or more data) would help most.",
+    "diffusion": "the diffusion model: the autoencoder reproduces the real trials closely, but the sampled latents "
+                 "do not yet match the encoded ones (compare the latent statistics below); longer training "
+                 "(fit --time-budget) or more data would help most.",
+    "none": "neither stage stands out: the samples are about as close to the data as the autoencoder allows.",
+}
+
+
+def _limiting_html(metrics: dict) -> str:
+    lim = metrics.get("limiting_stage") or {}
+    stage = lim.get("stage")
+    if stage is None:
+        return ""
+    return f'<p id="limiting-stage" data-stage="{stage}"><b>What limits realism:</b> {html.escape(STAGE_TEXT[stage])}</p>'
+
+
+def _latent_table(metrics: dict) -> str:
+    lat = metrics.get("latents")
+    if not lat:
+        return ""
+    e, s = lat["encoded"], lat["sampled"]
+    rows = "".join(f"<tr><td>{d}</td><td class=value>{_fmt(e['mean'][d])}</td><td class=value>{_fmt(s['mean'][d])}</td>"
+                   f"<td class=value>{_fmt(e['std'][d])}</td><td class=value>{_fmt(s['std'][d])}</td>"
+                   f"<td class=value>{_fmt(e['lag1_autocorrelation'][d])}</td>"
+                   f"<td class=value>{_fmt(s['lag1_autocorrelation'][d])}</td></tr>" for d in range(len(e["mean"])))
+    return ('<h2>Latents: encoded real trials vs sampled</h2><table id="latents"><thead><tr><th>channel</th>'
+            "<th>mean (encoded)</th><th>mean (sampled)</th><th>std (encoded)</th><th>std (sampled)</th>"
+            f"<th>lag-1 autocorr. (encoded)</th><th>lag-1 autocorr. (sampled)</th></tr></thead><tbody>{rows}"
+            "</tbody></table>")
+
+
+def _rates_html(metrics: dict) -> str:
+    r = metrics.get("rate_ratio") or {}
+    if r.get("median") is None:
+        return ""
+    warn = M.rate_warning(r["median"])
+    text = (f"Synthetic / real mean firing rate per neuron: median {_fmt(r['median'])} "
+            f"(10-90 %: {_fmt(r['p10'])}-{_fmt(r['p90'])}).")
+    return f'<p id="rate-ratio">{html.escape(text)}' + (f' <b>{html.escape(warn)}</b>' if warn else "") + "</p>"
+
+
 def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
     floor = metrics.get("half_vs_half", {})
+    ceiling = metrics.get("autoencoder_ceiling")
     rows = []
     for key, label in LABELS.items():
         if key not in metrics:
@@ -145,18 +189,25 @@ def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
             ratio = _fmt(v["mean"] / f["mean"])
         sd = f" &plusmn; {_fmt(v['sd'])}" if v.get("sd") is not None else ""
         fsd = f" &plusmn; {_fmt(f['sd'])}" if f.get("sd") is not None else ""
+        ceil = ""
+        if ceiling is not None:
+            c = ceiling.get(key, {})
+            csd = f" &plusmn; {_fmt(c['sd'])}" if c.get("sd") is not None else ""
+            ceil = f'<td class="ceiling">{_fmt(c.get("mean")) if c else "n/a"}{csd if c else ""}</td>'
         rows.append(f'<tr data-metric="{key}"><td>{html.escape(label)}</td>'
-                    f'<td class="value">{_fmt(v.get("mean"))}{sd}</td>'
+                    f'<td class="value">{_fmt(v.get("mean"))}{sd}</td>{ceil}'
                     f'<td class="floor">{_fmt(f.get("mean")) if f else "n/a"}{fsd if f else ""}</td><td>{ratio}</td></tr>')
     figs = "\n".join(f'<figure><img src="{html.escape(n)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}'
                      f'</figcaption></figure>' for n, c in figures)
     n = metrics.get("n_trials", {})
+    ceiling_head = ("<th>autoencoder ceiling (real trials encoded, decoded, drawn again)</th>"
+                    if ceiling is not None else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nwb-ldns evaluate</title>
 <style>
 body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 10px; }}
-td.value, td.floor {{ font-family: monospace; text-align: right; }}
+td.value, td.floor, td.ceiling {{ font-family: monospace; text-align: right; }}
 figure {{ display: inline-block; margin: 1em; vertical-align: top; }} img {{ max-width: 100%; }}
 </style></head><body>
 <h1>How real are the synthetic trials?</h1>
@@ -166,10 +217,13 @@ figure {{ display: inline-block; margin: 1em; vertical-align: top; }} img {{ max
 Each value is the mean &plusmn; sd over {metrics.get("bootstrap_resamples")} bootstrap resamples of
 {n.get("per_resample")} trials; the floor compares two disjoint random sets of real trials of that size
 (at most half each).</p>
-<table id="metrics"><thead><tr><th>metric</th><th>synthetic vs real</th><th>real half vs half (floor)</th>
+{_rates_html(metrics)}
+<table id="metrics"><thead><tr><th>metric</th><th>synthetic vs real</th>{ceiling_head}<th>real half vs half (floor)</th>
 <th>ratio to floor</th></tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table>
+{_limiting_html(metrics)}
+{_latent_table(metrics)}
 <p>Raw numbers: <a href="metrics.json">metrics.json</a></p>
 {figs}
 <script>

@@ -225,3 +225,47 @@ def test_variable_length_trials_fit_a_causal_model(tmp_path):
     m = artifacts.load_model(tmp_path / "m", require=("autoencoder", "diffusion"))
     assert generate(m, n_trials=2, length=17).counts.shape == (2, 6, 17)
     assert generate(m, n_trials=1).counts.shape[-1] == data.n_bins  # default: the longest training trial
+
+
+def _steps_stage(**cfg):
+    """The GLM stage sized by steps (validation every 3 steps) instead of epochs."""
+    stage = _glm_stage(1)
+    stage.config = stage.config.replace(epochs=0, eval_every=3, **cfg)
+    return stage
+
+
+def test_patience_stops_when_validation_stops_improving_and_keeps_the_best():
+    stage = _steps_stage(steps=3000, patience=3, lr=0.05)
+    hist = train(stage, device=torch.device("cpu"), progress=False)
+    assert hist["stopped"] == "patience" and hist["steps"] < 3000
+    # the last `patience` validations brought no significant improvement; the best weights are held
+    v = hist["val_loss"]
+    assert min(v[-3:]) >= min(v[:-3]) * (1 - stage.config.min_delta)
+    assert hist["best_val"] == pytest.approx(min(v))
+    val = stage.val_fn(stage.model, stage.val, None)
+    assert float(val[0] / val[1]) == pytest.approx(hist["best_val"], rel=1e-5)
+
+
+def test_a_deadline_stops_training_and_shortens_the_schedule():
+    import time
+
+    stage = _steps_stage(steps=100_000, patience=0)
+    hist = train(stage, device=torch.device("cpu"), progress=False, deadline=time.monotonic() + 1.0)
+    assert hist["stopped"] == "time" and hist["steps"] < 100_000
+    assert hist["planned_steps"] < 100_000  # the cosine schedule was planned to end at the deadline
+
+
+def test_epochs_override_runs_exact_passes_without_early_stopping():
+    stage = _glm_stage(3)
+    stage.config = stage.config.replace(patience=1)  # ignored: epochs are exact
+    hist = train(stage, device=torch.device("cpu"), progress=False)
+    assert hist["steps"] == 9 and hist["stopped"] == "steps" and hist["epochs"] == 3
+
+
+def test_plan_steps_validates_about_once_per_pass_within_bounds():
+    from nwb_ldns.training import plan_steps
+
+    cfg = TrainConfig(steps=4000, batch_size=64)
+    assert plan_steps(cfg, 700) == (4000, 11, 25)  # small data: every 25 steps
+    assert plan_steps(cfg, 50_000) == (4000, 782, 80)  # large data: at least 50 validations
+    assert plan_steps(cfg.replace(epochs=2), 700) == (22, 11, 11)
