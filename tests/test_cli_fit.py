@@ -176,3 +176,30 @@ def test_generate_compile_draws_what_eager_generate_draws(lorenz_model, tmp_path
             latents.append(io.read().processing["misc"]["latents"].data[:])
     assert latents[0].shape == (128, 3)
     np.testing.assert_allclose(latents[1], latents[0], rtol=1e-4, atol=1e-4)
+
+
+def test_fit_by_steps_within_a_time_budget(tmp_path):
+    m = tmp_path / "b"
+    run("fit", LORENZ, "-o", m, "--time-budget", "20s", *TINY)  # steps and early stopping, no epochs given
+    cfg = json.loads((m / "config.json").read_text())
+    seconds = 0.0
+    for stage in ("autoencoder", "diffusion", "spike_history"):
+        h = cfg["stages"][stage]["history"]
+        assert h["stopped"] in ("patience", "time", "steps") and h["steps"] > 0 and h["step"][-1] == h["steps"]
+        seconds += h["seconds"]
+    assert seconds < 20
+    assert len(cfg["data"]["unit_rates_hz"]) == 12
+
+
+@pytest.mark.parametrize("value, message", [("0", "not a positive duration"), ("soon", "not a duration"),
+                                            ("-5m", "not a duration")])
+def test_bad_time_budgets_are_refused_before_any_work(tmp_path, value, message):
+    p = run("fit", LORENZ, "-o", tmp_path / "x", "--time-budget", value, *TINY, check=False)
+    assert p.returncode == 2 and message in p.stderr and not (tmp_path / "x").exists()
+
+
+def test_duration_parsing():
+    from nwb_ldns_cli.main import Duration
+
+    d = Duration()
+    assert [d.convert(v, None, None) for v in ("90s", "15m", "1h30m", "45", "2.5m")] == [90, 900, 5400, 45, 150]
