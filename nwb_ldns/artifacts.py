@@ -197,6 +197,10 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
         else:
             denoiser = Denoiser(config=den_cfg)
             load_state(denoiser, t, path)
+    if denoiser is not None:  # samples longer than the training trials use the taps training used
+        from .models.s4 import limit_kernels
+
+        limit_kernels(denoiser, int(data.get("max_length") or data["n_bins"]))
     history = None
     if "spike_history" in done and _weights(d, "spike_history").is_file():
         path = _weights(d, "spike_history")

@@ -268,3 +268,29 @@ def test_poisson_sampling_is_seeded():
     a = obs.sample(r, generator=torch.Generator().manual_seed(3))
     b = obs.sample(r, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and a.sum() > 0
+
+
+
+def test_max_kernel_limits_the_receptive_field_to_the_trained_taps():
+    from nwb_ldns.models.s4 import S4D
+
+    torch.manual_seed(0)
+    layer = S4D(channels=3, state_size=4, bidirectional=True)
+    u = torch.randn(2, 3, 300)
+    full = layer(u[..., :100])
+    layer.max_kernel = 100
+    torch.testing.assert_close(layer(u[..., :100]), full)  # no longer than the limit: unchanged
+    y = layer(u)
+    far = u.clone()
+    far[..., :40] += 5.0  # more than 100 bins before or after t in 150..159: outside both cut kernels
+    far[..., 301 - 40:] += 5.0
+    torch.testing.assert_close(layer(far)[..., 150:160], y[..., 150:160])
+    assert (layer(far)[..., 100:139] - y[..., 100:139]).abs().min() > 0  # within reach: changed
+    # the cut kernel against an explicit convolution with the first 100 taps of each direction
+    k = layer.kernel(300)  # (2H, L)
+    naive = torch.zeros_like(y)
+    for t in range(300):
+        for s in range(max(0, t - 99), min(300, t + 101)):
+            naive[..., t] += (k[:3, t - s] if s <= t else k[3:, s - t - 1]) * u[..., s]
+    naive += layer.d[:, None] * u
+    torch.testing.assert_close(y, naive, rtol=1e-4, atol=1e-4)
