@@ -358,8 +358,11 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budge
 @click.option("--guidance", type=float, default=1.0, show_default=True,
               help="Classifier-free guidance weight (1: plain conditional; >1: stronger).")
 @click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
-              help="ddim: --ddim-steps deterministic steps; ddpm: all 1000 ancestral steps (the paper).")
-@click.option("--ddim-steps", type=int, default=50, show_default=True, help="DDIM steps.")
+              help="ddim: --ddim-steps steps; ddpm: all 1000 ancestral steps (the paper).")
+@click.option("--ddim-steps", type=click.IntRange(min=1), default=50, show_default=True, help="DDIM steps.")
+@click.option("--eta", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
+              help="DDIM's fresh noise per step: 1 as DDPM (realistic spread), 0 deterministic (latents ~10% "
+                   "too narrow). --traverse samples deterministically.")
 @click.option("--code", "code_file", type=click.Path(dir_okay=False), default=None,
               help="GNOCCHI: FILE.npy of codes (n_trials, code_dim) or (code_dim,), e.g. from `encode`.")
 @click.option("--traverse", type=int, default=None, metavar="DIM",
@@ -380,7 +383,7 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budge
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback, help="No progress bars.")
 @click.pass_context
 def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike_history, guidance, sampler, ddim_steps,
-                 code_file, traverse, code_range, steps, batch_size, compile_, device, seed, subject, include_weights,
+                 eta, code_file, traverse, code_range, steps, batch_size, compile_, device, seed, subject, include_weights,
                  overwrite):
     """Generate synthetic trials from a fitted model and write them as NWB.
 
@@ -430,7 +433,7 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
         model, output, subject=subject, include_weights=include_weights, overwrite=overwrite, batch_size=batch_size,
         progress=not ctx.obj["quiet"], n_trials=n_trials, length=length, condition=values,
         observation="spike_history" if spike_history else "poisson", seed=seed, guidance=guidance, sampler=sampler,
-        steps=ddim_steps, codes=codes, fixed_noise=traverse is not None)
+        steps=ddim_steps, eta=eta, codes=codes, fixed_noise=traverse is not None)
     click.echo(f"{n} synthetic trials x {n_bins} bins x {n_units} units -> {output}")
 
 

@@ -238,12 +238,13 @@ class LdnsModel:
                        series: torch.Tensor | None = None, guidance: float = 1.0, sampler: str = "ddim",
                        steps: int = 50, generator: torch.Generator | None = None,
                        progress=None, code: torch.Tensor | None = None,
-                       noise: torch.Tensor | None = None) -> torch.Tensor:
+                       noise: torch.Tensor | None = None, eta: float = 0.0) -> torch.Tensor:
         """Draw ``n`` latent trajectories (n, latent, length) in the autoencoder's units.
 
         ``cond`` (n, cond_dim) and ``series`` (n, channels, length) are normalised features
         (see :func:`condition_features`); None samples the unconditional branch. ``code``
         (n, code_dim) conditions a GNOCCHI model; ``noise`` (n, latent, length) fixes x_T.
+        ``eta`` is DDIM's stochasticity: 0 deterministic, 1 as much fresh noise per step as DDPM.
         """
         if self.denoiser is None:
             raise NwbLdnsError("the model has no diffusion stage yet; run `nwb-ldns fit --stage diffusion`")
@@ -265,7 +266,8 @@ class LdnsModel:
             if sampler == "ddpm":
                 z = diff.ddpm_sample(fn, x, generator=_device_generator(generator, self.device), progress=progress)
             else:
-                z = diff.ddim_sample(fn, x, steps=steps, progress=progress)
+                z = diff.ddim_sample(fn, x, steps=steps, eta=eta, progress=progress,
+                                     generator=_device_generator(generator, self.device) if eta > 0 else None)
         return z * self.latent_std[:, None] + self.latent_mean[:, None]
 
     @torch.no_grad()
