@@ -1,19 +1,25 @@
-"""Fit -> generate -> evaluate on the built-in simulations, printed in the layout of LDNS's Table 1.
+"""Fit -> generate -> evaluate on the built-in simulations with the CLI's defaults, in the layout of
+LDNS's Table 1, with the diagnostics that say which stage limits realism.
 
-Variants (each fitted, sampled and scored with the same code as `nwb-ldns fit/generate/evaluate`):
+Variants (each fitted, sampled and scored with the same code as `nwb-ldns fit/generate/evaluate`,
+at the default settings: preset ``auto`` (quick on a CPU), training by steps with early stopping,
+stochastic DDIM with 50 steps):
 
-- ``lorenz``: unconditional LDNS on ``sim:lorenz``, Poisson and spike-history observation models;
-- ``maze``: ``sim:maze`` aligned on movement onset (-250..450 ms, hand velocity 100 ms ahead),
-  unconditional (Poisson and spike history), reach-angle conditioned (angles of the 8 targets)
-  and velocity conditioned (the velocity traces of the real test trials).
+- ``lorenz``: unconditional LDNS on ``sim:lorenz`` (the paper's 5000 trials), Poisson and
+  spike-history observation models; also 16x-length samples;
+- ``maze``: ``sim:maze`` (2000 trials) aligned on movement onset (-250..450 ms, hand velocity
+  100 ms ahead), unconditional (Poisson and spike history), reach-angle conditioned (angles of
+  the 8 targets) and velocity conditioned (the velocity traces of the real test trials);
+- ``maze 100``: the same session cut to 100 trials (70 to train): what a small recording gets.
 
 Every statistic is a bootstrap mean over 5 resamples of the real training trials against the
-synthetic ones, beside the real data's half-vs-half floor at the same number of trials. The
-goal (issue 5): each statistic within 2x of the floor, decoded angle error < 20 degrees.
+synthetic ones, beside the real data's half-vs-half floor at the same number of trials and the
+autoencoder's ceiling (real trials encoded, decoded and drawn again).
 
 Usage:
-  python benchmarks/fidelity.py --out /tmp/fidelity            # quick preset, CPU sizes
-  python benchmarks/fidelity.py --preset paper --lorenz-trials 5000 --maze-trials 2295 --out runs/fid
+  python benchmarks/fidelity.py --out /tmp/fidelity
+  python benchmarks/fidelity.py --out /tmp/fidelity --only "maze 100 / Poisson"
+  python benchmarks/fidelity.py --preset paper --out runs/fid        # on a GPU
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nwb_ldns import metrics as M
 from nwb_ldns.artifacts import load_model
 from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import load_dataset
-from nwb_ldns.evaluate import evaluate
+from nwb_ldns.evaluate import CORE_METRICS, evaluate
 from nwb_ldns.fit import count_parameters, fit
 from nwb_ldns.generate import generate, synthetic_nwbfile
 from nwb_ldns.nwb_io import write_nwbfile
+from nwb_ldns.sources.sim import parse_sim_uri
 
 MAZE_SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("hand_vel",), behavior_lag_ms=100.0)
 COLUMNS = [("kl_population_count", "KL pop. count"), ("rmse_pairwise_correlation", "RMSE corr"),
@@ -41,33 +49,74 @@ COLUMNS = [("kl_population_count", "KL pop. count"), ("rmse_pairwise_correlation
            ("velocity_decoding_r2", "vel. R^2"), ("angle_error_deg", "angle err (deg)")]
 
 
+def true_rate_r2(source: str, data, model) -> float:
+    """Mean over neurons of the R^2 of the autoencoder's rates against the simulation's true rates
+    (test trials, every bin of the window)."""
+    _, sim_cls, config = parse_sim_uri(source.partition(":")[2])
+    sim = sim_cls(config)
+    test = data.select("test")
+    truth = sim.rates()  # (trial, unit, time) over whole trials, expected counts per bin
+    start = np.rint((test.ds["window_start"].values - sim.trial_starts[test.trial_ids]) / data.bin_s).astype(int)
+    idx = start[:, None] + np.arange(data.n_bins)[None]  # (trial, time)
+    true = np.take_along_axis(truth[test.trial_ids], idx[:, None, :], axis=2)  # (trial, unit, time)
+    _, rates = model.encode(test.counts_bct())
+    t = true.transpose(1, 0, 2).reshape(true.shape[1], -1)  # (unit, trial * time)
+    r = rates.transpose(1, 0, 2).reshape(rates.shape[1], -1)
+    ss_res = ((t - r) ** 2).sum(1)
+    ss_tot = ((t - t.mean(1, keepdims=True)) ** 2).sum(1)
+    return float(np.mean(1 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)))
+
+
+def pearson_stats(real: np.ndarray, fake: np.ndarray, bin_s: float) -> dict[str, float]:
+    """Pearson r of the four statistics (per-neuron mean/std ISI, pair correlations, population-count density)."""
+    mr, sr = M.isi_stats(real, bin_s)
+    mf, sf = M.isi_stats(fake, bin_s)
+    grid = np.arange(int(np.percentile(real.sum(1), 99.5)) + 1)
+    return {"r_mean_isi": M.pearson(mr, mf), "r_std_isi": M.pearson(sr, sf),
+            "r_pairwise_corr": M.pearson(M.pairwise_correlations(real), M.pairwise_correlations(fake)),
+            "r_pop_count": M.pearson(M.kde_density(real.sum(1), grid), M.kde_density(fake.sum(1), grid))}
+
+
+def long_samples(model, real: np.ndarray, factor: int = 16, n: int = 30) -> dict[str, float]:
+    """``factor``x-length samples cut into training-length pieces: per-neuron mean-rate r against the data."""
+    L = real.shape[-1]
+    syn = generate(model, n_trials=n, length=L * factor, seed=3, batch_size=n)
+    c = syn.counts.astype(np.float64)
+    pieces = c.reshape(n, c.shape[1], factor, L).transpose(0, 2, 1, 3).reshape(-1, c.shape[1], L)
+    q = c.shape[-1] // 4
+    return {"factor": factor, "r_mean_rate": M.pearson(real.mean((0, 2)), pieces.mean((0, 2))),
+            "r_mean_rate_last_quarter": M.pearson(real.mean((0, 2)), c[..., -q:].mean((0, 2))),
+            "rate_ratio_median": M.rate_ratio(real.mean((0, 2)), pieces.mean((0, 2)))["median"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="work folder (models, files, reports, results.json)")
-    ap.add_argument("--preset", default="quick")
-    ap.add_argument("--lorenz-trials", type=int, default=2000)
+    ap.add_argument("--preset", default="auto")
+    ap.add_argument("--lorenz-trials", type=int, default=5000)
     ap.add_argument("--maze-trials", type=int, default=2000)
-    ap.add_argument("--epochs-ae", type=int, default=None)
-    ap.add_argument("--epochs-diffusion", type=int, default=None)
+    ap.add_argument("--small-maze-trials", type=int, default=100)
+    ap.add_argument("--time-budget", type=float, default=None, help="seconds per fit (default: none)")
     ap.add_argument("--n-synthetic", type=int, default=500)
     ap.add_argument("--only", nargs="*", default=None, help="run only these variants")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    overrides = {"ae_train": {"epochs": args.epochs_ae}, "diffusion_train": {"epochs": args.epochs_diffusion}}
 
     lorenz = f"sim:lorenz?n_trials={args.lorenz_trials}"
     maze = f"sim:maze?n_trials={args.maze_trials}"
+    small = f"sim:maze?n_trials={args.small_maze_trials}"
     rng = np.random.default_rng(0)
     variants = {
-        # name: (source, spec, condition, observation, condition values or None)
+        # name: (source, spec, condition, observation)
         "lorenz / Poisson": (lorenz, DataSpec(), None, "poisson"),
         "lorenz / spike history": (lorenz, DataSpec(), None, "spike_history"),
         "maze / Poisson": (maze, MAZE_SPEC, None, "poisson"),
         "maze / spike history": (maze, MAZE_SPEC, None, "spike_history"),
         "maze / angle": (maze, MAZE_SPEC, "angle", "poisson"),
         "maze / velocity": (maze, MAZE_SPEC, "velocity", "poisson"),
+        "maze 100 / Poisson": (small, MAZE_SPEC, None, "poisson"),
     }
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -84,9 +133,12 @@ def main() -> None:
         model_dir = args.out / f"model-{slug.split('-')[0]}-{condition or 'none'}"
         fit_s = results.get(name, {}).get("fit_s", 0.0)  # a model fitted in an earlier run keeps its time
         if key not in models:
-            if not (model_dir / "config.json").exists():
+            if not (model_dir / "config.json").exists() or "diffusion" not in json.loads(
+                    (model_dir / "config.json").read_text()).get("stages", {}):
+                shutil.rmtree(model_dir, ignore_errors=True)
                 t = time.perf_counter()
-                fit(data, model_dir, preset=args.preset, condition=condition, overrides=overrides, device="auto")
+                fit(data, model_dir, preset=args.preset, condition=condition, device="auto",
+                    time_budget=args.time_budget)
                 fit_s = time.perf_counter() - t
             models[key] = load_model(model_dir, device="auto")
         m = models[key]
@@ -108,13 +160,21 @@ def main() -> None:
         metrics = evaluate(source, path, report, model_dir=model_dir, n_boot=5, progress=True)
         eval_s = time.perf_counter() - t
         hist = m.info["stages"]
+        real = data.select("train").counts_bct(np.float64)
+        extra = {"pearson": pearson_stats(real, syn.counts.astype(np.float64), data.bin_s)}
+        if source.startswith("sim:maze") and observation == "poisson" and condition is None:
+            extra["autoencoder_true_rate_r2"] = true_rate_r2(source, data, m)
+        if source.startswith("sim:lorenz") and observation == "poisson":
+            extra["long"] = long_samples(m, real)
         results[name] = {
-            "metrics": metrics, "fit_s": fit_s, "generate_s": gen_s, "evaluate_s": eval_s,
+            "metrics": metrics, "fit_s": fit_s, "generate_s": gen_s, "evaluate_s": eval_s, "extra": extra,
             "total_s": time.perf_counter() - t0,
             "params": {"autoencoder": count_parameters(m.autoencoder), "denoiser": count_parameters(m.denoiser)},
-            "epochs": {s: hist[s]["history"]["epochs"] for s in hist},
+            "steps": {s: hist[s]["history"].get("steps") for s in hist},
+            "stopped": {s: hist[s]["history"].get("stopped") for s in hist},
             "stage_seconds": {s: round(hist[s]["history"].get("seconds", 0.0), 1) for s in hist},
             "n_synthetic": syn.n_trials, "source": source, "preset": args.preset,
+            "date": time.strftime("%Y-%m-%d"),
         }
         results_path.write_text(json.dumps(results, indent=1, default=str))
         print(f"{name}: fit {fit_s:.0f} s, generate {gen_s:.0f} s, evaluate {eval_s:.0f} s", flush=True)
@@ -129,9 +189,8 @@ def _cell(m: dict, key: str) -> str:
 
 
 def print_table(results: dict) -> None:
-    """Markdown table: one row per variant, one floor row per dataset; x(floor) after each value."""
-    head = "| variant | " + " | ".join(c for _, c in COLUMNS) + " |"
-    print(head)
+    """Markdown tables: realism per variant (x floor), the autoencoder ceiling, and the diagnostics."""
+    print("| variant | " + " | ".join(c for _, c in COLUMNS) + " |")
     print("|" + "---|" * (len(COLUMNS) + 1))
     floors = {}
     for name, r in results.items():
@@ -148,14 +207,37 @@ def print_table(results: dict) -> None:
     for data, f in floors.items():
         print(f"| {data}: real half vs half | " + " | ".join(_cell(f, k) for k, _ in COLUMNS) + " |")
     print()
-    print("| variant | autoencoder / denoiser parameters | epochs AE / diffusion / history | fit | generate | evaluate |")
+    print("| variant | autoencoder ceiling (x floor): " + " / ".join(c for k, c in COLUMNS if k in CORE_METRICS)
+          + " | limiting stage | rate ratio (median) | Pearson r: mean ISI / std ISI / corr / pop. count |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        lim = r["metrics"].get("limiting_stage", {})
+        ceil = " / ".join(f"{(lim['ratios'].get(k) or {}).get('ceiling_x_floor') or float('nan'):.1f}x"
+                          for k in CORE_METRICS)
+        p = r["extra"]["pearson"]
+        pr = " / ".join(f"{p[k]:.3f}" for k in ("r_mean_isi", "r_std_isi", "r_pairwise_corr", "r_pop_count"))
+        print(f"| {name} | {ceil} | {lim.get('stage')} | {r['metrics']['rate_ratio']['median']:.2f} | {pr} |")
+    print()
+    print("| variant | autoencoder / denoiser parameters | steps AE / diffusion / history (why stopped) | fit | "
+          "generate | evaluate |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
-        e = r["epochs"]
+        s, why = r["steps"], r["stopped"]
+        steps = " / ".join(f"{s.get(k, '-')} ({why.get(k, '-')})" for k in ("autoencoder", "diffusion", "spike_history"))
         fit_txt = f"{r['fit_s']:.0f} s" if r["fit_s"] else "same model"
         print(f"| {name} | {r['params']['autoencoder'] / 1e6:.2f} M / {r['params']['denoiser'] / 1e6:.2f} M | "
-              f"{e.get('autoencoder', '-')} / {e.get('diffusion', '-')} / {e.get('spike_history', '-')} | "
-              f"{fit_txt} | {r['generate_s']:.0f} s | {r['evaluate_s']:.0f} s |")
+              f"{steps} | {fit_txt} | {r['generate_s']:.0f} s | {r['evaluate_s']:.0f} s |")
+    print()
+    for name, r in results.items():
+        e = r["extra"]
+        if "autoencoder_true_rate_r2" in e:
+            print(f"- {name}: autoencoder rates vs the simulation's true rates, mean per-neuron R^2 "
+                  f"{e['autoencoder_true_rate_r2']:.3f}")
+        if "long" in e:
+            lg = e["long"]
+            print(f"- {name}: {lg['factor']}x-length samples: per-neuron mean-rate r {lg['r_mean_rate']:.3f} "
+                  f"(last quarter {lg['r_mean_rate_last_quarter']:.3f}), rate ratio {lg['rate_ratio_median']:.2f}")
+
 
 if __name__ == "__main__":
     main()

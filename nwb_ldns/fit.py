@@ -31,7 +31,7 @@ logger = logging.getLogger("nwb_ldns")
 #: how a time budget is shared between the stages (of what is left when each starts); the
 #: denoiser gets most, as its training limits the samples' realism most (docs/fitting.md)
 DIFFUSION_VAL_ROWS = 256  # validation draws of the denoising loss (a small val split is repeated)
-STAGE_SHARES = {"autoencoder": 0.35, "diffusion": 0.6, "spike_history": 0.05}
+STAGE_SHARES = {"autoencoder": 0.25, "diffusion": 0.7, "spike_history": 0.05}
 
 
 # ---- conditions ------------------------------------------------------------------------------
