@@ -24,7 +24,7 @@ TINY = {
     "denoiser": {"hidden": 16, "n_blocks": 1, "state_size": 4, "embed_dim": 16},
     "gnocchi": {"code_dim": 2, "encoder_hidden": 16, "encoder_state_size": 4},
     "ae_train": {"epochs": 1, "batch_size": 32},
-    "diffusion_train": {"epochs": 2, "batch_size": 32},
+    "diffusion_train": {"epochs": 2, "batch_size": 32, "lr": 2e-3},
     "history_train": {"epochs": 1, "batch_size": 32},
 }
 
