@@ -85,6 +85,15 @@ def test_angle_and_velocity_conditioned_reports(maze_models):
     r = evaluate(MAZE, d / "angle.nwb", d / "angle-report-model", model_dir=d / "angle", n_boot=2)
     assert r["decoder_features"] == "rates"  # the autoencoder's (real) and the file's (synthetic)
     assert r["bits_per_spike"]["mean"] is not None and "rmse_log_latent_psd" in r
+    # the autoencoder's ceiling beside the floor, which stage limits, latents and rates compared
+    for k in SET_METRICS:
+        assert r["autoencoder_ceiling"][k].keys() == {"mean", "sd"}
+    assert r["limiting_stage"]["stage"] in ("autoencoder", "diffusion", "none")
+    assert set(r["latents"]) == {"encoded", "sampled"}
+    assert len(r["latents"]["sampled"]["std"]) == m.latent_dim
+    assert r["rate_ratio"]["p10"] <= r["rate_ratio"]["median"] <= r["rate_ratio"]["p90"]
+    page = (d / "angle-report-model" / "index.html").read_text()
+    assert 'id="limiting-stage"' in page and 'id="latents"' in page and "autoencoder ceiling" in page
 
     m = maze_models["velocity"]
     sim = load_dataset(MAZE, MAZE_SPEC)
@@ -168,3 +177,39 @@ def test_report_page_in_headless_chromium(lorenz_report, tmp_path):
     subprocess.run([_chromium(), *flags[:-1], "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.stat().st_size > 10_000  # something was drawn
+
+
+@pytest.mark.parametrize("ceiling, synthetic, stage", [
+    ((5.0, 4.0, 3.0, 1.0), (6.0, 5.0, 4.0, 1.5), "autoencoder"),  # the ceiling is already far from the floor
+    ((1.2, 1.1, 1.5, 1.0), (9.0, 3.0, 4.0, 1.2), "diffusion"),  # samples far beyond a good ceiling
+    ((1.2, 1.1, 1.5, 1.0), (1.5, 1.2, 1.6, 1.1), "none"),
+])
+def test_limiting_stage(ceiling, synthetic, stage):
+    from nwb_ldns.evaluate import CORE_METRICS, limiting_stage
+
+    report = {"half_vs_half": {k: {"mean": 2.0} for k in CORE_METRICS},
+              "autoencoder_ceiling": {k: {"mean": 2.0 * c} for k, c in zip(CORE_METRICS, ceiling)}}
+    report.update({k: {"mean": 2.0 * v} for k, v in zip(CORE_METRICS, synthetic)})
+    out = limiting_stage(report)
+    assert out["stage"] == stage
+    assert out["ratios"]["kl_population_count"] == {"synthetic_x_floor": synthetic[0], "ceiling_x_floor": ceiling[0]}
+    del report["autoencoder_ceiling"]
+    assert limiting_stage(report)["stage"] is None  # no model: no ceiling to compare with
+
+
+def test_rate_ratio_and_its_warning():
+    r = M.rate_ratio(np.array([1.0, 2.0, 0.0, 4.0]), np.array([2.0, 4.0, 5.0, 8.0]))
+    assert r["median"] == pytest.approx(2.0)  # the silent real unit is left out
+    assert M.rate_warning(2.0) and "2.00x" in M.rate_warning(2.0)
+    assert M.rate_warning(1.2) is None and M.rate_warning(None) is None
+
+
+def test_generate_warns_when_rates_are_far_from_the_training_data(maze_models, caplog):
+    import copy
+    import logging
+
+    m = copy.copy(maze_models["angle"])
+    m.data = {**m.data, "unit_rates_hz": [r * 50 for r in m.data["unit_rates_hz"]]}  # as if the data fired 50x more
+    with caplog.at_level(logging.WARNING, logger="nwb_ldns"):
+        generate(m, condition=np.zeros(4), seed=0)
+    assert any("firing rates are" in rec.getMessage() for rec in caplog.records)
