@@ -132,6 +132,23 @@ def _data_info(dataset: SpikeDataset) -> dict:
             "session": dataset.session}
 
 
+SMALL_TRAIN_TRIALS = 200  # under this, fit warns that samples will be less realistic
+
+
+def _small_data_guard(n_train: int, n_val: int) -> dict:
+    """Warn about a small train split; returns what is recorded in config.json under ``guard``."""
+    out = {"train_trials": n_train, "val_trials": n_val, "warnings": []}
+    if n_train < SMALL_TRAIN_TRIALS:
+        out["warnings"].append(
+            f"only {n_train} training trials: each stage stops when its validation loss stops improving, but "
+            "expect less realistic samples than from a few hundred trials (check them with `nwb-ldns evaluate`)")
+    if n_val < 5:
+        out["warnings"].append(f"only {n_val} validation trials: early stopping and model selection are noisy")
+    for w in out["warnings"]:
+        logger.warning("%s", w)
+    return out
+
+
 # ---- the model dir -----------------------------------------------------------------------------
 def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict) -> dict:
     """Create, reuse (--resume) or replace (--overwrite) the model dir; return its config."""
@@ -427,6 +444,7 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     fresh = artifacts.new_config(method=method, data=_data_info(dataset), provenance=dataset.provenance,
                                  condition=cond, configs=build_configs(dataset, cond, preset=preset, seed=seed,
                                                                        overrides=overrides, method=method))
+    fresh["guard"] = _small_data_guard(int((dataset.split == "train").sum()), int((dataset.split == "val").sum()))
     explicit = stages is not None
     stages = tuple(stages or STAGES)
     for s in stages:

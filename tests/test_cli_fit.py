@@ -180,8 +180,10 @@ def test_generate_compile_draws_what_eager_generate_draws(lorenz_model, tmp_path
 
 def test_fit_by_steps_within_a_time_budget(tmp_path):
     m = tmp_path / "b"
-    run("fit", LORENZ, "-o", m, "--time-budget", "20s", *TINY)  # steps and early stopping, no epochs given
+    p = run("fit", LORENZ, "-o", m, "--time-budget", "20s", *TINY)  # steps and early stopping, no epochs given
+    assert "warning: only 42 training trials" in p.stderr  # 60 trials, 70 % to train
     cfg = json.loads((m / "config.json").read_text())
+    assert cfg["guard"]["train_trials"] == 42 and len(cfg["guard"]["warnings"]) == 1
     seconds = 0.0
     for stage in ("autoencoder", "diffusion", "spike_history"):
         h = cfg["stages"][stage]["history"]
