@@ -137,8 +137,14 @@ def set_metrics(a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, label
         "rmse_firing_rate": M.rmse(M.firing_rates(a, bin_s), M.firing_rates(b, bin_s)),
         "rmse_fano_factor": M.rmse(M.fano_factors(a), M.fano_factors(b)),
         "rmse_autocorrelation": M.rmse(ac_a, ac_b),
-        "psth_r2": M.psth_r2(M.smooth_counts(a, bin_s, SMOOTH_S), M.smooth_counts(b, bin_s, SMOOTH_S), la, lb),
+        "psth_r2": _psth_r2(a, b, la, lb, bin_s),
     }
+
+
+def _psth_r2(a, b, la, lb, bin_s) -> float:
+    """PSTH R^2 of smoothed counts; smoothing is linear, so the trial averages are smoothed, not every trial."""
+    (ma, ua), (mb, ub) = M.condition_means(a, la), M.condition_means(b, lb)
+    return M.psth_r2(M.smooth_counts(ma, bin_s, SMOOTH_S), M.smooth_counts(mb, bin_s, SMOOTH_S), ua, ub)
 
 
 def _bins(features):

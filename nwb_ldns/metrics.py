@@ -144,17 +144,19 @@ def autocorrelation(counts: np.ndarray, max_lag: int = 30) -> np.ndarray:
     """
     from scipy.fft import irfft, next_fast_len, rfft
 
-    x = np.asarray(counts, dtype=np.float64)  # (trial, neuron, time)
+    x = np.asarray(counts, dtype=np.float32)  # (trial, neuron, time); float32 halves the memory traffic
     T, N, L = x.shape
-    x = x - x.mean(axis=(0, 2), keepdims=True)
-    var = (x ** 2).mean(axis=(0, 2))  # (neuron,)
+    x = x - x.mean(axis=(0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
     K = min(max_lag, L - 1) + 1
     # sum_t x_t x_{t+k} for every k at once: the inverse FFT of the power, zero-padded so that
-    # lags do not wrap around; summed over trials before the inverse (it is linear)
-    f = rfft(x, n=next_fast_len(L + K), axis=-1)  # (trial, neuron, freq)
-    lagged = irfft((f.real ** 2 + f.imag ** 2).sum(0), n=next_fast_len(L + K), axis=-1)[:, :K]  # (neuron, K)
+    # lags do not wrap around; summed over trials (in float64) before the inverse (it is linear)
+    n = next_fast_len(L + K)
+    f = rfft(x, n=n, axis=-1, workers=-1)  # (trial, neuron, freq)
+    power = (f.real.astype(np.float64) ** 2 + f.imag.astype(np.float64) ** 2).sum(0)  # (neuron, freq)
+    lagged = irfft(power, n=n, axis=-1)[:, :K]  # (neuron, K)
     out = np.full((N, max_lag + 1), np.nan)
     out[:, :K] = lagged / (T * (L - np.arange(K)))[None]
+    var = out[:, 0].copy()  # lag 0: the variance
     with np.errstate(invalid="ignore", divide="ignore"):
         return out / var[:, None]
 
@@ -201,6 +203,13 @@ def psth_r2(real: np.ndarray, synthetic: np.ndarray, real_labels: np.ndarray, sy
     if not a:
         return float("nan")
     return r2_score(np.stack(a), np.stack(b))
+
+
+def condition_means(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Trial averages per condition: ((condition, ...), the conditions)."""
+    labels = np.asarray(labels)
+    u = np.unique(labels)
+    return np.stack([x[labels == c].mean(0) for c in u]), u
 
 
 def angle_sectors(angles: np.ndarray, n: int = 8) -> np.ndarray:
