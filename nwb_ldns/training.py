@@ -300,17 +300,23 @@ class _Run:
             self.bad_evals += 1
 
     # ---- time ----------------------------------------------------------------------------------------
-    def replan(self, seconds_per_step: float) -> None:
-        """Shorten the schedule so that it ends by the deadline (rank 0's clock decides for everyone)."""
+    def replan(self, seconds_per_step: float) -> bool:
+        """Shorten the schedule so that it ends by the deadline; True once the deadline has passed.
+
+        Rank 0's clock decides for every process, so they all stop at the same step.
+        """
         if self.deadline is None:
-            return
+            return False
         left = self.deadline - time.monotonic()
         fits = self.step + max(0, int(left / max(seconds_per_step, 1e-9)))
-        t = torch.tensor([float(fits) if self.rank == 0 else 0.0], device=self.device)
-        fits = int(distributed.all_reduce_sum(t)) if self.world > 1 else fits
+        if self.world > 1:
+            mine = [float(fits), float(left <= 0)] if self.rank == 0 else [0.0, 0.0]
+            fits, past = distributed.all_reduce_sum(torch.tensor(mine, device=self.device)).tolist()
+            fits, left = int(fits), -1.0 if past else 1.0
         if fits < self.total:
             self.total = max(self.step, fits)
             self.history["planned_steps"] = self.total
+        return left <= 0
 
 
 def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None, resume: bool = False,
@@ -374,7 +380,9 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
                 if bar is not None:
                     bar.update(1)
                 last = run.step >= run.total
-                out_of_time = deadline is not None and time.monotonic() >= deadline
+                # alone, a passed deadline ends the interval at once; under torchrun the processes stop
+                # together at a validation (rank 0's clock) or at the end of the shortened schedule
+                out_of_time = deadline is not None and run.world == 1 and time.monotonic() >= deadline
                 if run.step % run.eval_every and not last and not out_of_time:
                     continue
                 # ---- a validation: one host sync for the interval's loss ----
@@ -397,10 +405,10 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
                 history["seconds"] = history.get("seconds", 0.0) + (now - t_last)
                 history["world_size"] = run.world
                 t_last = now
-                run.replan((now - t_start) / max(1, run.step - step_start))
+                past_deadline = run.replan((now - t_start) / max(1, run.step - step_start))
                 if cfg.epochs == 0 and cfg.patience > 0 and run.bad_evals >= cfg.patience:
                     stopped = "patience"
-                elif deadline is not None and now >= deadline:
+                elif past_deadline:
                     stopped = "time"
                 elif run.step >= run.total:
                     stopped = "steps" if run.total >= plan_steps(cfg, run.n)[0] else "time"

@@ -122,3 +122,14 @@ def test_the_ae_loss_of_a_split_batch_is_the_loss_of_the_whole(tmp_path):
     parts = torch.cat([ae.loss(counts[r], rng=rng.take(r), reduction="trial")
                        for r in (torch.tensor([4, 0]), torch.tensor([1, 2, 3, 5]))])
     torch.testing.assert_close(parts, whole[[4, 0, 1, 2, 3, 5]])
+
+
+def test_two_processes_stop_together_at_a_time_budget(tmp_path):
+    # steps and early stopping with a budget: rank 0's clock decides when both processes stop
+    fit = [a for i, a in enumerate(FIT) if not (a.startswith("--epochs") or FIT[i - 1].startswith("--epochs"))]
+    p = torchrun("--no-python", nwb_ldns_script(), "fit", SOURCE, "-o", tmp_path / "m", *fit, "--time-budget", "20s")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    for stage in ("autoencoder", "diffusion", "spike_history"):
+        h = cfg["stages"][stage]["history"]
+        assert h["world_size"] == 2 and h["stopped"] in ("time", "patience", "steps") and h["steps"] > 0
+    assert p.stdout.count("model -> ") == 1
