@@ -172,7 +172,10 @@ def test_report_page_in_headless_chromium(lorenz_report, tmp_path):
         row = re.search(rf'<tr data-metric="{key}">(.*?)</tr>', dom, re.S).group(1)
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         assert cells[1].startswith(_fmt(m[key]["mean"])), (key, cells)
-        assert cells[2].startswith(_fmt(m["half_vs_half"][key]["mean"])), (key, cells)
+        assert cells[2].startswith(_fmt(m["autoencoder_ceiling"][key]["mean"])), (key, cells)
+        assert cells[3].startswith(_fmt(m["half_vs_half"][key]["mean"])), (key, cells)
+    stage = re.search(r'<p id="limiting-stage" data-stage="(\w+)"', dom)
+    assert stage and stage.group(1) == m["limiting_stage"]["stage"]
     shot = tmp_path / "page.png"
     subprocess.run([_chromium(), *flags[:-1], "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120)
