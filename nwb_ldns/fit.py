@@ -489,5 +489,6 @@ def describe(model_dir: str | Path) -> str:
         parts.append(f"denoiser {count_parameters(m.denoiser) / 1e6:.2f} M")
     for s, info in m.info.get("stages", {}).items():
         h = info.get("history", {})
-        parts.append(f"{s}: {h.get('steps', 0)} steps in {h.get('seconds', math.nan):.0f} s")
+        done = f"{h['steps']} steps" if "steps" in h else f"{len(h.get('train_loss', []))} epochs"  # older model dirs
+        parts.append(f"{s}: {done} in {h.get('seconds', math.nan):.0f} s")
     return "; ".join(parts)
