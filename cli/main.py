@@ -94,6 +94,8 @@ def data_options(fn):
                      help="Pair behaviour at t + lag with spikes at t."),
         click.option("--split-seed", type=int, default=0, show_default=True,
                      help="Seed of the 70/10/20 split used when the trials have no 'split' column."),
+        click.option("--trials-table", default=None, metavar="NAME",
+                     help="Interval table whose rows are the trials (default: trials; see `inspect`)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -131,7 +133,8 @@ def spec_from_options(o: dict):
 
     return DataSpec(bin_ms=o["bin_ms"], align=o["align"], window_ms=tuple(o["window"]) if o["window"] else None,
                     segment_ms=o["segment_ms"], units=o["units"], behavior=tuple(o["behavior"]),
-                    behavior_lag_ms=o["behavior_lag_ms"], split_seed=o["split_seed"])
+                    behavior_lag_ms=o["behavior_lag_ms"], split_seed=o["split_seed"],
+                    trials_table=o["trials_table"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

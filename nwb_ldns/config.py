@@ -30,6 +30,8 @@ class DataSpec:
         Behaviour at ``t + lag`` is paired with spikes at ``t``.
     split_seed : int
         Seed of the 70/10/20 split used when the trials table has no ``split`` column.
+    trials_table : str or None
+        The interval table whose rows are the trials (e.g. ``encoding_table``); None: ``trials``.
     """
 
     bin_ms: float = 5.0
@@ -40,6 +42,7 @@ class DataSpec:
     behavior: tuple[str, ...] = ()
     behavior_lag_ms: float = 0.0
     split_seed: int = 0
+    trials_table: str | None = None
 
     def __post_init__(self):
         from .errors import NwbLdnsError
@@ -199,6 +202,9 @@ class TrainConfig(_Config):
     ema_decay: float = 0.0  # 0: no EMA
     seed: int = 0
 
+
+#: under this many training trials, ``fit`` (and ``inspect``) warn that samples will be less realistic
+SMALL_TRAIN_TRIALS = 200
 
 #: ``--preset``: "paper" sizes the models as the LDNS paper (for a GPU); "quick" finishes in
 #: minutes on a laptop CPU. Each entry holds overrides of the config dataclasses' defaults.

@@ -17,6 +17,7 @@ from .binning import WindowBinner
 from .config import DataSpec
 from .errors import NwbLdnsError
 from .sources import Recording, open_source
+from .sources.base import scalar_values
 
 logger = logging.getLogger("nwb_ldns")
 
@@ -176,15 +177,29 @@ class SpikeDataset:
 def _trial_windows(rec: Recording, spec: DataSpec):
     """Window starts, bins per window, alignment times, trial ids and the trials table used."""
     bin_s = spec.bin_s
-    trials = rec.trials
+    trials = rec.trials_table(spec.trials_table)
+    if spec.trials_table not in (None, "trials") and (trials is None or len(trials) == 0):
+        raise NwbLdnsError(f"interval table {spec.trials_table!r} has no rows")
     if trials is None or len(trials) == 0:
         return _segment_windows(rec, spec) + (None,)
     trials = trials.sort_values("start_time", kind="stable")
     if spec.window_ms is None:  # whole trials, variable length
-        n_bins = np.floor((trials["stop_time"].to_numpy() - trials["start_time"].to_numpy()) / bin_s + 1e-9)
+        start = trials["start_time"].to_numpy(dtype=np.float64)
+        stop = trials["stop_time"].to_numpy(dtype=np.float64)
+        no_stop = ~np.isfinite(stop) | ~np.isfinite(start)
+        if no_stop.all():
+            raise NwbLdnsError(
+                f"the {len(trials)} trials have no stop_time (NaN), so whole trials cannot be binned; "
+                f"use fixed windows, e.g. --align start_time --window 0 {suggest_window_ms(trials, spec.bin_ms):g}")
+        if no_stop.any():
+            logger.warning("dropping %d trial(s) with no stop_time (NaN)", int(no_stop.sum()))
+        n_bins = np.floor(np.where(no_stop, 0.0, stop - start) / bin_s + 1e-9)
         keep = n_bins >= 1
-        if not keep.all():
-            logger.warning("dropping %d trial(s) shorter than one %g ms bin", int((~keep).sum()), spec.bin_ms)
+        if not keep.all() and not keep.any():
+            raise NwbLdnsError(f"no trial is as long as one {spec.bin_ms:g} ms bin")
+        if (~keep & ~no_stop).any():
+            logger.warning("dropping %d trial(s) shorter than one %g ms bin", int((~keep & ~no_stop).sum()),
+                           spec.bin_ms)
         trials = trials[keep]
         starts = trials["start_time"].to_numpy(dtype=np.float64)
         return starts, n_bins[keep].astype(np.int64), starts, trials.index.to_numpy(), trials
@@ -217,6 +232,17 @@ def _trial_windows(rec: Recording, spec: DataSpec):
             f"{align} at {t_align[i]:.3f} s); choose a window inside the trials"
         )
     return starts, np.full(len(trials), n_bins), t_align, trials.index.to_numpy(), trials
+
+
+def suggest_window_ms(trials: pd.DataFrame, bin_ms: float) -> float:
+    """A window after each trial start that stays clear of the next start: the shortest gap between
+    consecutive starts, rounded down to whole bins (at least one bin)."""
+    starts = np.sort(trials["start_time"].to_numpy(dtype=np.float64))
+    starts = starts[np.isfinite(starts)]
+    gaps = np.diff(starts)
+    gaps = gaps[gaps > 0]
+    gap_ms = float(gaps.min()) * 1e3 if gaps.size else 1000.0
+    return max(bin_ms, np.floor(gap_ms / bin_ms + 1e-9) * bin_ms)
 
 
 def _segment_windows(rec: Recording, spec: DataSpec):
@@ -372,7 +398,9 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     unit_cols = recording.unit_columns()
     coords = {"trial": trial_ids, "time": time, "unit": unit_ids[index]}
     for col in unit_cols.columns:
-        coords[f"unit_{col}"] = ("unit", unit_cols[col].to_numpy()[index])
+        values = scalar_values(unit_cols[col].to_numpy()[index])
+        if values is not None:  # readers give plain values; anything else would break the Zarr write
+            coords[f"unit_{col}"] = ("unit", values)
     ds = xr.Dataset(data_vars, coords=coords, attrs={
         "spec": spec.to_json(),
         "provenance": json.dumps(recording.provenance, sort_keys=True, default=str),

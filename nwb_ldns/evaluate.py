@@ -79,7 +79,7 @@ def load_pair(real_source: str, synthetic_path: str, *, split: str = "train", pr
 
     # the synthetic file: same window around the alignment column generate wrote; its behaviour is
     # the condition, already paired with the spikes (no lag)
-    syn_spec = dataclasses.replace(spec, units="all", behavior=(cond.name,) if cond.series else (),
+    syn_spec = dataclasses.replace(spec, units="all", behavior=(cond.name,) if cond.series else (), trials_table=None,
                                    behavior_lag_ms=0.0)
     syn = load_dataset(synthetic_path, syn_spec, drop_empty_units=False)
     if "unit_source_unit_id" in syn.ds.coords:
@@ -312,6 +312,8 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
         report.update(_model_metrics(pair, model, encoded, rng, n_boot, arrays))
     report["n_trials"] = {"real": int(len(a)), "synthetic": int(len(b)), "per_resample": int(n)}
     report["n_units"] = int(a.shape[1])
+    if a.shape[1] < 2:  # one unit: there are no pairs; the rest of the report stands
+        report["not_applicable"] = {"rmse_pairwise_correlation": "needs two or more units"}
     report["bin_ms"] = bin_s * 1e3
     report["bootstrap_resamples"] = int(n_boot)
     return {"metrics": report, "arrays": arrays}

@@ -15,7 +15,7 @@ import torch
 
 from . import artifacts, distributed
 from .artifacts import STAGES
-from .config import (PRESETS, AutoencoderConfig, ConditionSpec, DenoiserConfig, DiffusionConfig, GnocchiConfig,
+from .config import (PRESETS, SMALL_TRAIN_TRIALS, AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig, DiffusionConfig, GnocchiConfig,
                      TrainConfig)
 from .dataset import SpikeDataset
 from .errors import NwbLdnsError
@@ -132,7 +132,6 @@ def _data_info(dataset: SpikeDataset) -> dict:
             "session": dataset.session}
 
 
-SMALL_TRAIN_TRIALS = 200  # under this, fit warns that samples will be less realistic
 
 
 def _small_data_guard(n_train: int, n_val: int) -> dict:
@@ -149,6 +148,20 @@ def _small_data_guard(n_train: int, n_val: int) -> dict:
     return out
 
 
+def _plan_line(configs: dict, n_train: int, n_val: int) -> str:
+    """What the fit will do, in words: trials, and optimizer steps per stage."""
+    parts = []
+    for stage, key in (("autoencoder", "ae_train"), ("denoiser", "diffusion_train"), ("spike history", "history_train")):
+        cfg = TrainConfig.from_dict(configs[key])
+        rows = min(cfg.batch_size, n_train)
+        if cfg.epochs > 0:
+            parts.append(f"{stage} {cfg.epochs} passes ({cfg.epochs * -(-n_train // cfg.batch_size):,} steps)")
+        else:
+            parts.append(f"{stage} up to {cfg.steps:,} steps (~{cfg.steps * rows / n_train:,.0f} passes)")
+    return (f"{n_train:,} training and {n_val:,} validation trials, batches of {min(TrainConfig.from_dict(configs['ae_train']).batch_size, n_train)}: "
+            + ", ".join(parts) + "; a stage stops early when its validation loss stops improving")
+
+
 # ---- the model dir -----------------------------------------------------------------------------
 def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict) -> dict:
     """Create, reuse (--resume) or replace (--overwrite) the model dir; return its config."""
@@ -156,7 +169,7 @@ def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict)
     if model_dir.exists() and any(model_dir.iterdir()):
         if resume and cfg_path.is_file():
             cfg = artifacts.read_config(model_dir)
-            if cfg["data"]["spec"] != fresh["data"]["spec"] or \
+            if DataSpec.from_dict(cfg["data"]["spec"]) != DataSpec.from_dict(fresh["data"]["spec"]) or \
                     cfg["provenance"].get("content_hash") != fresh["provenance"].get("content_hash"):
                 raise NwbLdnsError(f"{model_dir} was fitted on other data or options; --resume needs the same SOURCE "
                                    "and data options (or fit into a new -o)")
@@ -445,6 +458,7 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
                                  condition=cond, configs=build_configs(dataset, cond, preset=preset, seed=seed,
                                                                        overrides=overrides, method=method))
     fresh["guard"] = _small_data_guard(int((dataset.split == "train").sum()), int((dataset.split == "val").sum()))
+    logger.info("%s", _plan_line(fresh["configs"], fresh["guard"]["train_trials"], fresh["guard"]["val_trials"]))
     explicit = stages is not None
     stages = tuple(stages or STAGES)
     for s in stages:

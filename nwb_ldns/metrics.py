@@ -39,8 +39,10 @@ def isi_stats(counts: np.ndarray, bin_s: float, *, min_isis: int = 2) -> tuple[n
 def pairwise_correlations(counts: np.ndarray) -> np.ndarray:
     """Pearson correlations between neurons over all (trial, bin) samples: the upper triangle, flattened.
 
-    Silent neurons give NaN entries.
+    Silent neurons give NaN entries; fewer than two neurons give an empty array (no pairs).
     """
+    if counts.shape[1] < 2:
+        return np.empty(0)
     x = np.asarray(counts, dtype=np.float64).transpose(1, 0, 2).reshape(counts.shape[1], -1)  # (neuron, samples)
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.corrcoef(x)

@@ -194,8 +194,10 @@ def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
             c = ceiling.get(key, {})
             csd = f" &plusmn; {_fmt(c['sd'])}" if c.get("sd") is not None else ""
             ceil = f'<td class="ceiling">{_fmt(c.get("mean")) if c else "n/a"}{csd if c else ""}</td>'
+        why = metrics.get("not_applicable", {}).get(key)
+        value = f"not applicable ({html.escape(why)})" if why else f"{_fmt(v.get('mean'))}{sd}"
         rows.append(f'<tr data-metric="{key}"><td>{html.escape(label)}</td>'
-                    f'<td class="value">{_fmt(v.get("mean"))}{sd}</td>{ceil}'
+                    f'<td class="value">{value}</td>{ceil}'
                     f'<td class="floor">{_fmt(f.get("mean")) if f else "n/a"}{fsd if f else ""}</td><td>{ratio}</td></tr>')
     figs = "\n".join(f'<figure><img src="{html.escape(n)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}'
                      f'</figcaption></figure>' for n, c in figures)

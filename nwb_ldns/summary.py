@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .config import PRESETS, SMALL_TRAIN_TRIALS, TrainConfig
 from .sources import Recording
 
 # known layouts: (trial columns that identify it, suggested options, why)
@@ -11,6 +12,34 @@ KNOWN_LAYOUTS = [
     ({"move_onset_time"}, ["--align", "move_onset_time", "--window", "-250", "450"],
      "MC_Maze / NLB reaching layout (LDNS: 140 bins of 5 ms around movement onset)"),
 ]
+
+
+def fit_plan(trials, epochs, duration: float, segment_s: float = 1.0) -> dict:
+    """Training trials a fit would have and the optimizer steps each preset runs on them.
+
+    Trials come from ``trials`` (its ``split`` column, else the 70 % of the seeded split), or from
+    1 s segments over the epochs or the recording.
+    """
+    if trials is not None and len(trials):
+        if "split" in trials.columns:
+            n_train = int((trials["split"].astype(str).str.strip().str.lower().isin(["train", "training"])).sum())
+        else:
+            n_train = int(round(0.7 * len(trials)))
+    else:
+        if epochs is not None and len(epochs):
+            spans = (epochs["stop_time"] - epochs["start_time"]).to_numpy(dtype=np.float64)
+        else:
+            spans = np.array([duration])
+        n_train = int(round(0.7 * np.floor(spans[np.isfinite(spans)] / segment_s + 1e-9).sum()))
+    presets = {}
+    for preset, sizes in PRESETS.items():
+        presets[preset] = {}
+        for stage, key in (("autoencoder", "ae_train"), ("denoiser", "diffusion_train")):
+            cfg = TrainConfig().replace(**sizes[key])
+            rows = min(cfg.batch_size, max(n_train, 1))
+            presets[preset][stage] = {"steps": cfg.steps, "batch_size": rows,
+                                      "passes": round(cfg.steps * rows / n_train, 1) if n_train else None}
+    return {"train_trials": n_train, "small": n_train < SMALL_TRAIN_TRIALS, "presets": presets}
 
 
 def summarize(rec: Recording) -> dict:
@@ -28,17 +57,39 @@ def summarize(rec: Recording) -> dict:
     units = rec.unit_columns()
     trials = rec.trials
     epochs = rec.epochs
+    tables = rec.interval_tables()
     series = rec.behavior_series()
     trial_columns = [str(c) for c in trials.columns] if trials is not None else []
+    problems = []
 
     splits = None
     if trials is not None and "split" in trials.columns:
         splits = {str(k): int(v) for k, v in trials["split"].astype(str).value_counts().sort_index().items()}
 
     suggested, reason = [], []
-    if trials is None or len(trials) == 0:
+    others = {k: t for k, t in tables.items() if k not in ("trials", "epochs", "invalid_times") and len(t)}
+    if (trials is None or len(trials) == 0) and others:
+        name = max(others, key=lambda k: len(others[k]))
+        suggested += ["--trials-table", name]
+        reason.append(f"no trials table: use the rows of {name!r} (or another interval table) as trials")
+        trials_like = others[name]
+    elif trials is None or len(trials) == 0:
         suggested += ["--segment-ms", "1000"]
         reason.append("no trials table: fixed 1 s windows over " + ("the epochs" if epochs is not None else "the recording"))
+        trials_like = None
+    else:
+        trials_like = trials
+    if trials_like is not None and "stop_time" in trials_like.columns:
+        no_stop = int((~np.isfinite(trials_like["stop_time"].to_numpy(dtype=np.float64))).sum())
+        if no_stop:
+            from .dataset import suggest_window_ms
+
+            problems.append(f"stop_time is NaN in {no_stop} of {len(trials_like)} trials: whole trials cannot be "
+                            "binned" if no_stop == len(trials_like) else
+                            f"stop_time is NaN in {no_stop} of {len(trials_like)} trials (they are left out of whole-trial mode)")
+            if no_stop == len(trials_like):
+                suggested += ["--align", "start_time", "--window", "0", f"{suggest_window_ms(trials_like, 5.0):g}"]
+                reason.append("fixed windows after each start, up to the next trial's start")
     for needed, opts, why in KNOWN_LAYOUTS:
         if needed <= set(trial_columns):
             suggested += opts
@@ -47,7 +98,7 @@ def summarize(rec: Recording) -> dict:
     if "hand_vel" in names:
         suggested += ["--behavior", "hand_vel", "--behavior-lag-ms", "100"]
         reason.append("hand velocity with the NLB 100 ms lag")
-    if not suggested and trials is not None and len(trials):
+    if not suggested and trials_like is not None and len(trials_like):
         reason.append("whole trials at variable length (add --align COLUMN --window START STOP for fixed windows)")
 
     return {
@@ -64,7 +115,11 @@ def summarize(rec: Recording) -> dict:
         "behavior": [s.name for s in series],
         "behavior_series": [{"name": s.name, "path": s.path, "shape": list(s.shape), "rate_hz": s.rate,
                              "unit": s.unit} for s in series],
+        "interval_tables": [{"name": k, "n_rows": int(len(t)), "columns": [str(c) for c in t.columns]}
+                            for k, t in tables.items()],
         "splits": splits,
+        "fit_plan": fit_plan(trials_like, epochs, duration),
+        "problems": problems,
         "duration_s": float(duration),
         "session": rec.session_metadata(),
         "suggested": suggested,
@@ -92,13 +147,31 @@ def format_summary(s: dict) -> str:
         lines.append("  splits    none in the file: a seeded 70/10/20 train/val/test split is made")
     if s["n_epochs"]:
         lines.append(f"epochs      {s['n_epochs']}")
+    others = [t for t in s["interval_tables"] if t["name"] not in ("trials", "epochs")]
+    if others:
+        lines.append("intervals   " + "; ".join(f"{t['name']} {t['n_rows']} ({', '.join(t['columns'])})" for t in others))
     lines.append(f"behaviour   {len(s['behavior_series'])}")
-    for b in s["behavior_series"]:
+    beh = s["behavior_series"]
+    width = max([len(b["name"]) for b in beh] + [14]) + 2  # long names must not run into the shape
+    for b in beh:
         rate = f"{b['rate_hz']:.4g} Hz" if b["rate_hz"] else "irregular"
-        lines.append(f"  {b['name']:<16}{'x'.join(map(str, b['shape'])):<14}{rate:<12}{b['path']}")
+        lines.append(f"  {b['name']:<{width}}{'x'.join(map(str, b['shape'])):<14}{rate:<12}{b['path']}")
     lines.append(f"duration    {s['duration_s']:.1f} s")
+    for problem in s["problems"]:
+        lines.append(f"problem     {problem}")
     if s["suggested"]:
         lines.append(f"suggested   {' '.join(s['suggested'])}")
     if s["suggested_reason"]:
         lines.append(f"            ({s['suggested_reason']})")
+    plan = s["fit_plan"]
+    if plan["train_trials"]:
+        q, p = plan["presets"]["quick"], plan["presets"]["paper"]
+        lines.append(f"fit         {plan['train_trials']:,} training trials: --preset quick (CPU) up to "
+                     f"{q['autoencoder']['steps']:,} autoencoder + {q['denoiser']['steps']:,} denoiser steps of "
+                     f"{q['autoencoder']['batch_size']}")
+        lines.append(f"            (~{q['autoencoder']['passes']:,.0f} / ~{q['denoiser']['passes']:,.0f} passes); "
+                     f"--preset paper (GPU) {p['autoencoder']['steps']:,} + {p['denoiser']['steps']:,}; "
+                     "each stage stops early when its validation loss stops improving")
+        if plan["small"]:
+            lines.append("            few trials: expect less realistic samples than from a few hundred")
     return "\n".join(lines)

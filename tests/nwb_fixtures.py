@@ -104,3 +104,57 @@ def bad_units(kind: str) -> NWBFile:
 def write(nwbfile: NWBFile, path) -> str:
     write_nwbfile(nwbfile, path)
     return str(path)
+
+
+def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) -> NWBFile:
+    """A small file with one quirk seen in files written by other labs and tools.
+
+    ``electrode_group``: units carry ``electrode_group`` references and a ragged ``electrodes``
+    column; ``one_unit``: a single unit; ``nan_stop``: every trial's ``stop_time`` is NaN;
+    ``unsorted``: unit 3 has 21 spike times out of order; ``intervals``: no trials table, but
+    ``encoding_table`` and ``recognition_table`` interval tables; ``no_resolution``: the units
+    table has no ``resolution``; ``long_behavior``: behaviour series with long names.
+    """
+    rng = np.random.default_rng(seed)
+    nwb = base_file()
+    trial_s, iti = 1.0, 0.25
+    starts = 0.5 + np.arange(n_trials) * (trial_s + iti)
+    duration = float(starts[-1] + trial_s + 0.5)
+    n_units = 1 if quirk == "one_unit" else n_units
+    if quirk == "electrode_group":
+        device = nwb.create_device(name="probe")
+        groups = [nwb.create_electrode_group(name=f"shank{g}", description="shank", location="ALM", device=device)
+                  for g in range(2)]
+        for u in range(n_units):
+            nwb.add_electrode(group=groups[u % 2], location="ALM")
+    for u in range(n_units):
+        # rates that follow the trial structure, so a model has something to learn
+        t = np.sort(rng.uniform(0, duration, int(rng.integers(400, 900))))
+        phase = np.mod(t - 0.5, trial_s + iti) / trial_s
+        keep = rng.uniform(size=t.size) < 0.3 + 0.7 * np.exp(-0.5 * ((phase - 0.3 - 0.1 * u) / 0.15) ** 2)
+        t = t[keep]
+        if quirk == "unsorted" and u == 3:
+            idx = rng.choice(np.arange(2, t.size - 1, 3), 21, replace=False)  # apart, so 21 pairs are out of order
+            t[idx], t[idx - 1] = t[idx - 1].copy(), t[idx].copy()
+        kw = {"electrode_group": groups[u % 2], "electrodes": [u]} if quirk == "electrode_group" else {}
+        nwb.add_unit(spike_times=t, **kw)
+    if quirk != "no_resolution":
+        nwb.units.resolution = 1.0 / 30000
+    if quirk == "intervals":
+        from pynwb.epoch import TimeIntervals
+
+        for name, offset in (("encoding_table", 0), ("recognition_table", 1)):
+            table = TimeIntervals(name=name, description=f"{name} of a memory task")
+            table.add_column(name="stimulus_id", description="image shown")
+            for i in range(offset, n_trials, 2):
+                table.add_row(start_time=starts[i], stop_time=starts[i] + trial_s, stimulus_id=i % 5)
+            nwb.add_time_intervals(table)
+    else:
+        for i in range(n_trials):
+            nwb.add_trial(start_time=starts[i], stop_time=np.nan if quirk == "nan_stop" else starts[i] + trial_s)
+    if quirk == "long_behavior":
+        beh = nwb.create_processing_module("behavior", "licks")
+        for name in ("lick_right_times", "lick_left_times_from_the_camera"):
+            beh.add(TimeSeries(name=name, description="licks", data=rng.uniform(size=1016), unit="n.a.",
+                               timestamps=np.sort(rng.uniform(0, duration, 1016))))
+    return nwb

@@ -40,28 +40,48 @@ class BehaviorSeries:
     unit: str = ""
 
 
+def scalar_values(data) -> np.ndarray | None:
+    """One plain value per row (numbers, booleans, text) from a column's data, or None.
+
+    References to other objects (an ``electrode_group`` column holds ElectrodeGroup objects)
+    become their names; anything else that is not a number or text gives None.
+    """
+    arr = np.asarray(data) if not isinstance(data, list) else np.empty(len(data), dtype=object)
+    if isinstance(data, list):
+        arr[:] = data
+    if arr.dtype != object:
+        return arr.astype(str) if arr.dtype.kind == "S" else arr
+    if all(hasattr(v, "name") and hasattr(v, "object_id") for v in arr):  # hdmf containers
+        return np.array([str(v.name) for v in arr], dtype=str)
+    if all(isinstance(v, (str, bytes)) for v in arr):
+        return np.array([v.decode() if isinstance(v, bytes) else v for v in arr], dtype=str)
+    if all(isinstance(v, (bool, int, float, np.number, np.bool_)) for v in arr):
+        return arr.astype(np.float64)
+    return None
+
+
 def check_spike_times(times: np.ndarray, unit_id: Any) -> np.ndarray:
-    """Return ``times`` as float64 after checking they are finite, >= 0 and sorted.
+    """Return ``times`` as sorted float64 after checking they are finite and >= 0.
+
+    Spike times out of order (some converters write them so) are sorted, which loses nothing,
+    with a one-line warning that names the unit and how many were out of order.
 
     Raises
     ------
     NwbLdnsError
-        Naming the unit, when a spike time is NaN/inf, negative, or out of order.
+        Naming the unit, when a spike time is NaN/inf or negative.
     """
     times = np.asarray(times, dtype=np.float64)
     if times.size == 0:
         return times
     if not np.all(np.isfinite(times)):
         raise NwbLdnsError(f"unit {unit_id} has {int(np.sum(~np.isfinite(times)))} NaN or infinite spike times")
+    n_bad = int(np.count_nonzero(np.diff(times) < 0))
+    if n_bad:
+        logger.warning("unit %s has %d spike time(s) out of order; sorted them", unit_id, n_bad)
+        times = np.sort(times, kind="stable")
     if times[0] < 0:
         raise NwbLdnsError(f"unit {unit_id} has negative spike times (first: {times[0]:.6g} s)")
-    bad = np.flatnonzero(np.diff(times) < 0)
-    if bad.size:
-        i = int(bad[0])
-        raise NwbLdnsError(
-            f"unit {unit_id} has unsorted spike times ({bad.size} out of order, first at index {i + 1}: "
-            f"{times[i + 1]:.6g} s after {times[i]:.6g} s)"
-        )
     return times
 
 
@@ -134,6 +154,29 @@ class Recording(abc.ABC):
         """The epochs table, or None."""
         return None
 
+    def interval_tables(self) -> dict[str, pd.DataFrame]:
+        """Every interval table by name (``trials``, ``epochs`` and any other TimeIntervals)."""
+        return {name: t for name, t in (("trials", self.trials), ("epochs", self.epochs)) if t is not None}
+
+    def trials_table(self, name: str | None = None) -> pd.DataFrame | None:
+        """The table whose rows are the trials: ``trials`` by default, or the interval table ``name``.
+
+        Raises
+        ------
+        NwbLdnsError
+            When ``name`` is not an interval table of the recording (the message lists them).
+        """
+        if name in (None, "trials"):
+            return self.trials
+        tables = self.interval_tables()
+        if name not in tables:
+            raise NwbLdnsError(f"no interval table {name!r} in {self.uri}; tables: {', '.join(tables) or 'none'}")
+        table = tables[name]
+        missing = [c for c in ("start_time", "stop_time") if c not in table.columns]
+        if missing:
+            raise NwbLdnsError(f"interval table {name!r} has no {' or '.join(missing)} column")
+        return table
+
     # ---- behaviour -----------------------------------------------------------------------
     def behavior_series(self) -> list[BehaviorSeries]:
         """Behavioural time series available (nothing is read)."""
@@ -184,8 +227,11 @@ class Recording(abc.ABC):
             hi.append(bounds[1])
         for table in (self.trials, self.epochs):
             if table is not None and len(table):
-                lo.append(float(np.nanmin(table["start_time"])))
-                hi.append(float(np.nanmax(table["stop_time"])))
+                times = table[["start_time", "stop_time"]].to_numpy(dtype=np.float64)
+                times = times[np.isfinite(times)]  # some files leave stop_time NaN
+                if times.size:
+                    lo.append(float(times.min()))
+                    hi.append(float(times.max()))
         return float(max(hi) - min(lo)) if lo else 0.0
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..binning import EDGE_TOL_S
 from ..errors import NwbLdnsError
-from .base import BehaviorSeries, Recording
+from .base import BehaviorSeries, Recording, scalar_values
 
 logger = logging.getLogger("nwb_ldns")
 
@@ -117,13 +117,27 @@ class NWBRecording(Recording):
     def unit_columns(self) -> pd.DataFrame:
         from hdmf.common import DynamicTableRegion, VectorIndex
 
-        cols = {}
+        cols, left_out = {}, []
         for name in self._units.colnames:
             col = self._units[name]
-            if name in ("spike_times", "obs_intervals") or isinstance(col, (VectorIndex, DynamicTableRegion)):
+            if name in ("spike_times", "obs_intervals"):
                 continue
-            if len(getattr(col.data, "shape", ())) == 1:
-                cols[name] = np.asarray(col.data[:])
+            if isinstance(col, VectorIndex) and isinstance(col.target, DynamicTableRegion):
+                flat, ends = _ragged_reader(col)
+                if len(ends) == len(self._ids) and np.array_equal(np.diff(ends, prepend=0), np.ones(len(ends))):
+                    cols[name] = np.asarray(flat[:], dtype=np.int64)  # one electrode per unit: its row index
+                    continue
+            if isinstance(col, (VectorIndex, DynamicTableRegion)) or len(getattr(col.data, "shape", (0,))) != 1:
+                left_out.append(name)  # ragged, per-spike or multi-dimensional: no one value per unit
+                continue
+            values = scalar_values(col.data[:])
+            if values is None:
+                left_out.append(name)
+            else:
+                cols[name] = values
+        if left_out and not getattr(self, "_said_left_out", False):
+            self._said_left_out = True
+            logger.info("units columns without one plain value per unit are not carried over: %s", ", ".join(left_out))
         return pd.DataFrame(cols, index=pd.Index(self._ids, name="unit"))
 
     @functools.cached_property
@@ -146,6 +160,14 @@ class NWBRecording(Recording):
     @functools.cached_property
     def epochs(self) -> pd.DataFrame | None:
         return self._table(self.nwbfile.epochs)
+
+    def interval_tables(self) -> dict[str, pd.DataFrame]:
+        cache = self.__dict__.setdefault("_intervals", {})
+        for name, table in self.nwbfile.intervals.items():  # trials, epochs, invalid_times and any other
+            if name not in cache:
+                cache[name] = self.trials if name == "trials" else self.epochs if name == "epochs" \
+                    else self._table(table)
+        return dict(cache)
 
     @staticmethod
     def _table(table) -> pd.DataFrame | None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import NwbLdnsError
 from . import register_source
-from .base import Recording
+from .base import Recording, scalar_values
 from .nwb import content_hash
+
+logger = logging.getLogger("nwb_ldns")
+
+
+#: the rate at which SpikeInterface holds spike times of an NWB units table that states no resolution
+FALLBACK_RATE_HZ = 30_000.0
 
 
 def load_sorting(path: Path):
@@ -22,7 +29,16 @@ def load_sorting(path: Path):
             return se.read_phy(path)
         return se.read_kilosort(path)
     if path.suffix == ".nwb" or path.name.endswith(".nwb.zarr"):
-        return se.read_nwb_sorting(path)
+        try:
+            return se.read_nwb_sorting(path)
+        except ValueError as exc:
+            if "sampling frequency" not in str(exc).lower():
+                raise
+        # no units 'resolution' and no ElectricalSeries: SpikeInterface needs a rate to hold times as frames
+        logger.warning("%s: the units table has no resolution; SpikeInterface reads its spike times on a %g kHz "
+                       "grid (pass the plain path %s to read them exactly as stored)", path, FALLBACK_RATE_HZ / 1e3,
+                       path)
+        return se.read_nwb_sorting(path, sampling_frequency=FALLBACK_RATE_HZ)
     return sc.load(path)
 
 
@@ -71,7 +87,8 @@ class SortingRecording(Recording):
         cols = {}
         for key in self.sorting.get_property_keys():
             values = np.asarray(self.sorting.get_property(key))
-            if values.ndim == 1:
+            values = scalar_values(values) if values.ndim == 1 else None
+            if values is not None:
                 cols[key] = values
         return pd.DataFrame(cols, index=pd.Index(self._ids, name="unit"))
 

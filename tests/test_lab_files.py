@@ -1,0 +1,184 @@
+"""Files as other labs and tools write them: each quirk, through the CLI, from inspect to evaluate."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nwb_fixtures
+
+TINY = ["--preset", "quick", "--hidden", "16", "--latent-dim", "3", "--denoiser-hidden", "16", "--batch-size", "16",
+        "--epochs-ae", "2", "--epochs-diffusion", "1", "--epochs-history", "1", "--device", "cpu"]
+
+
+def run(*args, ok=True, cwd=None):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)], capture_output=True, text=True,
+                       env=env, cwd=cwd, timeout=600)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def one_line_error(p) -> str:
+    assert p.returncode == 1, p.stderr
+    lines = [line for line in p.stderr.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
+    return lines[0]
+
+
+def lab_file(tmp_path, quirk, **kw):
+    return nwb_fixtures.write(nwb_fixtures.lab_file(quirk, **kw), tmp_path / f"{quirk}.nwb")
+
+
+def chain(tmp_path, source, *data_opts):
+    """bin -> fit -> generate -> evaluate with the same data options; returns the metrics."""
+    run("bin", source, "-o", tmp_path / "d.zarr", *data_opts, "-q")
+    run("fit", source, "-o", tmp_path / "m", *data_opts, *TINY, "-q")
+    run("generate", "--model", tmp_path / "m", "-o", tmp_path / "s.nwb", "--n-trials", 12, "--ddim-steps", 5, "-q")
+    run("evaluate", "--real", source, "--synthetic", tmp_path / "s.nwb", "--model", tmp_path / "m",
+        "-o", tmp_path / "r", "--resamples", 2, "--split", "all", "-q")
+    return json.loads((tmp_path / "r" / "metrics.json").read_text())
+
+
+def test_electrode_group_and_electrodes_columns_are_carried_as_names_and_indices(tmp_path):
+    from nwb_ldns.dataset import SpikeDataset
+
+    path = lab_file(tmp_path, "electrode_group")
+    s = json.loads(run("inspect", path, "--json").stdout)
+    assert {"electrode_group", "electrodes"} <= set(s["unit_columns"])
+    metrics = chain(tmp_path, path)
+    ds = SpikeDataset.from_zarr(tmp_path / "d.zarr").ds
+    assert list(ds["unit_electrode_group"].values) == ["shank0", "shank1"] * 3
+    assert list(ds["unit_electrodes"].values) == [0, 1, 2, 3, 4, 5]
+    assert metrics["n_units"] == 6
+
+
+def test_one_unit_evaluates_with_pairwise_statistics_not_applicable(tmp_path):
+    path = lab_file(tmp_path, "one_unit")
+    metrics = chain(tmp_path, path)
+    assert metrics["n_units"] == 1
+    assert metrics["rmse_pairwise_correlation"]["mean"] is None
+    assert metrics["not_applicable"] == {"rmse_pairwise_correlation": "needs two or more units"}
+    assert metrics["kl_population_count"]["mean"] is not None and metrics["rmse_mean_isi"]["mean"] is not None
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert "not applicable (needs two or more units)" in html
+
+
+def test_nan_stop_times_are_named_and_the_suggested_windows_work(tmp_path):
+    path = lab_file(tmp_path, "nan_stop")
+    p = run("inspect", path)
+    assert "Warning" not in p.stderr and "RuntimeWarning" not in p.stderr, p.stderr
+    assert "stop_time is NaN in 40 of 40 trials" in p.stdout
+    s = json.loads(run("inspect", path, "--json").stdout)
+    assert s["suggested"] == ["--align", "start_time", "--window", "0", "1250"]
+    assert s["duration_s"] > 0
+    err = one_line_error(run("bin", path, "-o", tmp_path / "x.zarr", ok=False))
+    assert "have no stop_time" in err and "--align start_time --window 0 1250" in err
+    assert not (tmp_path / "x.zarr").exists()
+    metrics = chain(tmp_path, path, *s["suggested"])
+    assert metrics["n_trials"]["real"] == 40
+
+
+def test_some_nan_stop_times_drop_those_trials_with_a_warning(tmp_path):
+    import pynwb
+
+    path = lab_file(tmp_path, "nan_stop")
+    # make only three stop times NaN: rewrite the file with the others filled in
+    with pynwb.NWBHDF5IO(path, "r") as io:
+        starts = io.read().trials["start_time"][:]
+    nwb = nwb_fixtures.base_file()
+    nwb.add_unit(spike_times=np.sort(np.random.default_rng(0).uniform(0, 50, 500)))
+    for i, t in enumerate(starts):
+        nwb.add_trial(start_time=t, stop_time=np.nan if i in (3, 4, 5) else t + 1.0)
+    some = nwb_fixtures.write(nwb, tmp_path / "some.nwb")
+    p = run("bin", some, "-o", tmp_path / "d.zarr")
+    assert "dropping 3 trial(s) with no stop_time" in p.stderr
+    assert "37 trials" in p.stdout
+    assert "stop_time is NaN in 3 of 40 trials" in run("inspect", some).stdout
+
+
+def test_unsorted_spike_times_are_sorted_with_a_warning(tmp_path):
+    from nwb_ldns.dataset import SpikeDataset
+
+    path = lab_file(tmp_path, "unsorted")
+    p = run("bin", path, "-o", tmp_path / "d.zarr")
+    warnings = [line for line in p.stderr.splitlines() if "out of order" in line]
+    assert warnings == ["warning: unit 3 has 21 spike time(s) out of order; sorted them"], p.stderr
+    import pynwb
+
+    # the same spikes, sorted by hand, bin to the same counts: sorting lost nothing
+    with pynwb.NWBHDF5IO(path, "r") as io:
+        nwb = io.read()
+        spikes = [np.sort(nwb.units["spike_times"][u]) for u in range(len(nwb.units))]
+        starts = nwb.trials["start_time"][:]
+    fixed = nwb_fixtures.base_file()
+    for t in spikes:
+        fixed.add_unit(spike_times=t)
+    for t in starts:
+        fixed.add_trial(start_time=t, stop_time=t + 1.0)
+    ref = nwb_fixtures.write(fixed, tmp_path / "fixed.nwb")
+    run("bin", ref, "-o", tmp_path / "ref.zarr", "-q")
+    a, b = SpikeDataset.from_zarr(tmp_path / "d.zarr"), SpikeDataset.from_zarr(tmp_path / "ref.zarr")
+    np.testing.assert_array_equal(a.counts, b.counts)
+    assert a.counts.sum() > 0
+    (tmp_path / "chain").mkdir()
+    assert chain(tmp_path / "chain", path)["n_units"] == 6
+
+
+def test_other_interval_tables_are_listed_and_usable_as_trials(tmp_path):
+    from nwb_ldns.dataset import SpikeDataset
+
+    path = lab_file(tmp_path, "intervals")
+    s = json.loads(run("inspect", path, "--json").stdout)
+    tables = {t["name"]: t for t in s["interval_tables"]}
+    assert tables["encoding_table"]["n_rows"] == 20 and "stimulus_id" in tables["encoding_table"]["columns"]
+    assert tables["recognition_table"]["n_rows"] == 20
+    assert s["suggested"][:2] == ["--trials-table", "encoding_table"]
+    text = run("inspect", path).stdout
+    assert "encoding_table 20 (start_time, stop_time, stimulus_id)" in text
+    err = one_line_error(run("bin", path, "-o", tmp_path / "x.zarr", "--trials-table", "nope", ok=False))
+    assert "no interval table 'nope'" in err and "encoding_table, recognition_table" in err
+    metrics = chain(tmp_path, path, "--trials-table", "recognition_table")
+    ds = SpikeDataset.from_zarr(tmp_path / "d.zarr")
+    assert ds.n_trials == 20 and "stimulus_id" in ds.covariates().columns
+    assert ds.spec.trials_table == "recognition_table"
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["data"]["spec"]["trials_table"] == "recognition_table"  # encode and evaluate bin alike
+    assert metrics["n_trials"]["real"] == 20
+    run("encode", path, "--model", tmp_path / "m", "-o", tmp_path / "e.nwb", "-q")
+    import pynwb
+
+    with pynwb.NWBHDF5IO(str(tmp_path / "e.nwb"), "r") as io:
+        assert len(io.read().trials) == 20
+
+
+def test_si_nwb_sorting_without_resolution_reads_with_a_warning(tmp_path):
+    path = lab_file(tmp_path, "no_resolution")
+    p = run("inspect", f"si:{path}")
+    assert "has no resolution" in p.stderr and "plain path" in p.stderr
+    plain = json.loads(run("inspect", path, "--json").stdout)
+    via_si = json.loads(run("inspect", f"si:{path}", "--json").stdout)
+    assert via_si["total_spikes"] == plain["total_spikes"]
+    run("bin", f"si:{path}", "-o", tmp_path / "d.zarr", "-q")
+
+
+def test_long_behaviour_names_do_not_run_into_their_shape(tmp_path):
+    path = lab_file(tmp_path, "long_behavior")
+    text = run("inspect", path).stdout
+    assert "lick_right_times1016" not in text
+    line = next(x for x in text.splitlines() if "lick_left_times_from_the_camera" in x)
+    assert line.split()[:2] == ["lick_left_times_from_the_camera", "1016"]
+
+
+def test_inspect_and_fit_say_how_many_training_trials_and_steps(tmp_path):
+    path = lab_file(tmp_path, "long_behavior")
+    s = json.loads(run("inspect", path, "--json").stdout)
+    assert s["fit_plan"]["train_trials"] == 28 and s["fit_plan"]["small"]
+    assert s["fit_plan"]["presets"]["quick"]["autoencoder"]["steps"] == 1500
+    assert "28 training trials" in run("inspect", path).stdout
+    p = run("fit", path, "-o", tmp_path / "m", *TINY)
+    assert "28 training and 4 validation trials" in p.stderr
