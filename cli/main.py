@@ -69,6 +69,8 @@ def source_options(fn):
     """Options every command that opens a SOURCE takes (and --quiet, also accepted after the command)."""
     fn = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback,
                       help="No progress bars or information.")(fn)
+    fn = click.option("--allow-pickle", is_flag=True,
+                      help="Let an si: sorting load pickled files (they can run code): only for sortings you made.")(fn)
     fn = click.option("--dandi-api-url", envvar="NWB_LDNS_DANDI_API_URL", default=None, metavar="URL",
                       help="DANDI API of another instance (default: the DANDI Archive).")(fn)
     fn = click.option("--cache-dir", envvar="NWB_LDNS_CACHE_DIR", default=None, type=click.Path(file_okay=False),
@@ -161,7 +163,7 @@ def app(ctx, quiet, verbose):
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @source_options
-def inspect_cmd(source, as_json, cache_dir, dandi_api_url):
+def inspect_cmd(source, as_json, cache_dir, dandi_api_url, allow_pickle):
     """Summarise SOURCE: units, trials, behaviour, splits, and suggested options.
 
     \b
@@ -171,7 +173,7 @@ def inspect_cmd(source, as_json, cache_dir, dandi_api_url):
     from nwb_ldns.sources import open_source
     from nwb_ldns.summary import format_summary, summarize
 
-    with open_source(source, cache_dir=cache_dir, dandi_api_url=dandi_api_url) as rec:
+    with open_source(source, cache_dir=cache_dir, dandi_api_url=dandi_api_url, allow_pickle=allow_pickle) as rec:
         summary = summarize(rec)
     click.echo(json.dumps(summary, indent=2, default=str) if as_json else format_summary(summary))
 
@@ -183,7 +185,7 @@ def inspect_cmd(source, as_json, cache_dir, dandi_api_url):
 @data_options
 @source_options
 @click.pass_context
-def bin_cmd(ctx, source, output, overwrite, cache_dir, dandi_api_url, **data):
+def bin_cmd(ctx, source, output, overwrite, cache_dir, dandi_api_url, allow_pickle, **data):
     """Bin SOURCE into aligned trials and save the SpikeDataset (xarray, Zarr).
 
     \b
@@ -197,7 +199,7 @@ def bin_cmd(ctx, source, output, overwrite, cache_dir, dandi_api_url, **data):
     spec = spec_from_options(data)
     if os.path.exists(output) and not overwrite:
         raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
-    dataset = load_dataset(source, spec, progress=not ctx.obj["quiet"], cache_dir=cache_dir,
+    dataset = load_dataset(source, spec, progress=not ctx.obj["quiet"], cache_dir=cache_dir, allow_pickle=allow_pickle,
                            dandi_api_url=dandi_api_url, quiet=ctx.obj["quiet"])
     dataset.to_zarr(output, overwrite=overwrite)
     click.echo(f"{dataset} -> {output}")
@@ -290,7 +292,7 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budget, epochs_ae, epochs_diffusion,
             epochs_history,
             batch_size, latent_dim, hidden, ae_beta, ae_td_beta, denoiser_hidden, causal, prediction, schedule, stage,
-            device, seed, resume, compile_, overwrite, cache_dir, dandi_api_url, **data):
+            device, seed, resume, compile_, overwrite, cache_dir, dandi_api_url, allow_pickle, **data):
     """Fit LDNS on SOURCE: autoencoder -> latent diffusion -> spike-history GLM.
 
     With --method gnocchi the diffusion stage also learns a per-trial code (GNOCCHI).
@@ -326,6 +328,7 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budge
     quiet = ctx.obj["quiet"] or not distributed.is_main()
     with distributed.main_first():  # rank 0 downloads and caches; the others then read its copy
         dataset = load_dataset(source, spec, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url,
+                               allow_pickle=allow_pickle,
                                quiet=quiet)
     bs = {"batch_size": batch_size}
     overrides = {
@@ -454,7 +457,7 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
 @source_options
 @click.pass_context
 def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, include_weights, overwrite, cache_dir,
-               dandi_api_url):
+               dandi_api_url, allow_pickle):
     """Infer latents and rates for every trial of SOURCE and write them as NWB.
 
     SOURCE is binned as the model's data were (bin width, alignment, window, units); it may be
@@ -476,6 +479,7 @@ def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, incl
     model = load_model(model_dir, device=device)
     quiet = ctx.obj["quiet"]
     enc = encode_source(model, source, batch_size=batch_size, progress=not quiet, cache_dir=cache_dir,
+                        allow_pickle=allow_pickle,
                         dandi_api_url=dandi_api_url, quiet=quiet)
     nwb = encoded_nwbfile(model, enc, subject=subject, include_weights=include_weights)
     write_nwbfile(nwb, output, overwrite=overwrite)
@@ -499,7 +503,7 @@ def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, incl
 @source_options
 @click.pass_context
 def evaluate_cmd(ctx, real_source, synthetic_path, model_dir, output, split, resamples, seed, overwrite, cache_dir,
-                 dandi_api_url):
+                 dandi_api_url, allow_pickle):
     """Compare synthetic trials with real ones: metrics.json, figures and index.html.
 
     Both are binned with the model's data spec (named in the synthetic file). Every metric is a
@@ -516,7 +520,8 @@ def evaluate_cmd(ctx, real_source, synthetic_path, model_dir, output, split, res
         raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
     quiet = ctx.obj["quiet"]
     m = evaluate(real_source, synthetic_path, output, model_dir=model_dir, split=split, n_boot=resamples, seed=seed,
-                 overwrite=overwrite, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url, quiet=quiet)
+                 overwrite=overwrite, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url, quiet=quiet,
+                 allow_pickle=allow_pickle)
     floor, ceiling = m["half_vs_half"], m.get("autoencoder_ceiling", {})
     for key in ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi",
                 "velocity_decoding_r2", "angle_error_deg", "co_bps"):

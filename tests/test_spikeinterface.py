@@ -37,3 +37,136 @@ def test_not_a_sorting(tmp_path):
         open_source(f"si:{tmp_path / 'junk'}")
     with pytest.raises(NwbLdnsError, match="no such sorting"):
         open_source(f"si:{tmp_path / 'nothing'}")
+
+
+# ---- untrusted sorting folders: nothing read from them runs code ----------------------------------------
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
+def _copy(folder, dest):
+    import shutil
+
+    shutil.copytree(folder, dest)
+    return dest
+
+
+def _one_line(p):
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
+    return lines[0]
+
+
+def test_si_folder_json_naming_a_foreign_class_is_refused(sorting_folder, tmp_path):
+    import json
+
+    folder = _copy(sorting_folder[0], tmp_path / "evil")
+    marker = tmp_path / "ran"
+    meta = json.loads((folder / "si_folder.json").read_text())
+    meta["class"] = "subprocess.Popen"
+    meta["kwargs"] = {"args": ["touch", str(marker)]}
+    (folder / "si_folder.json").write_text(json.dumps(meta))
+    err = _one_line(_cli("inspect", f"si:{folder}"))
+    assert "names subprocess.Popen, which is not a SpikeInterface extractor" in err
+    assert not marker.exists()
+
+
+def test_pickles_are_refused_unless_allowed(sorting_folder, tmp_path):
+    import pickle
+
+    folder = _copy(sorting_folder[0], tmp_path / "pkl")
+    np.save(folder / "properties" / "quality.npy", np.array([{"a": 1}] * 5, dtype=object), allow_pickle=True)
+    err = _one_line(_cli("inspect", f"si:{folder}"))
+    assert "properties/quality.npy" in err and "pickled data" in err and "--allow-pickle" in err
+    assert _cli("inspect", f"si:{folder}", "--allow-pickle").returncode == 0
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "ran"), "w"))
+
+    cached = _copy(sorting_folder[0], tmp_path / "cached")
+    (cached / "si_folder.json").unlink()
+    (cached / "cached.pkl").write_bytes(pickle.dumps(Evil()))
+    err = _one_line(_cli("bin", f"si:{cached}", "-o", tmp_path / "d.zarr"))
+    assert "cached.pkl" in err and not (tmp_path / "ran").exists() and not (tmp_path / "d.zarr").exists()
+
+
+def _phy_folder(path, params):
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    frames = np.sort(rng.integers(0, 30000 * 20, 3000)).astype(np.uint64)
+    np.save(path / "spike_times.npy", frames)
+    np.save(path / "spike_clusters.npy", rng.integers(0, 4, frames.size).astype(np.int32))
+    (path / "params.py").write_text(params)
+    (path / "cluster_group.tsv").write_text("cluster_id\tgroup\n" + "".join(f"{i}\tgood\n" for i in range(4)))
+    return path
+
+
+def test_phy_params_are_read_as_literals_never_run(tmp_path):
+    good = _phy_folder(tmp_path / "phy", "dat_path = 'raw.dat'\nn_channels_dat = 4\ndtype = 'int16'\n"
+                                         "offset = 0\nsample_rate = 30000.\nhp_filtered = False\n")
+    with open_source(f"si:{good}") as rec:
+        assert len(rec.unit_ids) == 4 and rec.spike_counts().sum() == 3000
+    marker = tmp_path / "ran"
+    evil = _phy_folder(tmp_path / "evil", f"import os\nos.system('touch {marker}')\nsample_rate = 30000.\n")
+    err = _one_line(_cli("inspect", f"si:{evil}"))
+    assert "params.py" in err and "line 1 is not an assignment of a literal value" in err
+    assert not marker.exists()
+    sneaky = _phy_folder(tmp_path / "sneaky", f"sample_rate = __import__('os').system('touch {marker}')\n")
+    assert "params.py" in _one_line(_cli("inspect", f"si:{sneaky}"))
+    assert not marker.exists()
+
+
+def test_a_crafted_pickle_in_an_nwb_zarr_file_does_not_run(tmp_path):
+    """hdmf-zarr stores object references with the pickle codec; decoding never builds other objects."""
+    import os
+    import pickle
+
+    import numcodecs  # noqa: F401
+    import zarr
+
+    import nwb_fixtures
+
+    path = nwb_fixtures.write(nwb_fixtures.lab_file("electrode_group"), tmp_path / "eg.nwb.zarr")
+    p = _cli("bin", path, "-o", tmp_path / "ok.zarr", "-q")
+    assert p.returncode == 0, p.stderr  # the genuine references decode (to the groups' names)
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    arr = zarr.open(str(tmp_path / "eg.nwb.zarr" / "units" / "electrode_group"), mode="r+")
+    payload = pickle.dumps(np.array([Evil()] * arr.shape[0], dtype=object), protocol=5)
+    arr.store[arr._chunk_key((0,))] = arr.compressor.encode(payload)
+    env_unsafe = {"NUMCODECS_ALLOW_UNSAFE_PICKLE_DECODE": "1"}  # as if an older numcodecs decoded pickles
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", "bin", path, "-o", tmp_path / "bad.zarr"],
+                       capture_output=True, text=True, env={**os.environ, **env_unsafe}, timeout=300)
+    assert p.returncode == 1 and "pickled code" in p.stderr, p.stderr
+    assert not marker.exists()
+
+
+def test_missing_zarr_chunks_of_required_arrays_are_errors(tmp_path):
+    import shutil
+
+    import nwb_fixtures
+
+    path = nwb_fixtures.write(nwb_fixtures.maze_layout()[0], tmp_path / "m.nwb.zarr")
+    for array, what in (("units/spike_times", "units/spike_times"), ("intervals/trials/start_time",
+                                                                      "trials/start_time")):
+        broken = tmp_path / f"broken-{what.replace('/', '-')}.nwb.zarr"
+        shutil.copytree(path, broken)
+        (broken / array / "0").unlink()
+        for cmd in (["bin", broken, "-o", tmp_path / "x.zarr"], ["fit", broken, "-o", tmp_path / "xm"]):
+            err = _one_line(_cli(*cmd))
+            assert f"{what} is incomplete: 1 of its 1 Zarr chunks are missing" in err
+        assert not (tmp_path / "x.zarr").exists() and not (tmp_path / "xm").exists()

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..binning import EDGE_TOL_S
 from ..errors import NwbLdnsError
+from ..untrusted import check_complete
 from .base import BehaviorSeries, Recording, scalar_values
 
 logger = logging.getLogger("nwb_ldns")
@@ -39,8 +40,10 @@ def _object_path(obj) -> str:
     return "/".join(reversed(parts))
 
 
-def _ragged_reader(column):
+def _ragged_reader(column, what: str = "a ragged column"):
     """(flat dataset, end offsets) of a ragged DynamicTable column given its VectorIndex."""
+    check_complete(column.data, what + " index")
+    check_complete(column.target.data, what)
     ends = np.asarray(column.data[:], dtype=np.int64)
     return column.target.data, ends
 
@@ -83,7 +86,7 @@ class NWBRecording(Recording):
                 "(run spike sorting first, or use si:PATH for a sorting folder)"
             )
         self._units = units
-        self._flat, self._ends = _ragged_reader(units["spike_times"])
+        self._flat, self._ends = _ragged_reader(units["spike_times"], f"{uri}: units/spike_times")
         self._ids = np.asarray(units.id.data[:])
 
     # provenance is lazy: hashing is only paid for when a dataset is built
@@ -144,7 +147,7 @@ class NWBRecording(Recording):
     def _obs(self):
         if "obs_intervals" not in self._units.colnames:
             return None
-        return _ragged_reader(self._units["obs_intervals"])
+        return _ragged_reader(self._units["obs_intervals"], f"{self.uri}: units/obs_intervals")
 
     def obs_intervals(self, index: int) -> np.ndarray | None:
         if self._obs is None:
@@ -169,10 +172,12 @@ class NWBRecording(Recording):
                     else self._table(table)
         return dict(cache)
 
-    @staticmethod
-    def _table(table) -> pd.DataFrame | None:
+    def _table(self, table) -> pd.DataFrame | None:
         if table is None:
             return None
+        for col in table.columns:
+            check_complete(col.data, f"{self.uri}: {table.name}/{col.name}")
+        check_complete(table.id.data, f"{self.uri}: {table.name}/id")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             df = table.to_dataframe(exclude={"timeseries"})
@@ -211,6 +216,9 @@ class NWBRecording(Recording):
 
     def read_behavior(self, series: BehaviorSeries, windows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         ts = self._behavior[series.path]
+        check_complete(ts.data, f"{self.uri}: {series.path}")
+        if ts.timestamps is not None:
+            check_complete(ts.timestamps, f"{self.uri}: {series.path} timestamps")
         stamps = self._timestamps(series.path)
         n = ts.data.shape[0]
         scale, offset = float(ts.conversion), float(getattr(ts, "offset", 0.0) or 0.0)

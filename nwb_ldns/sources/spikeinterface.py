@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import NwbLdnsError
 from . import register_source
 from .base import Recording, scalar_values
+from ..untrusted import check_untrusted
 from .nwb import content_hash
 
 logger = logging.getLogger("nwb_ldns")
@@ -20,7 +21,8 @@ FALLBACK_RATE_HZ = 30_000.0
 
 
 def load_sorting(path: Path):
-    """Load a sorting with the SpikeInterface reader that fits the folder or file."""
+    """Load a sorting with the SpikeInterface reader that fits the folder or file (checked first with
+    :func:`check_untrusted`)."""
     import spikeinterface.core as sc
     import spikeinterface.extractors as se
 
@@ -94,10 +96,12 @@ class SortingRecording(Recording):
 
 
 @register_source("si")
-def open_sorting(rest: str, *, uri: str, **_options) -> SortingRecording:
+def open_sorting(rest: str, *, uri: str, allow_pickle: bool = False, **_options) -> SortingRecording:
     path = Path(rest).expanduser()
     if not path.exists():
         raise NwbLdnsError(f"no such sorting: {rest}")
+    if path.suffix != ".nwb" and not path.name.endswith(".nwb.zarr"):
+        check_untrusted(path, allow_pickle=allow_pickle)
     try:
         sorting = load_sorting(path)
     except NwbLdnsError:
