@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import warnings
@@ -12,7 +13,8 @@ import warnings
 import click
 
 from nwb_ldns import __version__
-from nwb_ldns.errors import MainRankFailed, NwbLdnsError
+from nwb_ldns.errors import Interrupted, MainRankFailed, NwbLdnsError
+from nwb_ldns.outputs import check_replaceable
 
 logger = logging.getLogger("nwb_ldns")
 
@@ -197,8 +199,7 @@ def bin_cmd(ctx, source, output, overwrite, cache_dir, dandi_api_url, allow_pick
     from nwb_ldns.dataset import load_dataset
 
     spec = spec_from_options(data)
-    if os.path.exists(output) and not overwrite:
-        raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
+    check_replaceable(output, kind="dataset", overwrite=overwrite)  # before any work
     dataset = load_dataset(source, spec, progress=not ctx.obj["quiet"], cache_dir=cache_dir, allow_pickle=allow_pickle,
                            dandi_api_url=dandi_api_url, quiet=ctx.obj["quiet"])
     dataset.to_zarr(output, overwrite=overwrite)
@@ -232,8 +233,7 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
     from nwb_ldns.nwb_io import write_nwbfile
     from nwb_ldns.sim.lorenz import LorenzConfig, LorenzSimulation, lorenz_nwbfile
 
-    if os.path.exists(output) and not overwrite:
-        raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
+    check_replaceable(output, kind="nwb", overwrite=overwrite)  # before any work
     try:
         config = LorenzConfig(n_trials=n_trials, n_neurons=n_neurons, n_bins=n_bins, bin_ms=bin_ms, seed=seed)
     except ValueError as exc:
@@ -319,10 +319,11 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budge
     distributed.init(resolve_device(device))  # under torchrun: join the other processes
 
     def check_output():
-        if os.path.isdir(output) and os.listdir(output) and not (resume or overwrite or stage != "all"):
-            hint = "--resume to continue it or --overwrite" if os.path.isfile(os.path.join(output, "config.json")) \
-                else "another -o"
-            raise NwbLdnsError(f"{output} already exists; pass {hint}")
+        if resume or stage != "all":
+            return
+        if os.path.isfile(os.path.join(output, "config.json")) and not overwrite:
+            raise NwbLdnsError(f"{output} already exists; pass --resume to continue it or --overwrite")
+        check_replaceable(output, kind="model", overwrite=overwrite)
 
     distributed.on_main(check_output)
     quiet = ctx.obj["quiet"] or not distributed.is_main()
@@ -407,8 +408,7 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
     from nwb_ldns.artifacts import load_model
     from nwb_ldns.generate import generate_to_file
 
-    if os.path.exists(output) and not overwrite:
-        raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
+    check_replaceable(output, kind="nwb", overwrite=overwrite)  # before any work
     def load_npy(path):
         if path is None:
             return None
@@ -474,8 +474,7 @@ def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, incl
     from nwb_ldns.encode import encode_source, encoded_nwbfile
     from nwb_ldns.nwb_io import write_nwbfile
 
-    if os.path.exists(output) and not overwrite:
-        raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
+    check_replaceable(output, kind="nwb", overwrite=overwrite)  # before any work
     model = load_model(model_dir, device=device)
     quiet = ctx.obj["quiet"]
     enc = encode_source(model, source, batch_size=batch_size, progress=not quiet, cache_dir=cache_dir,
@@ -516,8 +515,7 @@ def evaluate_cmd(ctx, real_source, synthetic_path, model_dir, output, split, res
     """
     from nwb_ldns.evaluate import evaluate
 
-    if os.path.exists(output) and not overwrite:
-        raise NwbLdnsError(f"{output} already exists; pass --overwrite to replace it")
+    check_replaceable(output, kind="report", overwrite=overwrite)  # before any work
     quiet = ctx.obj["quiet"]
     m = evaluate(real_source, synthetic_path, output, model_dir=model_dir, split=split, n_boot=resamples, seed=seed,
                  overwrite=overwrite, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url, quiet=quiet,
@@ -545,9 +543,41 @@ def _rank_prefix() -> str:
     return f"rank {rank}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 and rank else ""
 
 
+_signalled: list[int] = []
+
+
+def _on_signal(signum, _frame):
+    """SIGINT/SIGTERM: raise where the program is, so cleanups run; remember it so success is never reported."""
+    _signalled.append(signum)
+    raise Interrupted(signum)
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``; after a failed HDF5 write skip interpreter teardown, where the HDF5 library
+    can crash on the ids it could not close (a full disk ended in a segfault after the error line)."""
+    nwb_io = sys.modules.get("nwb_ldns.nwb_io")
+    if nwb_io is not None and getattr(nwb_io, "HDF5_WRITE_FAILED", False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _interrupted(signum: int) -> int:
+    click.echo("Terminated." if signum == signal.SIGTERM else "Interrupted.", err=True)
+    return 128 + int(signum)
+
+
 def main(argv=None) -> None:
-    """Entry point: run the app and turn library errors into one line and exit status 1."""
+    """Entry point: run the app and turn library errors into one line and exit status 1.
+
+    SIGINT and SIGTERM end with "Interrupted."/"Terminated." and status 130/143 after every
+    cleanup ran, never with success.
+    """
     debug = bool(os.environ.get("NWB_LDNS_DEBUG"))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
+    code = 0
     try:
         try:
             app.main(args=argv, prog_name="nwb-ldns", standalone_mode=False)
@@ -559,22 +589,32 @@ def main(argv=None) -> None:
             raise
         if not isinstance(exc, MainRankFailed):  # rank 0 says why; the others only stop
             click.echo(f"Error: {_rank_prefix()}{exc}", err=True)
-        sys.exit(1)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+        code = 1
+    except click.exceptions.Abort as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt) or cause is None:  # click turns Ctrl-C into Abort
+            code = _interrupted(getattr(cause, "signum", signal.SIGINT))
+        else:  # click also turns an EOFError (an empty file read) into Abort: that is an error, not Ctrl-C
+            msg = " ".join(str(cause).split()) or "unexpected end of file"
+            click.echo(f"Error: {_rank_prefix()}{type(cause).__name__}: {msg}", err=True)
+            code = 1
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        code = exc.exit_code
+    except KeyboardInterrupt as exc:
+        code = _interrupted(getattr(exc, "signum", signal.SIGINT))
     except Exception as exc:  # a bug or an unexpected library failure: still one line
         if debug:
             raise
-        msg = " ".join(str(exc).split())
-        click.echo(f"Error: {_rank_prefix()}{type(exc).__name__}: {msg} (set NWB_LDNS_DEBUG=1 for the traceback)", err=True)
-        sys.exit(1)
+        from nwb_ldns.outputs import describe_os_error
+
+        reason = describe_os_error(exc)
+        msg = reason or f"{type(exc).__name__}: {' '.join(str(exc).split())} (set NWB_LDNS_DEBUG=1 for the traceback)"
+        click.echo(f"Error: {_rank_prefix()}{msg}", err=True)
+        code = 1
+    if _signalled and code == 0:  # a signal that landed where nothing raised (a cleanup, a C library)
+        code = _interrupted(_signalled[0])
+    _exit(code)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -146,20 +145,15 @@ class SpikeDataset:
 
     # ---- storage -------------------------------------------------------------------------
     def to_zarr(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Save to a Zarr folder (written under a temporary name, then renamed)."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise NwbLdnsError(f"{path} already exists; pass --overwrite to replace it")
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            self.ds.to_zarr(tmp, mode="w", consolidated=True)
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return path
+        """Save to a Zarr folder (written under a hidden temporary name, then moved into place).
+
+        ``overwrite`` replaces only a dataset that nwb-ldns wrote (see :mod:`nwb_ldns.outputs`).
+        """
+        from .outputs import claim
+
+        with claim(path, kind="dataset", overwrite=overwrite) as out:
+            self.ds.to_zarr(out.tmp, mode="w", consolidated=True)
+            return out.commit()
 
     @classmethod
     def from_zarr(cls, path: str | os.PathLike) -> SpikeDataset:

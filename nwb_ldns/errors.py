@@ -17,3 +17,12 @@ class MainRankFailed(NwbLdnsError):
 
     Rank 0 prints why; the command line prints nothing more for this one.
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM (what a job scheduler sends at a time limit), raised where the program is, so
+    every ``finally`` runs: temporaries and scratch files are removed, nothing is reported done."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

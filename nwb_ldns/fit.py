@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import math
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import artifacts, distributed
+from . import artifacts, distributed, outputs
 from .artifacts import STAGES
 from .config import (PRESETS, SMALL_TRAIN_TRIALS, AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig, DiffusionConfig, GnocchiConfig,
                      TrainConfig)
@@ -163,31 +164,44 @@ def _plan_line(configs: dict, n_train: int, n_val: int) -> str:
 
 
 # ---- the model dir -----------------------------------------------------------------------------
-def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict) -> dict:
-    """Create, reuse (--resume) or replace (--overwrite) the model dir; return its config."""
+def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict) -> Path:
+    """Create, reuse (--resume) or prepare the replacement of (--overwrite) the model dir.
+
+    Returns the dir to fit into: ``model_dir``, or, when replacing a model, a hidden sibling that
+    takes its place only once the new fit is complete (a kill leaves the old model as it was, and
+    ``--resume`` continues the new one).
+    """
     cfg_path = model_dir / "config.json"
+    new = outputs.hidden(model_dir, "new")
+    if resume and (new / "config.json").is_file():  # an interrupted --overwrite fit
+        _check_resumable(new, fresh)
+        return new
     if model_dir.exists() and any(model_dir.iterdir()):
         if resume and cfg_path.is_file():
-            cfg = artifacts.read_config(model_dir)
-            if DataSpec.from_dict(cfg["data"]["spec"]) != DataSpec.from_dict(fresh["data"]["spec"]) or \
-                    cfg["provenance"].get("content_hash") != fresh["provenance"].get("content_hash"):
-                raise NwbLdnsError(f"{model_dir} was fitted on other data or options; --resume needs the same SOURCE "
-                                   "and data options (or fit into a new -o)")
-            if cfg["configs"] != fresh["configs"]:
-                logger.info("resuming with the settings saved in %s", cfg_path)
-            return cfg
-        if overwrite:
-            if not cfg_path.is_file():
-                raise NwbLdnsError(f"{model_dir} is not empty and not a model dir; not replacing it")
-            shutil.rmtree(model_dir)
-        elif cfg_path.is_file():
+            _check_resumable(model_dir, fresh)
+            return model_dir
+        if cfg_path.is_file() and not overwrite:
             raise NwbLdnsError(f"{model_dir} already holds a model; pass --resume to continue it or --overwrite "
                                "to replace it")
-        else:
-            raise NwbLdnsError(f"{model_dir} exists and is not a model dir; choose another -o")
+        outputs.check_replaceable(model_dir, kind="model", overwrite=overwrite)
+        shutil.rmtree(new, ignore_errors=True)
+        new.mkdir()
+        artifacts.write_json(new / "config.json", fresh)
+        return new
+    shutil.rmtree(new, ignore_errors=True)
     model_dir.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(cfg_path, fresh)
-    return fresh
+    return model_dir
+
+
+def _check_resumable(model_dir: Path, fresh: dict) -> None:
+    cfg = artifacts.read_config(model_dir)
+    if DataSpec.from_dict(cfg["data"]["spec"]) != DataSpec.from_dict(fresh["data"]["spec"]) or \
+            cfg["provenance"].get("content_hash") != fresh["provenance"].get("content_hash"):
+        raise NwbLdnsError(f"{model_dir} was fitted on other data or options; --resume needs the same SOURCE "
+                           "and data options (or fit into a new -o)")
+    if cfg["configs"] != fresh["configs"]:
+        logger.info("resuming with the settings saved in %s", model_dir / "config.json")
 
 
 def _finish_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torch.Tensor], history: dict) -> None:
@@ -464,10 +478,24 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     for s in stages:
         if s not in STAGES:
             raise NwbLdnsError(f"unknown stage {s!r}; stages: {', '.join(STAGES)}")
-    cfg = distributed.on_main(lambda: _prepare_dir(model_dir, resume=resume or explicit, overwrite=overwrite,
-                                                   fresh=fresh))
-    if cfg is None:  # the other processes read what rank 0 prepared
-        cfg = artifacts.read_config(model_dir)
+    with contextlib.ExitStack() as held:
+        # one writer per model dir (rank 0 writes for all processes): a second fit into it fails at once
+        out = distributed.on_main(lambda: held.enter_context(outputs.claim(model_dir, kind="model", check=False)))
+        work = distributed.on_main(lambda: _prepare_dir(model_dir, resume=resume or explicit, overwrite=overwrite,
+                                                        fresh=fresh))
+        if work is None:  # the other processes fit where rank 0 prepared
+            new = outputs.hidden(model_dir, "new")
+            work = new if (new / "config.json").is_file() else model_dir
+        _fit_stages(dataset, work, dev, stages=stages, explicit=explicit, resume=resume, progress=progress,
+                    compile=compile, time_budget=time_budget, started=started)
+        if work != model_dir:
+            distributed.on_main(lambda: out.commit(work))  # the new model takes the old one's place
+    return model_dir
+
+
+def _fit_stages(dataset, model_dir: Path, dev, *, stages, explicit, resume, progress, compile, time_budget,
+                started) -> None:
+    cfg = artifacts.read_config(model_dir)
     logger.info("fitting %s on %s (device %s) -> %s", ", ".join(stages), dataset, dev, model_dir)
     if time_budget is not None and not time_budget > 0:
         raise NwbLdnsError(f"time_budget must be positive, got {time_budget}")
@@ -488,7 +516,6 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
             share = STAGE_SHARES[s] / sum(STAGE_SHARES[r] for r in todo[i:])
             deadline = time.monotonic() + max(0.0, end - time.monotonic()) * share
         run(dataset, cfg, model_dir, dev, resume, progress, compile, deadline)
-    return model_dir
 
 
 def count_parameters(module: torch.nn.Module) -> int:

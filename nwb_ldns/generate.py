@@ -153,25 +153,24 @@ def generate_to_file(model: LdnsModel, path, *, subject: dict | None = None, inc
     from pathlib import Path
 
     from .nwb_io import write_nwbfile
+    from .outputs import claim
     from .stream import SyntheticStore
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise NwbLdnsError(f"{path} already exists; pass --overwrite to replace it")
     plan = _plan(model, **kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = SyntheticStore(path.with_name(f".scratch-{os.getpid()}-{path.name}"), n_units=model.n_neurons,
-                           latent_dim=model.latent_dim, n_bins=plan.length, bin_s=float(model.data["bin_s"]),
-                           seed=plan.settings["seed"])
-    try:
-        for c, r, z in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
-            store.add(c, r, z)
-        store.close()
-        store.settings, store.condition, store.codes = plan.settings, plan.values, plan.codes
-        nwb = synthetic_nwbfile(model, store, subject=subject, include_weights=include_weights)
-        write_nwbfile(nwb, path, overwrite=overwrite)
-    finally:
-        store.remove()
+    # held from the first batch to the rename: a second writer of the same file fails at once
+    with claim(path, kind="nwb", overwrite=overwrite) as out:
+        store = SyntheticStore(out.scratch, n_units=model.n_neurons, latent_dim=model.latent_dim, n_bins=plan.length,
+                               bin_s=float(model.data["bin_s"]), seed=plan.settings["seed"])
+        try:
+            for c, r, z in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
+                store.add(c, r, z)
+            store.close()
+            store.settings, store.condition, store.codes = plan.settings, plan.values, plan.codes
+            nwb = synthetic_nwbfile(model, store, subject=subject, include_weights=include_weights)
+            write_nwbfile(nwb, path, overwrite=overwrite)
+        finally:
+            store.remove()
     return path, store.n_trials, store.n_bins, store.n_units
 
 

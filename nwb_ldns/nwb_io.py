@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -169,53 +168,62 @@ def trial_aligned_series(*, name: str, values: np.ndarray | None = None, lengths
         trials=trials_region, channel_names=[str(c) for c in channel_names])
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+#: set when an HDF5 write failed: the HDF5 library may then crash while Python exits, so the CLI
+#: leaves with os._exit after its error line (see cli/main.py)
+HDF5_WRITE_FAILED = False
 
 
 def write_nwbfile(nwbfile, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write an in-memory NWBFile to ``path`` (HDF5, or Zarr when it ends in ``.zarr``).
 
-    The file is written under a temporary name beside the target and renamed into place, so a
-    failure leaves nothing behind and readers never see a half-written file.
+    The file is written under a hidden temporary name beside the target and renamed into place
+    (see :mod:`nwb_ldns.outputs`), so a failure or a kill leaves the old output as it was and
+    readers never see a half-written file. ``source_script`` names nwb-ldns, which is how a later
+    ``--overwrite`` recognises the file as one nwb-ldns may replace.
 
     Raises
     ------
     NwbLdnsError
-        When ``path`` exists and ``overwrite`` is False, or the write fails.
+        When ``path`` exists and ``overwrite`` is False, when it holds something nwb-ldns did not
+        write, when another process writes it, or when the write fails (one line; a full disk says so).
     """
+    global HDF5_WRITE_FAILED
+    from .outputs import claim, describe_os_error
+
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise NwbLdnsError(f"{path} already exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # keeps the .nwb suffix pynwb checks
-    _remove(tmp)
-    try:
-        if is_zarr_path(path):
-            from hdmf_zarr import NWBZarrIO
+    if nwbfile.source_script is None:
+        nwbfile.source_script = f"nwb-ldns {__version__}"
+        nwbfile.source_script_file_name = "nwb-ldns"
+    with claim(path, kind="nwb", overwrite=overwrite) as out:
+        zarr_out = is_zarr_path(path)
+        try:
+            if zarr_out:
+                from hdmf_zarr import NWBZarrIO
 
-            with NWBZarrIO(str(tmp), mode="w") as io:
-                io.write(nwbfile)
-        else:
-            from pynwb import NWBHDF5IO
+                with NWBZarrIO(str(out.tmp), mode="w") as io:
+                    io.write(nwbfile)
+            else:
+                import sys
 
-            with NWBHDF5IO(str(tmp), mode="w") as io:
-                io.write(nwbfile)
-        if path.exists():  # only reached with overwrite=True
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            _remove(old)
-        else:
-            os.replace(tmp, path)
-    except BaseException as exc:
-        _remove(tmp)
-        if isinstance(exc, (NwbLdnsError, KeyboardInterrupt)):
-            raise
-        raise NwbLdnsError(f"writing {path} failed: {type(exc).__name__}: {exc}") from exc
+                from pynwb import NWBHDF5IO
+
+                # when a write fails (a full disk), h5py prints a traceback for every id it cannot free,
+                # during the write and when they are collected later; the one-line error says it all
+                hooks = sys.unraisablehook, sys.excepthook
+                sys.unraisablehook = sys.excepthook = lambda *_: None
+                try:
+                    with NWBHDF5IO(str(out.tmp), mode="w") as io:
+                        io.write(nwbfile)
+                except BaseException:
+                    HDF5_WRITE_FAILED = True
+                    raise
+                sys.unraisablehook, sys.excepthook = hooks
+            out.commit()
+        except BaseException as exc:
+            if isinstance(exc, (NwbLdnsError, KeyboardInterrupt)):
+                raise
+            reason = describe_os_error(exc) or f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            raise NwbLdnsError(f"writing {path} failed: {reason}; nothing was replaced") from exc
     return path
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -241,21 +240,15 @@ window.addEventListener("load", () => {{
 
 
 def write_report(output_dir, metrics: dict, arrays: dict, *, overwrite: bool = False) -> Path:
-    """Write ``metrics.json``, the figures and ``index.html`` into ``output_dir`` atomically."""
-    out = Path(output_dir)
-    if out.exists() and not overwrite:
-        raise NwbLdnsError(f"{out} already exists; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
-        figures = _figures(tmp, arrays)
-        (tmp / "index.html").write_text(_html(metrics, figures))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    """Write ``metrics.json``, the figures and ``index.html`` into ``output_dir`` atomically.
+
+    ``overwrite`` replaces only a report folder that nwb-ldns wrote (see :mod:`nwb_ldns.outputs`).
+    """
+    from .outputs import claim
+
+    with claim(output_dir, kind="report", overwrite=overwrite) as out:
+        out.tmp.mkdir()
+        (out.tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        figures = _figures(out.tmp, arrays)
+        (out.tmp / "index.html").write_text(_html(metrics, figures))
+        return out.commit()
