@@ -8,7 +8,6 @@ import numpy as np
 from pynwb import NWBFile, TimeSeries
 from pynwb.file import Subject
 
-from nwb_ldns.nwb_io import write_nwbfile
 
 T0 = datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc)
 
@@ -102,7 +101,17 @@ def bad_units(kind: str) -> NWBFile:
 
 
 def write(nwbfile: NWBFile, path) -> str:
-    write_nwbfile(nwbfile, path)
+    """Write with pynwb / hdmf-zarr directly, as another lab's tool would (no nwb-ldns stamp)."""
+    if str(path).endswith(".zarr"):
+        from hdmf_zarr import NWBZarrIO
+
+        with NWBZarrIO(str(path), mode="w") as io:
+            io.write(nwbfile)
+    else:
+        from pynwb import NWBHDF5IO
+
+        with NWBHDF5IO(str(path), mode="w") as io:
+            io.write(nwbfile)
     return str(path)
 
 

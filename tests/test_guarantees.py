@@ -1,0 +1,236 @@
+"""What nwb-ldns promises about files, processes and signals (docs/guarantees.md), through the CLI.
+
+Lose nothing: outputs are replaced only with --overwrite and only when nwb-ldns wrote them; a
+second writer fails at once; a kill or a full disk leaves the old output as it was and no hidden
+files behind; an interrupt never reports success.
+"""
+
+import hashlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import nwb_fixtures
+
+LORENZ = "sim:lorenz?n_trials=40&n_neurons=8&n_bins=32"
+TINY = ["--preset", "quick", "--hidden", "16", "--latent-dim", "3", "--denoiser-hidden", "16", "--batch-size", "16",
+        "--device", "cpu", "-q"]
+EPOCHS = ["--epochs-ae", "1", "--epochs-diffusion", "1", "--epochs-history", "1"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def cli(*args, **kw):
+    return [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)]
+
+
+def run(*args, ok=True, **kw):
+    p = subprocess.run(cli(*args), capture_output=True, text=True, env=ENV, timeout=600, **kw)
+    if ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def one_line_error(p) -> str:
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = [line for line in p.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
+    return lines[0]
+
+
+def digest(path) -> str:
+    """A hash of a file or of a folder's files and names."""
+    h = hashlib.sha256()
+    paths = [path] if os.path.isfile(path) else sorted(p for p in path.rglob("*"))
+    for p in paths:
+        h.update(str(p.relative_to(path) if p != path else p.name).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def hidden_files(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("g") / "m"
+    run("fit", LORENZ, "-o", d, *EPOCHS, *TINY)
+    return d
+
+
+# ---- 1. --overwrite replaces only what nwb-ldns wrote ---------------------------------------------------
+def _users_folder(tmp_path):
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "thesis.tex").write_text("years of work")
+    return d
+
+
+@pytest.mark.parametrize("command", ["generate", "bin", "evaluate", "fit", "encode", "simulate"])
+def test_overwrite_never_deletes_a_folder_nwb_ldns_did_not_write(model, tmp_path, command):
+    d = _users_folder(tmp_path)
+    if command == "fit":
+        (d / "config.json").write_text("{}")  # a config.json alone does not make a model dir
+    before = digest(d)
+    synth = tmp_path / "s.nwb"
+    if command == "evaluate":
+        run("generate", "--model", model, "-o", synth, "--n-trials", 4, "--ddim-steps", 2, "-q")
+    args = {"generate": ["generate", "--model", model, "-o", d, "--n-trials", 2, "--ddim-steps", 2],
+            "bin": ["bin", LORENZ, "-o", d],
+            "evaluate": ["evaluate", "--real", LORENZ, "--synthetic", synth, "-o", d],
+            "fit": ["fit", LORENZ, "-o", d, *EPOCHS, *TINY],
+            "encode": ["encode", LORENZ, "--model", model, "-o", d],
+            "simulate": ["simulate", "lorenz", "-o", d, "--n-trials", 4, "--n-neurons", 4]}[command]
+    err = one_line_error(run(*args, "--overwrite", ok=False))
+    assert "not written by nwb-ldns" in err and "not replacing it" in err
+    assert digest(d) == before and (d / "thesis.tex").read_text() == "years of work"
+
+
+def test_overwrite_never_replaces_another_tools_nwb_file(model, tmp_path):
+    recording = nwb_fixtures.write(nwb_fixtures.maze_layout()[0], tmp_path / "recording.nwb")
+    before = digest(tmp_path / "recording.nwb")
+    for args in (["generate", "--model", model, "--n-trials", 2, "--ddim-steps", 2],
+                 ["simulate", "lorenz", "--n-trials", 4, "--n-neurons", 4]):
+        err = one_line_error(run(*args, "-o", recording, "--overwrite", ok=False))
+        assert "not an NWB file written by nwb-ldns" in err
+    assert digest(tmp_path / "recording.nwb") == before
+
+
+def test_overwrite_replaces_nwb_ldns_outputs_and_refuses_what_a_user_added(model, tmp_path):
+    synth = tmp_path / "s.nwb"
+    gen = ["generate", "--model", model, "--n-trials", 3, "--ddim-steps", 2, "-q", "-o", synth]
+    run(*gen)
+    run(*gen, "--seed", 1, "--overwrite")
+    zsynth = tmp_path / "s.nwb.zarr"
+    run(*gen[:-1], zsynth)
+    run(*gen[:-1], zsynth, "--overwrite")
+    run("bin", LORENZ, "-o", tmp_path / "d.zarr", "-q")
+    run("bin", LORENZ, "-o", tmp_path / "d.zarr", "-q", "--overwrite")
+    report = tmp_path / "report"
+    ev = ["evaluate", "--real", LORENZ, "--synthetic", synth, "-o", report, "--resamples", 2, "-q"]
+    run(*ev)
+    run(*ev, "--overwrite")
+    (report / "notes.txt").write_text("my notes")
+    err = one_line_error(run(*ev, "--overwrite", ok=False))
+    assert "it holds notes.txt" in err and (report / "notes.txt").exists()
+    assert hidden_files(tmp_path) == []
+
+
+# ---- 5. two writers of one output ---------------------------------------------------------------------
+def _wait_for(pred, proc, timeout=120):
+    deadline = time.time() + timeout
+    while not pred() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    return pred()
+
+
+def test_a_second_writer_of_the_same_output_fails_in_one_line(model, tmp_path):
+    out = tmp_path / "s.nwb"
+    first = subprocess.Popen(cli("generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20,
+                                 "--batch-size", 64, "-q"), stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert _wait_for(lambda: (tmp_path / ".nwb-ldns-lock.s.nwb").exists(), first), first.stderr.read()
+        for extra in ([], ["--overwrite"]):
+            second = run("generate", "--model", model, "-o", out, "--n-trials", 2, *extra, ok=False)
+            err = one_line_error(second)
+            assert "is being written by another nwb-ldns process" in err and f"pid {first.pid}" in err
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(60)
+
+
+# ---- 6. signals: SIGTERM and SIGINT clean up, SIGKILL leftovers are removed later ------------------------
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, "Terminated."), (signal.SIGINT, 130, "Interrupted.")])
+def test_a_signal_during_generate_cleans_up_and_is_not_success(model, tmp_path, sig, code, word):
+    out = tmp_path / "s.nwb"
+    proc = subprocess.Popen(cli("generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20,
+                                "--batch-size", 64, "-q"), stderr=subprocess.PIPE, text=True, env=ENV)
+    assert _wait_for(lambda: (tmp_path / ".nwb-ldns-scratch.s.nwb").exists(), proc)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == word
+    assert not out.exists() and hidden_files(tmp_path) == []
+
+
+def test_sigkill_leftovers_are_removed_by_the_next_run(model, tmp_path):
+    out = tmp_path / "s.nwb"
+    proc = subprocess.Popen(cli("generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20,
+                                "--batch-size", 64, "-q"), stderr=subprocess.DEVNULL, env=ENV)
+    assert _wait_for(lambda: (tmp_path / ".nwb-ldns-scratch.s.nwb").exists(), proc)
+    time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    assert ".nwb-ldns-scratch.s.nwb" in hidden_files(tmp_path)
+    legacy = tmp_path / ".scratch-999999-old.nwb"  # what versions before this one left (a dead pid)
+    legacy.mkdir()
+    run("generate", "--model", model, "-o", tmp_path / "other.nwb", "--n-trials", 2, "--ddim-steps", 2, "-q")
+    assert hidden_files(tmp_path) == [] and not out.exists()
+
+
+# ---- 4. a full disk ---------------------------------------------------------------------------------------
+def _file_size_limit(nbytes):
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+    return limit
+
+
+def test_a_failed_hdf5_write_ends_in_one_line_and_keeps_the_old_output(tmp_path):
+    out = tmp_path / "l.nwb"
+    run("simulate", "lorenz", "-o", out, "--n-trials", 4, "--n-neurons", 4)
+    before = digest(out)
+    for cmd in (["simulate", "lorenz", "-o", out, "--n-trials", 300, "--n-neurons", 32, "--overwrite"],
+                ["simulate", "lorenz", "-o", tmp_path / "new.nwb", "--n-trials", 300, "--n-neurons", 32]):
+        p = subprocess.run(cli(*cmd), capture_output=True, text=True, env=ENV, timeout=300,
+                           preexec_fn=_file_size_limit(1_000_000))
+        err = one_line_error(p)  # rc 1, not a segfault, no h5py tracebacks
+        assert "file too large" in err and "nothing was replaced" in err
+    assert digest(out) == before and not (tmp_path / "new.nwb").exists()
+    assert hidden_files(tmp_path) == []
+
+
+def test_a_full_disk_says_so(tmp_path):
+    """ENOSPC from a real small file system, where this machine lets the tests mount one."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (the file-size-limit test covers the same path)")
+    try:
+        err = one_line_error(run("simulate", "lorenz", "-o", mnt / "l.nwb", "--n-trials", 300, "--n-neurons", 32,
+                                 ok=False))
+        assert "no space left on device" in err and os.listdir(mnt) == []
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+# ---- 10. fit --overwrite keeps the old model until the new one is complete ------------------------------
+def test_killed_fit_overwrite_keeps_the_old_model_and_resumes_the_new_one(model, tmp_path):
+    import shutil
+
+    m = tmp_path / "m"
+    shutil.copytree(model, m)
+    before = digest(m)
+    args = cli("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY,
+               "--overwrite")
+    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, env=ENV)
+    ck = tmp_path / ".nwb-ldns-new.m" / "checkpoints" / "autoencoder.safetensors"
+    assert _wait_for(ck.exists, proc)
+    proc.kill()
+    proc.wait()
+    assert digest(m) == before  # the old model is whole
+    run("generate", "--model", m, "-o", tmp_path / "s.nwb", "--n-trials", 2, "--ddim-steps", 2, "-q")
+    run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY,
+        "--resume")
+    cfg = json.loads((m / "config.json").read_text())
+    assert len(cfg["stages"]["autoencoder"]["history"]["train_loss"]) == 400  # the new fit, continued
+    assert hidden_files(tmp_path) == []
