@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -67,6 +68,32 @@ class Duration(click.ParamType):
         return seconds
 
 
+class FiniteFloat(click.ParamType):
+    """A finite number, optionally bounded below (click's FloatRange lets NaN through)."""
+
+    name = "float"
+
+    def __init__(self, minimum: float | None = None, open_: bool = False):
+        self.minimum, self.open = minimum, open_
+
+    def convert(self, value, param, ctx):
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(x):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.minimum is not None and (x < self.minimum or (self.open and x == self.minimum)):
+            self.fail(f"{value!r} must be {'>' if self.open else '>='} {self.minimum:g}", param, ctx)
+        return x
+
+
+FINITE = FiniteFloat()
+POSITIVE = FiniteFloat(0.0, open_=True)
+NON_NEGATIVE = FiniteFloat(0.0)
+SEED = click.IntRange(min=0, max=2**32 - 1)  # what numpy and torch both accept
+
+
 def source_options(fn):
     """Options every command that opens a SOURCE takes (and --quiet, also accepted after the command)."""
     fn = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback,
@@ -83,20 +110,20 @@ def source_options(fn):
 def data_options(fn):
     """Options that turn a recording into binned trials (``bin`` and ``fit``)."""
     opts = [
-        click.option("--bin-ms", type=float, default=5.0, show_default=True, help="Bin width."),
+        click.option("--bin-ms", type=POSITIVE, default=5.0, show_default=True, help="Bin width."),
         click.option("--align", default=None, metavar="COLUMN",
                      help="Trials column to align on (e.g. move_onset_time); needs --window."),
-        click.option("--window", nargs=2, type=float, default=None, metavar="START_MS STOP_MS",
+        click.option("--window", nargs=2, type=FINITE, default=None, metavar="START_MS STOP_MS",
                      help="Window around the alignment (default: whole trials, variable length)."),
-        click.option("--segment-ms", type=float, default=1000.0, show_default=True,
+        click.option("--segment-ms", type=POSITIVE, default=1000.0, show_default=True,
                      help="Window length tiled over the recording when it has no trials table."),
         click.option("--units", "units", type=click.Choice(["all", "heldin"]), default="all", show_default=True,
                      help="heldin: only units whose 'heldout' column is False."),
         click.option("--behavior", multiple=True, metavar="NAME",
                      help="Behavioural TimeSeries to bin (repeatable), e.g. hand_vel."),
-        click.option("--behavior-lag-ms", type=float, default=0.0, show_default=True,
+        click.option("--behavior-lag-ms", type=FINITE, default=0.0, show_default=True,
                      help="Pair behaviour at t + lag with spikes at t."),
-        click.option("--split-seed", type=int, default=0, show_default=True,
+        click.option("--split-seed", type=SEED, default=0, show_default=True,
                      help="Seed of the 70/10/20 split used when the trials have no 'split' column."),
         click.option("--trials-table", default=None, metavar="NAME",
                      help="Interval table whose rows are the trials (default: trials; see `inspect`)."),
@@ -213,11 +240,11 @@ def simulate():
 
 @simulate.command("lorenz")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
-@click.option("--n-trials", type=int, default=5000, show_default=True)
-@click.option("--n-neurons", type=int, default=128, show_default=True)
-@click.option("--n-bins", type=int, default=256, show_default=True, help="Bins per trial.")
-@click.option("--bin-ms", type=float, default=5.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n-trials", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--n-neurons", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--n-bins", type=click.IntRange(min=2), default=256, show_default=True, help="Bins per trial.")
+@click.option("--bin-ms", type=POSITIVE, default=5.0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @subject_options("sim-lorenz-SEED")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, overwrite):
@@ -249,7 +276,7 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
               help="Model dir (config.json + safetensors weights).")
 @click.option("--method", type=click.Choice(["ldns", "gnocchi"]), default="ldns", show_default=True,
               help="gnocchi: the diffusion stage also learns a per-trial code (InfoDiffusion) that conditions it.")
-@click.option("--code-dim", type=int, default=None, help="GNOCCHI code size (default 8).")
+@click.option("--code-dim", type=click.IntRange(min=1), default=None, help="GNOCCHI code size (default 8).")
 @data_options
 @click.option("--condition", default=None, metavar="angle|velocity|COLUMN",
               help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column.")
@@ -266,14 +293,14 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
               help="Train the denoiser for exactly this many passes (default: by steps, with early stopping).")
 @click.option("--epochs-history", type=click.IntRange(min=1), default=None,
               help="Train the spike-history GLM for exactly this many passes (default: by steps).")
-@click.option("--batch-size", type=int, default=None, help="Batch size of every stage (default from the preset).")
-@click.option("--latent-dim", type=int, default=None, help="Autoencoder latent channels (paper: 8 Lorenz, 16 MC_Maze).")
-@click.option("--hidden", type=int, default=None, help="Autoencoder channels.")
-@click.option("--beta", "ae_beta", type=float, default=None,
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size of every stage (default from the preset).")
+@click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="Autoencoder latent channels (paper: 8 Lorenz, 16 MC_Maze).")
+@click.option("--hidden", type=click.IntRange(min=1), default=None, help="Autoencoder channels.")
+@click.option("--beta", "ae_beta", type=NON_NEGATIVE, default=None,
               help="Autoencoder latent L2 weight (default 0.01, Lorenz; the paper's MC_Maze: 0.001).")
-@click.option("--td-beta", "ae_td_beta", type=float, default=None,
+@click.option("--td-beta", "ae_td_beta", type=NON_NEGATIVE, default=None,
               help="Autoencoder temporal-smoothness weight (default 0.01, Lorenz; the paper's MC_Maze: 0.2).")
-@click.option("--denoiser-hidden", type=int, default=None, help="Denoiser channels.")
+@click.option("--denoiser-hidden", type=click.IntRange(min=1), default=None, help="Denoiser channels.")
 @click.option("--causal/--bidirectional", default=None,
               help="Autoencoder direction (default bidirectional; causal for variable-length trials).")
 @click.option("--prediction", type=click.Choice(["epsilon", "v"]), default=None, help="Denoiser target (default epsilon).")
@@ -281,7 +308,7 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 @click.option("--stage", type=click.Choice(["all", "autoencoder", "diffusion", "spike-history"]), default="all",
               show_default=True, help="Run one stage (the later ones need the earlier ones in the model dir).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its last checkpoint.")
 @click.option("--compile", "compile_", is_flag=True,
               help="Train with the S4 blocks compiled by torch.compile: faster steps after seconds to a minute "
@@ -355,14 +382,14 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budge
 @click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(),
               help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
-@click.option("--n-trials", type=int, default=None, help="Trials to generate (default: the condition's, else 100).")
-@click.option("--length", type=int, default=None, help="Bins per trial (default: the training length).")
+@click.option("--n-trials", type=click.IntRange(min=1), default=None, help="Trials to generate (default: the condition's, else 100).")
+@click.option("--length", type=click.IntRange(min=2), default=None, help="Bins per trial (default: the training length).")
 @click.option("--condition", "condition_file", type=click.Path(dir_okay=False), default=None,
               help="FILE.npy: angles (n_trials,) in radians, column values (n_trials,), or velocity "
                    "(n_trials, n_bins, channels) / (n_bins, channels), as the model was fitted.")
 @click.option("--spike-history/--poisson", default=False, show_default=True,
               help="Observation model: spike-history GLM or independent Poisson.")
-@click.option("--guidance", type=float, default=1.0, show_default=True,
+@click.option("--guidance", type=FINITE, default=1.0, show_default=True,
               help="Classifier-free guidance weight (1: plain conditional; >1: stronger).")
 @click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
               help="ddim: --ddim-steps steps; ddpm: all 1000 ancestral steps (the paper).")
@@ -372,17 +399,17 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budge
                    "too narrow). --traverse samples deterministically.")
 @click.option("--code", "code_file", type=click.Path(dir_okay=False), default=None,
               help="GNOCCHI: FILE.npy of codes (n_trials, code_dim) or (code_dim,), e.g. from `encode`.")
-@click.option("--traverse", type=int, default=None, metavar="DIM",
+@click.option("--traverse", type=click.IntRange(min=0), default=None, metavar="DIM",
               help="GNOCCHI: sweep code dimension DIM (from --code's first row, else zeros) with the noise fixed.")
-@click.option("--range", "code_range", nargs=2, type=float, default=(-1.5, 1.5), show_default=True,
+@click.option("--range", "code_range", nargs=2, type=FINITE, default=(-1.5, 1.5), show_default=True,
               metavar="LO HI", help="Values --traverse sweeps.")
-@click.option("--steps", type=int, default=11, show_default=True, help="Points of --traverse.")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="Trials sampled at once.")
+@click.option("--steps", type=click.IntRange(min=2), default=11, show_default=True, help="Points of --traverse.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Trials sampled at once.")
 @click.option("--compile", "compile_", is_flag=True,
               help="Sample with the denoiser compiled by torch.compile: faster steps after seconds of compiling "
                    "per batch shape (for many trials).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @subject_options("the source's, else ldns-synthetic")
 @click.option("--include-weights", is_flag=True,
               help="Store the model's weights in the file, so the file alone can be loaded as --model.")
@@ -409,13 +436,16 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
     from nwb_ldns.generate import generate_to_file
 
     check_replaceable(output, kind="nwb", overwrite=overwrite)  # before any work
+
     def load_npy(path):
         if path is None:
             return None
         try:
             return np.load(path, allow_pickle=False)
+        except EOFError:  # numpy's answer to an empty file
+            raise NwbLdnsError(f"{path} is empty; expected a .npy array (numpy.save)") from None
         except (OSError, ValueError) as exc:
-            raise NwbLdnsError(f"cannot read {path} as a .npy array: {exc}") from None
+            raise NwbLdnsError(f"cannot read {path} as a .npy array: {' '.join(str(exc).split())}") from None
 
     values, codes = load_npy(condition_file), load_npy(code_file)
     require = ("autoencoder", "diffusion") + (("spike_history",) if spike_history else ())
@@ -448,7 +478,7 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
 @click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(),
               help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="Trials encoded at once.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Trials encoded at once.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @subject_options("the source's")
 @click.option("--include-weights", is_flag=True,
@@ -496,8 +526,8 @@ def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, incl
 @click.option("-o", "--output", required=True, type=click.Path(), help="Report folder.")
 @click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="train", show_default=True,
               help="Real trials to compare with.")
-@click.option("--resamples", type=int, default=5, show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resamples", type=click.IntRange(min=1), default=5, show_default=True, help="Bootstrap resamples.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
 @source_options
 @click.pass_context
@@ -598,6 +628,10 @@ def main(argv=None) -> None:
             msg = " ".join(str(cause).split()) or "unexpected end of file"
             click.echo(f"Error: {_rank_prefix()}{type(cause).__name__}: {msg}", err=True)
             code = 1
+    except click.UsageError as exc:  # a bad option or value: one line, with where to look, status 2
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        click.echo(f"Error: {' '.join(exc.format_message().split())}{where}", err=True)
+        code = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code

@@ -12,6 +12,7 @@ Layout::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -232,9 +233,14 @@ def extract_model(nwb_path: str | os.PathLike, model_dir: str | os.PathLike) -> 
         if any(b is None for b in blobs.values()):
             raise NwbLdnsError(f"{nwb_path} names its model but holds no weights; write it with --include-weights, "
                                "or use the model dir")
+        sums = cfg.pop("weights_sha256", None) or {}  # files written before checksums have none
+        datas = {stage: np.asarray(blob[:], dtype=np.uint8).tobytes() for stage, blob in blobs.items()}
+        for stage, data in datas.items():
+            if stage in sums and hashlib.sha256(data).hexdigest() != sums[stage]:
+                raise NwbLdnsError(f"{nwb_path}: the {stage} weights do not match their checksum (altered or damaged); "
+                                   "not loading them")
         out.mkdir(parents=True, exist_ok=True)
-        for stage, blob in blobs.items():
-            data = np.asarray(blob[:], dtype=np.uint8).tobytes()
+        for stage, data in datas.items():
             _atomic(_weights(out, stage), lambda t, data=data: t.write_bytes(data))
     write_json(out / "config.json", cfg)
     return out

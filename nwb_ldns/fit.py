@@ -163,6 +163,23 @@ def _plan_line(configs: dict, n_train: int, n_val: int) -> str:
             + ", ".join(parts) + "; a stage stops early when its validation loss stops improving")
 
 
+def _ensure_val(dataset: SpikeDataset, seed: int) -> SpikeDataset:
+    """A dataset with at least one validation trial: with none (a few trials, or a split column
+    without ``val``), a tenth of the training trials (at least one) validate instead."""
+    split = dataset.split.copy()
+    train = np.flatnonzero(split == "train")
+    if (split == "val").any():
+        return dataset
+    if train.size < 2:
+        raise NwbLdnsError(f"the dataset has {train.size} training and no validation trials; a fit needs at least "
+                           "2 trials (use more trials, or a longer recording with --segment-ms)")
+    k = max(1, int(round(0.1 * train.size)))
+    moved = np.random.default_rng(seed).choice(train, k, replace=False)
+    split[moved] = "val"
+    logger.warning("no validation trials: %d of the %d training trials validate instead", k, train.size)
+    return SpikeDataset(dataset.ds.assign(split=("trial", split.astype("<U5"))))
+
+
 # ---- the model dir -----------------------------------------------------------------------------
 def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict) -> Path:
     """Create, reuse (--resume) or prepare the replacement of (--overwrite) the model dir.
@@ -463,6 +480,7 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
                         "--preset paper gives the paper's sizes")
     if int((dataset.split == "train").sum()) == 0:
         raise NwbLdnsError("the dataset has no training trials (split column)")
+    dataset = _ensure_val(dataset, seed)
     if method not in ("ldns", "gnocchi"):
         raise NwbLdnsError(f"unknown method {method!r}; use ldns or gnocchi")
     if method == "gnocchi" and condition not in (None, "", "none"):

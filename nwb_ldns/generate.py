@@ -49,6 +49,17 @@ class Synthetic:
         return self.counts.shape[-1]
 
 
+def _real_float32(v: np.ndarray, what: str) -> np.ndarray:
+    """``v`` as finite float32, or a one-line error (complex, text, NaN, inf, beyond float32's range)."""
+    if np.iscomplexobj(v) or not (np.issubdtype(v.dtype, np.number) or v.dtype == bool):
+        raise NwbLdnsError(f"{what} must be real numbers, got dtype {v.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf: reported below
+        out = v.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise NwbLdnsError(f"{what} has NaN, infinite or out-of-range values (beyond +-3.4e38)")
+    return out
+
+
 def check_condition(model: LdnsModel, values: np.ndarray | None, *, n_trials: int | None,
                     length: int | None) -> tuple[np.ndarray | None, int, int]:
     """Validate condition values against what the model was trained on.
@@ -64,11 +75,7 @@ def check_condition(model: LdnsModel, values: np.ndarray | None, *, n_trials: in
     v = np.asarray(values)
     if spec.kind == "none":
         raise NwbLdnsError("the model was fitted without a condition; drop --condition")
-    if not np.issubdtype(v.dtype, np.number):
-        raise NwbLdnsError(f"the condition must be numeric, got dtype {v.dtype}")
-    v = v.astype(np.float32)
-    if not np.isfinite(v).all():
-        raise NwbLdnsError("the condition has NaN or infinite values")
+    v = _real_float32(v, "the condition")
     if spec.trial_level:
         what = "angles in radians" if spec.kind == "angle" else f"values of {spec.name!r}"
         if v.ndim != 1:
@@ -200,14 +207,12 @@ def _plan(model: LdnsModel, *, n_trials: int | None = None, length: int | None =
     if codes is not None and not model.code_dim:
         raise NwbLdnsError("--code needs a model fitted with --method gnocchi")
     if codes is not None:
-        codes = np.asarray(codes, dtype=np.float32)
+        codes = _real_float32(np.asarray(codes), "the codes")
         if codes.ndim == 1:
             codes = np.broadcast_to(codes, (n_trials or 1, codes.size)).copy()
         if codes.ndim != 2 or codes.shape[1] != model.code_dim:
             raise NwbLdnsError(f"codes must be shaped (n_trials, {model.code_dim}) or ({model.code_dim},), "
                                f"got {codes.shape}")
-        if not np.isfinite(codes).all():
-            raise NwbLdnsError("the codes have NaN or infinite values")
         if n_trials is not None and n_trials != len(codes):
             raise NwbLdnsError(f"--n-trials {n_trials} but {len(codes)} codes")
         n_trials = len(codes)

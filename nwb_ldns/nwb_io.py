@@ -8,6 +8,7 @@ conditions in ``trials``, covariates in ``processing/behavior``, latents and rat
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -116,10 +117,14 @@ def model_metadata(model, *, include_weights: bool = False):
     if include_weights:
         if model.path is None:
             raise NwbLdnsError("the model was not loaded from a model dir; its weights cannot be included")
+        sums = {}
         for stage in stages:
             path = Path(model.path) / f"{stage}.safetensors"
             if path.is_file():
-                weights[f"{stage}_weights"] = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+                data = path.read_bytes()
+                weights[f"{stage}_weights"] = np.frombuffer(data, dtype=np.uint8)
+                sums[stage] = hashlib.sha256(data).hexdigest()
+        cfg["weights_sha256"] = sums  # loading checks them: altered or damaged weights are refused
     return LdnsModelMetadata(
         name="ldns_model", method=str(cfg.get("method", "ldns")),
         package_version=str(cfg.get("versions", {}).get("nwb_ldns", __version__)),

@@ -234,3 +234,77 @@ def test_killed_fit_overwrite_keeps_the_old_model_and_resumes_the_new_one(model,
     cfg = json.loads((m / "config.json").read_text())
     assert len(cfg["stages"]["autoencoder"]["history"]["train_loss"]) == 400  # the new fit, continued
     assert hidden_files(tmp_path) == []
+
+
+# ---- 7. options are checked before any work or any file --------------------------------------------------
+@pytest.mark.parametrize("args", [
+    ["fit", LORENZ, "--epochs-ae", "0"], ["fit", LORENZ, "--epochs-ae", "-1"], ["fit", LORENZ, "--latent-dim", "0"],
+    ["fit", LORENZ, "--hidden", "0"], ["fit", LORENZ, "--denoiser-hidden", "0"], ["fit", LORENZ, "--batch-size", "0"],
+    ["fit", LORENZ, "--beta", "nan"], ["fit", LORENZ, "--td-beta", "-1"], ["fit", LORENZ, "--method", "gnocchi",
+                                                                              "--code-dim", "0"],
+    ["fit", LORENZ, "--seed", "-1"], ["fit", LORENZ, "--time-budget", "0s"], ["fit", LORENZ, "--bin-ms", "0"],
+    ["generate", "--ddim-steps", "0"], ["generate", "--length", "0"], ["generate", "--length", "1"],
+    ["generate", "--n-trials", "0"], ["generate", "--batch-size", "0"], ["generate", "--eta", "2"],
+    ["generate", "--range", "nan", "1", "--traverse", "0"], ["generate", "--guidance", "inf"],
+    ["bin", LORENZ, "--segment-ms", "-5"], ["bin", LORENZ, "--window", "nan", "100"],
+    ["evaluate", "--real", LORENZ, "--synthetic", "x.nwb", "--resamples", "0"],
+    ["simulate", "lorenz", "--n-neurons", "0"],
+])
+def test_invalid_options_fail_in_one_line_before_any_file(tmp_path, args):
+    (tmp_path / "x.nwb").write_text("")
+    p = run(*args, "-o", tmp_path / "out", ok=False, cwd=tmp_path)
+    lines = [line for line in p.stderr.strip().splitlines() if line.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("Error: Invalid value"), p.stderr
+    assert not (tmp_path / "out").exists() and hidden_files(tmp_path) == []
+
+
+# ---- 8. a fit without validation trials ---------------------------------------------------------------
+def test_a_fit_without_validation_trials_validates_on_a_tenth_of_the_training_trials(tmp_path):
+    p = run("fit", "sim:lorenz?n_trials=5&n_neurons=4&n_bins=32", "-o", tmp_path / "m", *EPOCHS, *TINY[:-1])
+    assert "no validation trials: 1 of the 4 training trials validate instead" in p.stderr
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["data"]["n_trials"]["val"] == 1 and set(cfg["stages"]) == {"autoencoder", "diffusion", "spike_history"}
+    err = one_line_error(run("fit", "sim:lorenz?n_trials=1&n_neurons=4&n_bins=32", "-o", tmp_path / "one", *TINY,
+                             ok=False))
+    assert "needs at least 2 trials" in err and not (tmp_path / "one").exists()
+
+
+# ---- 9 and 11. condition files, and weights stored in an NWB file ----------------------------------------
+@pytest.fixture(scope="module")
+def angle_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("angle") / "m"
+    run("fit", "sim:maze?n_trials=40&n_neurons=8", "-o", d, "--align", "move_onset_time", "--window", -250, 450,
+        "--condition", "angle", *EPOCHS, *TINY)
+    return d
+
+
+def test_bad_condition_files_are_one_line_errors_without_numpy_warnings(angle_model, tmp_path):
+    import numpy as np
+
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "complex.npy", np.array([1 + 2j, 0.5j]))
+    np.save(tmp_path / "huge.npy", np.array([1e300, 0.0]))
+    for name, message in (("empty.npy", "is empty"), ("complex.npy", "must be real numbers"),
+                          ("huge.npy", "out-of-range values")):
+        p = run("generate", "--model", angle_model, "-o", tmp_path / "s.nwb", "--condition", tmp_path / name,
+                ok=False)
+        assert message in one_line_error(p), p.stderr  # one line: no RuntimeWarning, no "Aborted."
+    assert not (tmp_path / "s.nwb").exists()
+
+
+def test_altered_weights_in_an_nwb_file_are_refused(model, tmp_path):
+    import h5py
+    import numpy as np
+
+    f = tmp_path / "s.nwb"
+    run("generate", "--model", model, "-o", f, "--n-trials", 2, "--ddim-steps", 2, "--include-weights", "-q")
+    run("generate", "--model", f, "-o", tmp_path / "again.nwb", "--n-trials", 2, "--ddim-steps", 2, "-q")
+    with h5py.File(f, "r+") as h:
+        w = h["general/ldns_model/diffusion_weights"]
+        data = w[:]
+        data[-100] ^= 0x10  # one bit of one float in the tensor data: safetensors would load it silently
+        w[:] = data
+        assert np.count_nonzero(w[:] != data) == 0
+    err = one_line_error(run("generate", "--model", f, "-o", tmp_path / "bad.nwb", "--n-trials", 2, ok=False))
+    assert "diffusion weights do not match their checksum" in err
+    assert not (tmp_path / "bad.nwb").exists()
