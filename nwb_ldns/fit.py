@@ -16,8 +16,8 @@ import torch
 
 from . import artifacts, distributed, outputs
 from .artifacts import STAGES
-from .config import (PRESETS, SMALL_TRAIN_TRIALS, AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig, DiffusionConfig, GnocchiConfig,
-                     TrainConfig)
+from .config import (PRESETS, SMALL_TRAIN_TRIALS, AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig,
+                     DiffusionConfig, GnocchiConfig, TrainConfig)
 from .dataset import SpikeDataset
 from .errors import NwbLdnsError
 from .model import condition_features, latent_stats, resolve_device
@@ -159,8 +159,9 @@ def _plan_line(configs: dict, n_train: int, n_val: int) -> str:
             parts.append(f"{stage} {cfg.epochs} passes ({cfg.epochs * -(-n_train // cfg.batch_size):,} steps)")
         else:
             parts.append(f"{stage} up to {cfg.steps:,} steps (~{cfg.steps * rows / n_train:,.0f} passes)")
-    return (f"{n_train:,} training and {n_val:,} validation trials, batches of {min(TrainConfig.from_dict(configs['ae_train']).batch_size, n_train)}: "
-            + ", ".join(parts) + "; a stage stops early when its validation loss stops improving")
+    batch = min(TrainConfig.from_dict(configs["ae_train"]).batch_size, n_train)
+    return (f"{n_train:,} training and {n_val:,} validation trials, batches of {batch}: " + ", ".join(parts)
+            + "; a stage stops early when its validation loss stops improving")
 
 
 def _ensure_val(dataset: SpikeDataset, seed: int) -> SpikeDataset:

@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 
 import numpy as np
 import torch

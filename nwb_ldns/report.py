@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from . import metrics as M
-from .errors import NwbLdnsError
 
 LABELS = {
     "kl_population_count": "KL population spike count (synthetic || real)",

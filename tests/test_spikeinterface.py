@@ -128,7 +128,6 @@ def test_a_crafted_pickle_in_an_nwb_zarr_file_does_not_run(tmp_path):
     import os
     import pickle
 
-    import numcodecs  # noqa: F401
     import zarr
 
     import nwb_fixtures
