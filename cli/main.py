@@ -303,7 +303,7 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 @click.option("--denoiser-hidden", type=click.IntRange(min=1), default=None, help="Denoiser channels.")
 @click.option("--causal/--bidirectional", default=None,
               help="Autoencoder direction (default bidirectional; causal for variable-length trials).")
-@click.option("--prediction", type=click.Choice(["epsilon", "v"]), default=None, help="Denoiser target (default epsilon).")
+@click.option("--prediction", type=click.Choice(["epsilon", "v"]), default=None, help="Denoiser target (default: v with --preset quick, epsilon as the paper with paper).")
 @click.option("--schedule", type=click.Choice(["linear", "cosine"]), default=None, help="Noise schedule (default linear).")
 @click.option("--stage", type=click.Choice(["all", "autoencoder", "diffusion", "spike-history"]), default="all",
               show_default=True, help="Run one stage (the later ones need the earlier ones in the model dir).")

@@ -107,7 +107,9 @@ def build_configs(dataset: SpikeDataset, cond: ConditionSpec, *, preset: str = "
     den = DenoiserConfig(**{**p["denoiser"], **o.get("denoiser", {})})
     den = den.replace(latent_dim=ae.latent_dim, cond_dim=2 if cond.kind == "angle" else 1 if cond.kind == "column" else 0,
                       series_dim=cond.channels if cond.series else 0)
-    diff = DiffusionConfig(**o.get("diffusion", {}))
+    # the quick preset's v targets were measured for LDNS; GNOCCHI keeps the paper's epsilon until measured
+    preset_diffusion = p.get("diffusion", {}) if method == "ldns" else {}
+    diff = DiffusionConfig(**{**preset_diffusion, **o.get("diffusion", {})})
     out = {"autoencoder": ae.to_dict(), "denoiser": den.to_dict(), "diffusion": diff.to_dict()}
     if method == "gnocchi":
         g = GnocchiConfig(**{**p.get("gnocchi", {}), **o.get("gnocchi", {})})

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 from .errors import NwbLdnsError
@@ -38,8 +39,9 @@ logger = logging.getLogger("nwb_ldns")
 PREFIX = ".nwb-ldns-"
 TAGS = ("tmp", "scratch", "old", "new", "lock")
 _HIDDEN = re.compile(r"^\.nwb-ldns-(?P<tag>" + "|".join(TAGS) + r")\.(?P<name>.+)$")
-# what versions before these names left behind: .scratch-PID-NAME, .tmp-PID-NAME, .NAME.tmp-PID
-_LEGACY = re.compile(r"^\.(?:scratch|tmp)-(?P<pid>\d+)-.+$|^\..+\.(?:tmp|old)-(?P<pid2>\d+)$")
+# what generate and the NWB writer of versions before these names left behind after a kill:
+# .scratch-PID-NAME.nwb, .tmp-PID-NAME.nwb, .NAME.nwb.old-PID (also .nwb.zarr); nothing else matches
+_LEGACY = re.compile(r"^\.(?:scratch|tmp)-(?P<pid>\d+)-.+\.nwb(?:\.zarr)?$|^\..+\.nwb(?:\.zarr)?\.old-(?P<pid2>\d+)$")
 
 _held: dict[Path, int] = {}  # outputs this process holds, with how deep (claims nest: generate -> write)
 
@@ -187,6 +189,9 @@ class _Lock:
                 os.close(fd)
                 if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                     return False
+                if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):  # a file system without locks
+                    logger.debug("no file locks on %s (%s): writing without one", self.path.parent, exc)
+                    return True
                 raise
             try:  # the file may have been removed and re-created by its last holder: lock the current one
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
@@ -294,7 +299,13 @@ class Claim:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock = _Lock(self.path)
-        if not lock.acquire():
+        got = False
+        for wait in (0.05, 0.2, 0.5, 0.0):  # another run's sweep may hold it for a moment
+            got = lock.acquire()
+            if got:
+                break
+            time.sleep(wait)
+        if not got:
             raise NwbLdnsError(f"{self.what or self.path} is being written by another nwb-ldns process "
                                f"(pid {lock.holder()}); wait for it or choose another -o")
         self._lock = lock
