@@ -192,10 +192,8 @@ def check_complete(array, what: str) -> None:
 
     Arrays that are not Zarr (HDF5 datasets, numpy) pass unchecked.
     """
-    try:
-        import zarr
-    except ImportError:  # pragma: no cover - zarr is a dependency
-        return
+    import zarr
+
     if not isinstance(array, zarr.Array) or array.size == 0:
         return
     if array.nchunks_initialized < array.nchunks:
