@@ -70,8 +70,11 @@ def nwb_to_dataset(spikes, onsets, duration, folder):
     from nwb_ldns.dataset import load_dataset
     from nwb_ldns.nwb_io import write_nwbfile
 
-    nwb = NWBFile(session_description="benchmark", identifier="bench",
-                  session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    nwb = NWBFile(
+        session_description="benchmark",
+        identifier="bench",
+        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    )
     for t in spikes:
         nwb.add_unit(spike_times=t)
     nwb.units.resolution = 1 / 30000
@@ -80,8 +83,15 @@ def nwb_to_dataset(spikes, onsets, duration, folder):
         nwb.add_trial(start_time=a, stop_time=b, move_onset_time=m)
     ts = np.arange(0, duration, 1e-3)
     beh = nwb.create_processing_module("behavior", "kinematics")
-    beh.add(TimeSeries(name="hand_vel", description="velocity", unit="mm/s", timestamps=ts,
-                       data=np.stack([np.sin(ts), np.cos(ts)], 1).astype(np.float32)))
+    beh.add(
+        TimeSeries(
+            name="hand_vel",
+            description="velocity",
+            unit="mm/s",
+            timestamps=ts,
+            data=np.stack([np.sin(ts), np.cos(ts)], 1).astype(np.float32),
+        )
+    )
     path = Path(folder) / "session.nwb"
     write_nwbfile(nwb, path)
     spec = DataSpec(align="move_onset_time", window_ms=(-250, 450), behavior=("hand_vel",), behavior_lag_ms=100)
@@ -96,8 +106,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
     n_trials = int(2869 * scale)
-    spikes, onsets, duration = make_session(n_spikes=int(3_600_000 * scale), duration=7200.0 * scale,
-                                            n_trials=n_trials)
+    spikes, onsets, duration = make_session(n_spikes=int(3_600_000 * scale), duration=7200.0 * scale, n_trials=n_trials)
     starts = onsets - 0.25
     t_ours, a = timed(ours, spikes, starts)
     t_dense, b = timed(dense_baseline, spikes, starts, duration, repeat=1)
@@ -105,8 +114,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         t_file, ds, size = nwb_to_dataset(spikes, onsets, duration, tmp)
     n_sp = sum(len(s) for s in spikes)
-    print(f"# binning benchmark: {len(spikes)} units, {n_sp:,} spikes, {duration:.0f} s, {n_trials} trials x 140 x 5 ms"
-          f" (python {sys.version.split()[0]}, numpy {np.__version__})\n")
+    print(
+        f"# binning benchmark: {len(spikes)} units, {n_sp:,} spikes, {duration:.0f} s, {n_trials} trials x 140 x 5 ms"
+        f" (python {sys.version.split()[0]}, numpy {np.__version__})\n"
+    )
     print("| step | time | ratio |")
     print("|---|---|---|")
     print(f"| dense 1 ms histogram + 5 ms resample (nlb_tools' way) | {t_dense:.2f} s | 1x |")

@@ -142,8 +142,10 @@ def main():
     print("\n| what | params | reference config (s) | ours (s) | speed-up |\n|---|---|---|---|---|")
     for name, params, a, b in rows:
         print(f"| {name} | {params} | {a:.3f} | {b:.3f} | {a / b:.1f}x |")
-    print(f"\nreference sampling: {args.ref_steps} steps timed ({t_ref_step:.3f} s/step) x 1000; "
-          f"ours: 50 DDIM steps timed end to end ({t_ours_sample / 50:.3f} s/step with cached kernels)")
+    print(
+        f"\nreference sampling: {args.ref_steps} steps timed ({t_ref_step:.3f} s/step) x 1000; "
+        f"ours: 50 DDIM steps timed end to end ({t_ours_sample / 50:.3f} s/step with cached kernels)"
+    )
 
 
 if __name__ == "__main__":

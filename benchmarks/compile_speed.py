@@ -27,6 +27,17 @@ import sys
 import time
 
 import torch
+from vs_reference import (
+    AE_BLOCKS,
+    AE_HIDDEN,
+    DEN_BLOCKS,
+    DEN_HIDDEN,
+    LATENT,
+    N_NEURONS,
+    our_ae_step,  # same sizes, steps
+    our_denoiser_step,
+    perturb,
+)
 
 from nwb_ldns.config import AutoencoderConfig, DenoiserConfig, DiffusionConfig
 from nwb_ldns.models import s4
@@ -34,8 +45,6 @@ from nwb_ldns.models.autoencoder import Autoencoder
 from nwb_ldns.models.blocks import compiled_blocks
 from nwb_ldns.models.denoiser import Denoiser
 from nwb_ldns.models.diffusion import GaussianDiffusion
-from vs_reference import (AE_BLOCKS, AE_HIDDEN, DEN_BLOCKS, DEN_HIDDEN, LATENT, N_NEURONS, our_ae_step,  # same sizes, steps
-                          our_denoiser_step, perturb)
 
 
 def _sync(device: torch.device) -> None:
@@ -81,20 +90,30 @@ def main(argv=None) -> int:
     compiled = contextlib.ExitStack()  # the copies' blocks stay compiled until the end
 
     counts = torch.poisson(torch.full((B, N_NEURONS, L), 0.3, device=dev))  # (B, N, L)
-    ae = Autoencoder(config=AutoencoderConfig(n_neurons=N_NEURONS, hidden=AE_HIDDEN, latent_dim=LATENT,
-                                              n_blocks=AE_BLOCKS)).to(dev)
+    ae = Autoencoder(
+        config=AutoencoderConfig(n_neurons=N_NEURONS, hidden=AE_HIDDEN, latent_dim=LATENT, n_blocks=AE_BLOCKS)
+    ).to(dev)
     ae_c = compiled.enter_context(compiled_blocks(copy.deepcopy(ae)))
-    rows.append(("autoencoder training step (blocks compiled)", *side_by_side(
-        our_ae_step(ae, counts, g), our_ae_step(ae_c, counts, g), args.repeats, dev)))
+    rows.append(
+        (
+            "autoencoder training step (blocks compiled)",
+            *side_by_side(our_ae_step(ae, counts, g), our_ae_step(ae_c, counts, g), args.repeats, dev),
+        )
+    )
 
     z = torch.randn(B, LATENT, L, device=dev)  # (B, D, L)
     diff = GaussianDiffusion(DiffusionConfig(loss="mse"))
-    den = Denoiser(config=DenoiserConfig(latent_dim=LATENT, hidden=DEN_HIDDEN, n_blocks=DEN_BLOCKS,
-                                       embed_dim=DEN_HIDDEN // 4)).to(dev)
+    den = Denoiser(
+        config=DenoiserConfig(latent_dim=LATENT, hidden=DEN_HIDDEN, n_blocks=DEN_BLOCKS, embed_dim=DEN_HIDDEN // 4)
+    ).to(dev)
     perturb(den)
     den_c = compiled.enter_context(compiled_blocks(copy.deepcopy(den)))
-    rows.append(("denoiser training step (blocks compiled)", *side_by_side(
-        our_denoiser_step(den, diff, z, g), our_denoiser_step(den_c, diff, z, g), args.repeats, dev)))
+    rows.append(
+        (
+            "denoiser training step (blocks compiled)",
+            *side_by_side(our_denoiser_step(den, diff, z, g), our_denoiser_step(den_c, diff, z, g), args.repeats, dev),
+        )
+    )
 
     compiled.close()
     n = args.sample_trials
@@ -103,8 +122,12 @@ def main(argv=None) -> int:
     x = torch.randn(n, LATENT, L, device=dev)  # (n, D, L)
     t = torch.full((n,), 500, device=dev)
     with s4.cached_kernels(den), torch.no_grad():
-        rows.append((f"sampling step, {n} trials (denoiser compiled)",
-                     *side_by_side(lambda: den(x, t), lambda: whole(x, t), args.repeats, dev)))
+        rows.append(
+            (
+                f"sampling step, {n} trials (denoiser compiled)",
+                *side_by_side(lambda: den(x, t), lambda: whole(x, t), args.repeats, dev),
+            )
+        )
         err = (whole(x, t) - den(x, t)).abs().max().item()
 
     print("\n| what | eager | compiled | speed-up | compilation |")

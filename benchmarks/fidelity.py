@@ -44,9 +44,14 @@ from nwb_ldns.nwb_io import write_nwbfile
 from nwb_ldns.sources.sim import parse_sim_uri
 
 MAZE_SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("hand_vel",), behavior_lag_ms=100.0)
-COLUMNS = [("kl_population_count", "KL pop. count"), ("rmse_pairwise_correlation", "RMSE corr"),
-           ("rmse_mean_isi", "RMSE mean ISI"), ("rmse_std_isi", "RMSE std ISI"),
-           ("velocity_decoding_r2", "vel. R^2"), ("angle_error_deg", "angle err (deg)")]
+COLUMNS = [
+    ("kl_population_count", "KL pop. count"),
+    ("rmse_pairwise_correlation", "RMSE corr"),
+    ("rmse_mean_isi", "RMSE mean ISI"),
+    ("rmse_std_isi", "RMSE std ISI"),
+    ("velocity_decoding_r2", "vel. R^2"),
+    ("angle_error_deg", "angle err (deg)"),
+]
 
 
 def true_rate_r2(source: str, data, model) -> float:
@@ -72,9 +77,12 @@ def pearson_stats(real: np.ndarray, fake: np.ndarray, bin_s: float) -> dict[str,
     mr, sr = M.isi_stats(real, bin_s)
     mf, sf = M.isi_stats(fake, bin_s)
     grid = np.arange(int(np.percentile(real.sum(1), 99.5)) + 1)
-    return {"r_mean_isi": M.pearson(mr, mf), "r_std_isi": M.pearson(sr, sf),
-            "r_pairwise_corr": M.pearson(M.pairwise_correlations(real), M.pairwise_correlations(fake)),
-            "r_pop_count": M.pearson(M.kde_density(real.sum(1), grid), M.kde_density(fake.sum(1), grid))}
+    return {
+        "r_mean_isi": M.pearson(mr, mf),
+        "r_std_isi": M.pearson(sr, sf),
+        "r_pairwise_corr": M.pearson(M.pairwise_correlations(real), M.pairwise_correlations(fake)),
+        "r_pop_count": M.pearson(M.kde_density(real.sum(1), grid), M.kde_density(fake.sum(1), grid)),
+    }
 
 
 def long_samples(model, real: np.ndarray, factor: int = 16, n: int = 30) -> dict[str, float]:
@@ -84,9 +92,12 @@ def long_samples(model, real: np.ndarray, factor: int = 16, n: int = 30) -> dict
     c = syn.counts.astype(np.float64)
     pieces = c.reshape(n, c.shape[1], factor, L).transpose(0, 2, 1, 3).reshape(-1, c.shape[1], L)
     q = c.shape[-1] // 4
-    return {"factor": factor, "r_mean_rate": M.pearson(real.mean((0, 2)), pieces.mean((0, 2))),
-            "r_mean_rate_last_quarter": M.pearson(real.mean((0, 2)), c[..., -q:].mean((0, 2))),
-            "rate_ratio_median": M.rate_ratio(real.mean((0, 2)), pieces.mean((0, 2)))["median"]}
+    return {
+        "factor": factor,
+        "r_mean_rate": M.pearson(real.mean((0, 2)), pieces.mean((0, 2))),
+        "r_mean_rate_last_quarter": M.pearson(real.mean((0, 2)), c[..., -q:].mean((0, 2))),
+        "rate_ratio_median": M.rate_ratio(real.mean((0, 2)), pieces.mean((0, 2)))["median"],
+    }
 
 
 def main() -> None:
@@ -134,11 +145,18 @@ def main() -> None:
         fit_s = results.get(name, {}).get("fit_s", 0.0)  # a model fitted in an earlier run keeps its time
         if key not in models:
             if not (model_dir / "config.json").exists() or "diffusion" not in json.loads(
-                    (model_dir / "config.json").read_text()).get("stages", {}):
+                (model_dir / "config.json").read_text()
+            ).get("stages", {}):
                 shutil.rmtree(model_dir, ignore_errors=True)
                 t = time.perf_counter()
-                fit(data, model_dir, preset=args.preset, condition=condition, device="auto",
-                    time_budget=args.time_budget)
+                fit(
+                    data,
+                    model_dir,
+                    preset=args.preset,
+                    condition=condition,
+                    device="auto",
+                    time_budget=args.time_budget,
+                )
                 fit_s = time.perf_counter() - t
             models[key] = load_model(model_dir, device="auto")
         m = models[key]
@@ -167,13 +185,19 @@ def main() -> None:
         if source.startswith("sim:lorenz") and observation == "poisson":
             extra["long"] = long_samples(m, real)
         results[name] = {
-            "metrics": metrics, "fit_s": fit_s, "generate_s": gen_s, "evaluate_s": eval_s, "extra": extra,
+            "metrics": metrics,
+            "fit_s": fit_s,
+            "generate_s": gen_s,
+            "evaluate_s": eval_s,
+            "extra": extra,
             "total_s": time.perf_counter() - t0,
             "params": {"autoencoder": count_parameters(m.autoencoder), "denoiser": count_parameters(m.denoiser)},
             "steps": {s: hist[s]["history"].get("steps") for s in hist},
             "stopped": {s: hist[s]["history"].get("stopped") for s in hist},
             "stage_seconds": {s: round(hist[s]["history"].get("seconds", 0.0), 1) for s in hist},
-            "n_synthetic": syn.n_trials, "source": source, "preset": args.preset,
+            "n_synthetic": syn.n_trials,
+            "source": source,
+            "preset": args.preset,
             "date": time.strftime("%Y-%m-%d"),
         }
         results_path.write_text(json.dumps(results, indent=1, default=str))
@@ -207,36 +231,50 @@ def print_table(results: dict) -> None:
     for data, f in floors.items():
         print(f"| {data}: real half vs half | " + " | ".join(_cell(f, k) for k, _ in COLUMNS) + " |")
     print()
-    print("| variant | autoencoder ceiling (x floor): " + " / ".join(c for k, c in COLUMNS if k in CORE_METRICS)
-          + " | limiting stage | rate ratio (median) | Pearson r: mean ISI / std ISI / corr / pop. count |")
+    print(
+        "| variant | autoencoder ceiling (x floor): "
+        + " / ".join(c for k, c in COLUMNS if k in CORE_METRICS)
+        + " | limiting stage | rate ratio (median) | Pearson r: mean ISI / std ISI / corr / pop. count |"
+    )
     print("|---|---|---|---|---|")
     for name, r in results.items():
         lim = r["metrics"].get("limiting_stage", {})
-        ceil = " / ".join(f"{(lim['ratios'].get(k) or {}).get('ceiling_x_floor') or float('nan'):.1f}x"
-                          for k in CORE_METRICS)
+        ceil = " / ".join(
+            f"{(lim['ratios'].get(k) or {}).get('ceiling_x_floor') or float('nan'):.1f}x" for k in CORE_METRICS
+        )
         p = r["extra"]["pearson"]
         pr = " / ".join(f"{p[k]:.3f}" for k in ("r_mean_isi", "r_std_isi", "r_pairwise_corr", "r_pop_count"))
         print(f"| {name} | {ceil} | {lim.get('stage')} | {r['metrics']['rate_ratio']['median']:.2f} | {pr} |")
     print()
-    print("| variant | autoencoder / denoiser parameters | steps AE / diffusion / history (why stopped) | fit | "
-          "generate | evaluate |")
+    print(
+        "| variant | autoencoder / denoiser parameters | steps AE / diffusion / history (why stopped) | fit | "
+        "generate | evaluate |"
+    )
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         s, why = r["steps"], r["stopped"]
-        steps = " / ".join(f"{s.get(k, '-')} ({why.get(k, '-')})" for k in ("autoencoder", "diffusion", "spike_history"))
+        steps = " / ".join(
+            f"{s.get(k, '-')} ({why.get(k, '-')})" for k in ("autoencoder", "diffusion", "spike_history")
+        )
         fit_txt = f"{r['fit_s']:.0f} s" if r["fit_s"] else "same model"
-        print(f"| {name} | {r['params']['autoencoder'] / 1e6:.2f} M / {r['params']['denoiser'] / 1e6:.2f} M | "
-              f"{steps} | {fit_txt} | {r['generate_s']:.0f} s | {r['evaluate_s']:.0f} s |")
+        print(
+            f"| {name} | {r['params']['autoencoder'] / 1e6:.2f} M / {r['params']['denoiser'] / 1e6:.2f} M | "
+            f"{steps} | {fit_txt} | {r['generate_s']:.0f} s | {r['evaluate_s']:.0f} s |"
+        )
     print()
     for name, r in results.items():
         e = r["extra"]
         if "autoencoder_true_rate_r2" in e:
-            print(f"- {name}: autoencoder rates vs the simulation's true rates, mean per-neuron R^2 "
-                  f"{e['autoencoder_true_rate_r2']:.3f}")
+            print(
+                f"- {name}: autoencoder rates vs the simulation's true rates, mean per-neuron R^2 "
+                f"{e['autoencoder_true_rate_r2']:.3f}"
+            )
         if "long" in e:
             lg = e["long"]
-            print(f"- {name}: {lg['factor']}x-length samples: per-neuron mean-rate r {lg['r_mean_rate']:.3f} "
-                  f"(last quarter {lg['r_mean_rate_last_quarter']:.3f}), rate ratio {lg['rate_ratio_median']:.2f}")
+            print(
+                f"- {name}: {lg['factor']}x-length samples: per-neuron mean-rate r {lg['r_mean_rate']:.3f} "
+                f"(last quarter {lg['r_mean_rate_last_quarter']:.3f}), rate ratio {lg['rate_ratio_median']:.2f}"
+            )
 
 
 if __name__ == "__main__":

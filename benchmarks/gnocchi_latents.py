@@ -46,8 +46,11 @@ SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("h
 
 def factors(data: SpikeDataset) -> dict[str, np.ndarray]:
     cov = data.covariates()
-    angle = cov["reach_angle"].to_numpy(float) if "reach_angle" in cov else \
-        data.with_reach_angle("hand_vel").covariates()["reach_angle"].to_numpy()
+    angle = (
+        cov["reach_angle"].to_numpy(float)
+        if "reach_angle" in cov
+        else data.with_reach_angle("hand_vel").covariates()["reach_angle"].to_numpy()
+    )
     if "peak_speed" in cov:
         speed = cov["peak_speed"].to_numpy(float)
     else:
@@ -58,6 +61,7 @@ def factors(data: SpikeDataset) -> dict[str, np.ndarray]:
 
 def fit_vae(model, data: SpikeDataset, *, epochs: int, config: GnocchiConfig, seed: int = 0) -> StaticVAE:
     """The VAE baseline on the (z-scored) autoencoder latents of the training trials."""
+
     def latents(split):
         z, _ = model.encode(data.select(split).counts_bct())
         z = (torch.as_tensor(z) - model.latent_mean.cpu()[:, None]) / model.latent_std.cpu()[:, None]
@@ -65,11 +69,16 @@ def fit_vae(model, data: SpikeDataset, *, epochs: int, config: GnocchiConfig, se
 
     torch.manual_seed(seed)
     vae = StaticVAE(latent_dim=model.latent_dim, n_bins=data.n_bins, config=config)
-    stage = Stage(name="vae", model=vae, config=TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, warmup_epochs=2,
-                                                            seed=seed, checkpoint_every=10 ** 6),
-                  train=latents("train"), val=latents("val"), loss_fn=lambda m, b, r: m.loss(b["z"], r, reduction="trial"),
-                  val_fn=lambda m, b, r: torch.stack([m.loss(b["z"], r) * len(b["z"]),
-                                                      torch.tensor(float(len(b["z"])))]), select="best")
+    stage = Stage(
+        name="vae",
+        model=vae,
+        config=TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, warmup_epochs=2, seed=seed, checkpoint_every=10**6),
+        train=latents("train"),
+        val=latents("val"),
+        loss_fn=lambda m, b, r: m.loss(b["z"], r, reduction="trial"),
+        val_fn=lambda m, b, r: torch.stack([m.loss(b["z"], r) * len(b["z"]), torch.tensor(float(len(b["z"])))]),
+        select="best",
+    )
     train(stage, device=torch.device("cpu"), checkpoint=None, progress=True)
     return vae.eval()
 
@@ -102,16 +111,21 @@ def diffusion_space(source: str, data: SpikeDataset, model) -> dict[str, float]:
     true = np.take_along_axis(truth[test.trial_ids], idx[:, None, :], axis=2)  # (trial, unit, time)
     counts = test.counts_bct()
     _, ae_rates = model.encode(counts)
-    return {"r2_autoencoder_rates": M.r2_score(true, ae_rates),
-            "r2_smoothed_counts_20ms": M.r2_score(true, M.smooth_counts(counts, data.bin_s, 0.02)),
-            "r2_smoothed_counts_50ms": M.r2_score(true, M.smooth_counts(counts, data.bin_s, 0.05)),
-            "latent_channels": model.latent_dim, "count_channels": int(counts.shape[1])}
+    return {
+        "r2_autoencoder_rates": M.r2_score(true, ae_rates),
+        "r2_smoothed_counts_20ms": M.r2_score(true, M.smooth_counts(counts, data.bin_s, 0.02)),
+        "r2_smoothed_counts_50ms": M.r2_score(true, M.smooth_counts(counts, data.bin_s, 0.05)),
+        "latent_channels": model.latent_dim,
+        "count_channels": int(counts.shape[1]),
+    }
 
 
 def code_quality(codes: np.ndarray, f: dict) -> dict[str, float]:
-    return {"r2_angle": M.cross_validated_r2(codes, np.stack([np.cos(f["angle"]), np.sin(f["angle"])], 1)),
-            "r2_peak_speed": M.cross_validated_r2(codes, f["speed"]),
-            "mig": M.mig(codes, np.stack([f["target"], f["speed"]], 1).astype(float), bins=20)}
+    return {
+        "r2_angle": M.cross_validated_r2(codes, np.stack([np.cos(f["angle"]), np.sin(f["angle"])], 1)),
+        "r2_peak_speed": M.cross_validated_r2(codes, f["speed"]),
+        "mig": M.mig(codes, np.stack([f["target"], f["speed"]], 1).astype(float), bins=20),
+    }
 
 
 def main() -> None:
@@ -132,9 +146,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     source = args.source or f"sim:maze?n_trials={args.n_trials}"
-    overrides = {"gnocchi": {"code_dim": args.code_dim}, "ae_train": {"epochs": args.epochs_ae},
-                 "autoencoder": {"beta": args.beta, "td_beta": args.td_beta},
-                 "diffusion_train": {"epochs": args.epochs_diffusion}}
+    overrides = {
+        "gnocchi": {"code_dim": args.code_dim},
+        "ae_train": {"epochs": args.epochs_ae},
+        "autoencoder": {"beta": args.beta, "td_beta": args.td_beta},
+        "diffusion_train": {"epochs": args.epochs_diffusion},
+    }
     data = load_dataset(source, SPEC)
     f = factors(data)
     out: dict = {"source": source, "code_dim": args.code_dim, "preset": args.preset, "n_trials": data.n_trials}
@@ -181,8 +198,7 @@ def main() -> None:
     kept_f = {k: v[~withheld] for k, v in f.items()}
     target = np.array([[np.cos(theta), np.sin(theta)]])
     for name, codes_kept, make_rates in (
-        ("gnocchi", m2.codes(kept.counts_bct()),
-         lambda c: generate(m2, codes=np.repeat(c, 50, 0), seed=0).rates),
+        ("gnocchi", m2.codes(kept.counts_bct()), lambda c: generate(m2, codes=np.repeat(c, 50, 0), seed=0).rates),
         ("vae", vae_codes(vae2, m2, kept.counts_bct()), lambda c: vae_rates(vae2, m2, c)),
     ):
         w, _ = M.ridge_fit(np.stack([np.cos(kept_f["angle"]), np.sin(kept_f["angle"])], 1), codes_kept)
@@ -198,21 +214,29 @@ def main() -> None:
 
 
 def print_table(r: dict) -> None:
-    print("| codes | R^2 reach angle (cos, sin) | R^2 peak speed | MIG (target, speed) | withheld direction: "
-          "decoded angle error |")
+    print(
+        "| codes | R^2 reach angle (cos, sin) | R^2 peak speed | MIG (target, speed) | withheld direction: "
+        "decoded angle error |"
+    )
     print("|---|---|---|---|---|")
     for name in ("gnocchi", "vae"):
         x = r[name]
-        print(f"| {'GNOCCHI' if name == 'gnocchi' else 'static VAE'} ({r['code_dim']}-d) | {x['r2_angle']:.3f} | "
-              f"{x['r2_peak_speed']:.3f} | {x['mig']:.3f} | {x.get('withheld_angle_error_deg', float('nan')):.1f} deg |")
-    print(f"\nwithheld direction {r['withheld_angle_deg']:.0f} deg; the decoder's error on real withheld trials "
-          f"{r['decoder_error_on_real_withheld_deg']:.1f} deg; nearest trained direction "
-          f"{r['nearest_trained_direction_deg']:.0f} deg away")
+        print(
+            f"| {'GNOCCHI' if name == 'gnocchi' else 'static VAE'} ({r['code_dim']}-d) | {x['r2_angle']:.3f} | "
+            f"{x['r2_peak_speed']:.3f} | {x['mig']:.3f} | {x.get('withheld_angle_error_deg', float('nan')):.1f} deg |"
+        )
+    print(
+        f"\nwithheld direction {r['withheld_angle_deg']:.0f} deg; the decoder's error on real withheld trials "
+        f"{r['decoder_error_on_real_withheld_deg']:.1f} deg; nearest trained direction "
+        f"{r['nearest_trained_direction_deg']:.0f} deg away"
+    )
     if "diffusion_space" in r:
         d = r["diffusion_space"]
-        print(f"diffusion space: true-rate R^2 of the autoencoder's rates {d['r2_autoencoder_rates']:.3f} "
-              f"({d['latent_channels']} latent channels) vs 20 ms-smoothed counts {d['r2_smoothed_counts_20ms']:.3f}, "
-              f"50 ms {d['r2_smoothed_counts_50ms']:.3f} ({d['count_channels']} channels)")
+        print(
+            f"diffusion space: true-rate R^2 of the autoencoder's rates {d['r2_autoencoder_rates']:.3f} "
+            f"({d['latent_channels']} latent channels) vs 20 ms-smoothed counts {d['r2_smoothed_counts_20ms']:.3f}, "
+            f"50 ms {d['r2_smoothed_counts_50ms']:.3f} ({d['count_channels']} channels)"
+        )
 
 
 if __name__ == "__main__":

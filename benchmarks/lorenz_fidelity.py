@@ -40,8 +40,9 @@ def realism(real: np.ndarray, fake: np.ndarray, bin_s: float) -> dict[str, float
         "r_mean_isi": metrics.pearson(mr, mf),
         "r_std_isi": metrics.pearson(sr, sf),
         "r_pairwise_corr": metrics.pearson(metrics.pairwise_correlations(real), metrics.pairwise_correlations(fake)),
-        "r_pop_count": metrics.pearson(metrics.population_count_density(real, top),
-                                       metrics.population_count_density(fake, top)),
+        "r_pop_count": metrics.pearson(
+            metrics.population_count_density(real, top), metrics.population_count_density(fake, top)
+        ),
         "rmse_mean_isi_s": metrics.rmse(mr, mf),
         "rmse_pairwise_corr": metrics.rmse(metrics.pairwise_correlations(real), metrics.pairwise_correlations(fake)),
     }
@@ -58,8 +59,13 @@ def main():
     ap.add_argument("--n-samples", type=int, default=1000, help="DDIM samples compared with the training trials")
     ap.add_argument("--n-ddpm", type=int, default=200, help="1000-step DDPM samples (slow on a CPU)")
     ap.add_argument("--n-long", type=int, default=50, help="16x-length samples")
-    ap.add_argument("--sweep", type=int, nargs="*", default=[],
-                    help="also sample --n-samples trials with these DDIM step counts (same noise as DDIM 50)")
+    ap.add_argument(
+        "--sweep",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also sample --n-samples trials with these DDIM step counts (same noise as DDIM 50)",
+    )
     ap.add_argument("--no-long", action="store_true", help="skip the 16x-length samples")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
@@ -69,16 +75,31 @@ def main():
     data = build_dataset(rec)
     t0 = time.perf_counter()
     if not args.reuse:
-        over = {"ae_train": {"epochs": args.epochs_ae}, "diffusion_train": {"epochs": args.epochs_diffusion},
-                "history_train": {}}
-        fit(data, args.model_dir, preset=args.preset, overwrite=True, overrides=over, stages=("autoencoder", "diffusion"))
+        over = {
+            "ae_train": {"epochs": args.epochs_ae},
+            "diffusion_train": {"epochs": args.epochs_diffusion},
+            "history_train": {},
+        }
+        fit(
+            data,
+            args.model_dir,
+            preset=args.preset,
+            overwrite=True,
+            overrides=over,
+            stages=("autoencoder", "diffusion"),
+        )
     fit_s = time.perf_counter() - t0
     model = load_model(args.model_dir, require=("autoencoder", "diffusion"))
     bin_s = data.bin_s
-    out: dict = {"n_trials": args.n_trials, "preset": args.preset, "fit_seconds": round(fit_s, 1),
-                 "ae_params": count_parameters(model.autoencoder), "denoiser_params": count_parameters(model.denoiser),
-                 "epochs": {k: len(v["history"]["train_loss"]) for k, v in model.info["stages"].items()},
-                 "stage_seconds": {k: round(v["history"]["seconds"], 1) for k, v in model.info["stages"].items()}}
+    out: dict = {
+        "n_trials": args.n_trials,
+        "preset": args.preset,
+        "fit_seconds": round(fit_s, 1),
+        "ae_params": count_parameters(model.autoencoder),
+        "denoiser_params": count_parameters(model.denoiser),
+        "epochs": {k: len(v["history"]["train_loss"]) for k, v in model.info["stages"].items()},
+        "stage_seconds": {k: round(v["history"]["seconds"], 1) for k, v in model.info["stages"].items()},
+    }
 
     # autoencoder rates vs ground truth on held-out trials
     test = data.select("test")
@@ -127,9 +148,14 @@ def main():
     print(json.dumps(out, indent=2))
     print("\n| samples | r mean ISI | r std ISI | r pairwise corr | r pop. count |\n|---|---|---|---|---|")
     for name, r in rows:
-        print(f"| {name} | {r['r_mean_isi']:.3f} | {r['r_std_isi']:.3f} | {r['r_pairwise_corr']:.3f} | {r['r_pop_count']:.3f} |")
-    print(f"\nAE rate R^2 (test trials vs ground truth): {out['ae_rate_r2_test']:.3f}; PSD log-power r: "
-          f"{out['psd_logpower_r']:.3f}")
+        print(
+            f"| {name} | {r['r_mean_isi']:.3f} | {r['r_std_isi']:.3f} "
+            f"| {r['r_pairwise_corr']:.3f} | {r['r_pop_count']:.3f} |"
+        )
+    print(
+        f"\nAE rate R^2 (test trials vs ground truth): {out['ae_rate_r2_test']:.3f}; PSD log-power r: "
+        f"{out['psd_logpower_r']:.3f}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
 

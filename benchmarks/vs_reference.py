@@ -81,9 +81,15 @@ def load_reference(path: str | None):
         from ldns.utils import sampling_utils
     except ImportError as exc:
         return None, f"the reference cannot be imported here ({exc}); it needs einops and diffusers==0.3.0"
-    return SimpleNamespace(AutoEncoder=AutoEncoder, CountWrapper=CountWrapper, Denoiser=RefDenoiser,
-                           DDPMScheduler=DDPMScheduler, EMAModel=EMAModel, latent_regularizer=latent_regularizer,
-                           sampling_utils=sampling_utils), ""
+    return SimpleNamespace(
+        AutoEncoder=AutoEncoder,
+        CountWrapper=CountWrapper,
+        Denoiser=RefDenoiser,
+        DDPMScheduler=DDPMScheduler,
+        EMAModel=EMAModel,
+        latent_regularizer=latent_regularizer,
+        sampling_utils=sampling_utils,
+    ), ""
 
 
 def timed(fn, repeats: int, warmup: int = 1, device: torch.device | None = None) -> float:
@@ -201,18 +207,27 @@ def perturb(model: torch.nn.Module) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reference", default=os.environ.get("LDNS_REFERENCE"),
-                    help="folder holding the mackelab/LDNS code (default $LDNS_REFERENCE)")
+    ap.add_argument(
+        "--reference",
+        default=os.environ.get("LDNS_REFERENCE"),
+        help="folder holding the mackelab/LDNS code (default $LDNS_REFERENCE)",
+    )
     ap.add_argument("--batch", type=int, default=64, help="training batch (trials)")
     ap.add_argument("--length", type=int, default=256, help="bins per trial")
     ap.add_argument("--sample-trials", type=int, default=16)
     ap.add_argument("--ref-steps", type=int, default=20, help="DDPM steps timed, scaled to 1000")
-    ap.add_argument("--ddim-steps", type=int, nargs="+", default=[50, 20],
-                    help="our DDIM step counts to time (realism of each: benchmarks/lorenz_fidelity.py --sweep)")
+    ap.add_argument(
+        "--ddim-steps",
+        type=int,
+        nargs="+",
+        default=[50, 20],
+        help="our DDIM step counts to time (realism of each: benchmarks/lorenz_fidelity.py --sweep)",
+    )
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--compile", action="store_true",
-                    help="also time ours compiled, as fit --compile and generate --compile run")
+    ap.add_argument(
+        "--compile", action="store_true", help="also time ours compiled, as fit --compile and generate --compile run"
+    )
     args = ap.parse_args(argv)
     ref, why = load_reference(args.reference)
     if ref is None:
@@ -226,24 +241,38 @@ def main(argv=None) -> int:
 
     counts = torch.poisson(torch.full((B, N_NEURONS, L), 0.3, device=dev))  # (B, N, L)
     g = torch.Generator(device=dev).manual_seed(0)
-    r_ae = ref.CountWrapper(ref.AutoEncoder(C_in=N_NEURONS, C=AE_HIDDEN, C_latent=LATENT, L=L, num_blocks=AE_BLOCKS,
-                                            num_blocks_decoder=0)).to(dev)
-    o_ae = Autoencoder(config=AutoencoderConfig(n_neurons=N_NEURONS, hidden=AE_HIDDEN, latent_dim=LATENT,
-                                                n_blocks=AE_BLOCKS, dropout=P_DROP, beta=BETA,
-                                                td_beta=TD_BETA)).to(dev)
-    t_ae = (timed(ref_ae_step(ref, r_ae, counts), args.repeats, device=dev),
-            timed(our_ae_step(o_ae, counts, g), args.repeats, device=dev))
+    r_ae = ref.CountWrapper(
+        ref.AutoEncoder(C_in=N_NEURONS, C=AE_HIDDEN, C_latent=LATENT, L=L, num_blocks=AE_BLOCKS, num_blocks_decoder=0)
+    ).to(dev)
+    o_ae = Autoencoder(
+        config=AutoencoderConfig(
+            n_neurons=N_NEURONS,
+            hidden=AE_HIDDEN,
+            latent_dim=LATENT,
+            n_blocks=AE_BLOCKS,
+            dropout=P_DROP,
+            beta=BETA,
+            td_beta=TD_BETA,
+        )
+    ).to(dev)
+    t_ae = (
+        timed(ref_ae_step(ref, r_ae, counts), args.repeats, device=dev),
+        timed(our_ae_step(o_ae, counts, g), args.repeats, device=dev),
+    )
     if args.compile:
         with compiled_blocks(o_ae):  # the warm-up call compiles
             t_ae_c = timed(our_ae_step(o_ae, counts, g), args.repeats, device=dev)
 
     z = torch.randn(B, LATENT, L, device=dev)  # (B, D, L)
     r_den = ref.Denoiser(C_in=LATENT, C=DEN_HIDDEN, L=L, num_blocks=DEN_BLOCKS).to(dev)
-    o_den = Denoiser(config=DenoiserConfig(latent_dim=LATENT, hidden=DEN_HIDDEN, n_blocks=DEN_BLOCKS,
-                                           embed_dim=DEN_HIDDEN // 4)).to(dev)
+    o_den = Denoiser(
+        config=DenoiserConfig(latent_dim=LATENT, hidden=DEN_HIDDEN, n_blocks=DEN_BLOCKS, embed_dim=DEN_HIDDEN // 4)
+    ).to(dev)
     diff = GaussianDiffusion(DiffusionConfig(loss="mse"))
-    t_den = (timed(ref_denoiser_step(ref, r_den, z), args.repeats, device=dev),
-             timed(our_denoiser_step(o_den, diff, z, g), args.repeats, device=dev))
+    t_den = (
+        timed(ref_denoiser_step(ref, r_den, z), args.repeats, device=dev),
+        timed(our_denoiser_step(o_den, diff, z, g), args.repeats, device=dev),
+    )
     if args.compile:
         with compiled_blocks(o_den):
             t_den_c = timed(our_denoiser_step(o_den, diff, z, g), args.repeats, device=dev)
@@ -292,16 +321,32 @@ def main(argv=None) -> int:
     rows = [
         ("autoencoder training step", f"{n_params(r_ae):.2f} M / {n_params(o_ae):.2f} M", *t_ae, ">= 3x"),
         ("denoiser training step", f"{n_params(r_den):.2f} M / {n_params(o_den):.2f} M", *t_den, ""),
-        *((f"sample {n} trials x {L} bins: its 1000 DDPM steps vs our {k} DDIM", "", t_ref_k * scale, t_ddim[k],
-           ">= 50x") for k in args.ddim_steps),
+        *(
+            (
+                f"sample {n} trials x {L} bins: its 1000 DDPM steps vs our {k} DDIM",
+                "",
+                t_ref_k * scale,
+                t_ddim[k],
+                ">= 50x",
+            )
+            for k in args.ddim_steps
+        ),
         (f"sample {n} trials: its 1000 DDPM steps vs our 1000 DDPM steps", "", t_ref_k * scale, t_ddpm_k * scale, ""),
     ]
     if args.compile:
         rows += [
             ("autoencoder training step, ours compiled (fit --compile)", "", t_ae[0], t_ae_c, ">= 3x"),
             ("denoiser training step, ours compiled (fit --compile)", "", t_den[0], t_den_c, ""),
-            *((f"sample {n} trials: its 1000 DDPM steps vs our {k} DDIM compiled (generate --compile)", "",
-               t_ref_k * scale, t_ddim_c[k], ">= 50x") for k in args.ddim_steps),
+            *(
+                (
+                    f"sample {n} trials: its 1000 DDPM steps vs our {k} DDIM compiled (generate --compile)",
+                    "",
+                    t_ref_k * scale,
+                    t_ddim_c[k],
+                    ">= 50x",
+                )
+                for k in args.ddim_steps
+            ),
         ]
     print("\n| what | params (reference / ours) | reference | ours | speed-up | target |")
     print("|---|---|---|---|---|---|")
@@ -311,8 +356,10 @@ def main(argv=None) -> int:
             verdict = ": met" if a / b >= float(target.split()[1].rstrip("x")) else ": **not met**"
         print(f"| {what} | {params} | {a:.3f} s | {b:.3f} s | {a / b:.1f}x | {target}{verdict} |")
     timed_note = "all 1000 timed" if K >= 1000 else f"{K} steps timed, x {scale:g}"
-    print(f"\nDDPM sampling: {timed_note}; reference {t_ref_k / K:.3f} s/step, ours {t_ddpm_k / K:.3f} s/step "
-          f"(cached kernels); our DDIM {', '.join(f'{t_ddim[k] / k:.3f}' for k in args.ddim_steps)} s/step")
+    print(
+        f"\nDDPM sampling: {timed_note}; reference {t_ref_k / K:.3f} s/step, ours {t_ddpm_k / K:.3f} s/step "
+        f"(cached kernels); our DDIM {', '.join(f'{t_ddim[k] / k:.3f}' for k in args.ddim_steps)} s/step"
+    )
     return 0
 
 

@@ -96,14 +96,33 @@ SEED = click.IntRange(min=0, max=2**32 - 1)  # what numpy and torch both accept
 
 def source_options(fn):
     """Options every command that opens a SOURCE takes (and --quiet, also accepted after the command)."""
-    fn = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback,
-                      help="No progress bars or information.")(fn)
-    fn = click.option("--allow-pickle", is_flag=True,
-                      help="Let an si: sorting load pickled files (they can run code): only for sortings you made.")(fn)
-    fn = click.option("--dandi-api-url", envvar="NWB_LDNS_DANDI_API_URL", default=None, metavar="URL",
-                      help="DANDI API of another instance (default: the DANDI Archive).")(fn)
-    fn = click.option("--cache-dir", envvar="NWB_LDNS_CACHE_DIR", default=None, type=click.Path(file_okay=False),
-                      help="Download DANDI assets once into this folder; later runs (also offline) read it.")(fn)
+    fn = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_quiet_callback,
+        help="No progress bars or information.",
+    )(fn)
+    fn = click.option(
+        "--allow-pickle",
+        is_flag=True,
+        help="Let an si: sorting load pickled files (they can run code): only for sortings you made.",
+    )(fn)
+    fn = click.option(
+        "--dandi-api-url",
+        envvar="NWB_LDNS_DANDI_API_URL",
+        default=None,
+        metavar="URL",
+        help="DANDI API of another instance (default: the DANDI Archive).",
+    )(fn)
+    fn = click.option(
+        "--cache-dir",
+        envvar="NWB_LDNS_CACHE_DIR",
+        default=None,
+        type=click.Path(file_okay=False),
+        help="Download DANDI assets once into this folder; later runs (also offline) read it.",
+    )(fn)
     return fn
 
 
@@ -111,22 +130,61 @@ def data_options(fn):
     """Options that turn a recording into binned trials (``bin`` and ``fit``)."""
     opts = [
         click.option("--bin-ms", type=POSITIVE, default=5.0, show_default=True, help="Bin width."),
-        click.option("--align", default=None, metavar="COLUMN",
-                     help="Trials column to align on (e.g. move_onset_time); needs --window."),
-        click.option("--window", nargs=2, type=FINITE, default=None, metavar="START_MS STOP_MS",
-                     help="Window around the alignment (default: whole trials, variable length)."),
-        click.option("--segment-ms", type=POSITIVE, default=1000.0, show_default=True,
-                     help="Window length tiled over the recording when it has no trials table."),
-        click.option("--units", "units", type=click.Choice(["all", "heldin"]), default="all", show_default=True,
-                     help="heldin: only units whose 'heldout' column is False."),
-        click.option("--behavior", multiple=True, metavar="NAME",
-                     help="Behavioural TimeSeries to bin (repeatable), e.g. hand_vel."),
-        click.option("--behavior-lag-ms", type=FINITE, default=0.0, show_default=True,
-                     help="Pair behaviour at t + lag with spikes at t."),
-        click.option("--split-seed", type=SEED, default=0, show_default=True,
-                     help="Seed of the 70/10/20 split used when the trials have no 'split' column."),
-        click.option("--trials-table", default=None, metavar="NAME",
-                     help="Interval table whose rows are the trials (default: trials; see `inspect`)."),
+        click.option(
+            "--align",
+            default=None,
+            metavar="COLUMN",
+            help="Trials column to align on (e.g. move_onset_time); needs --window.",
+        ),
+        click.option(
+            "--window",
+            nargs=2,
+            type=FINITE,
+            default=None,
+            metavar="START_MS STOP_MS",
+            help="Window around the alignment (default: whole trials, variable length).",
+        ),
+        click.option(
+            "--segment-ms",
+            type=POSITIVE,
+            default=1000.0,
+            show_default=True,
+            help="Window length tiled over the recording when it has no trials table.",
+        ),
+        click.option(
+            "--units",
+            "units",
+            type=click.Choice(["all", "heldin"]),
+            default="all",
+            show_default=True,
+            help="heldin: only units whose 'heldout' column is False.",
+        ),
+        click.option(
+            "--behavior",
+            multiple=True,
+            metavar="NAME",
+            help="Behavioural TimeSeries to bin (repeatable), e.g. hand_vel.",
+        ),
+        click.option(
+            "--behavior-lag-ms",
+            type=FINITE,
+            default=0.0,
+            show_default=True,
+            help="Pair behaviour at t + lag with spikes at t.",
+        ),
+        click.option(
+            "--split-seed",
+            type=SEED,
+            default=0,
+            show_default=True,
+            help="Seed of the 70/10/20 split used when the trials have no 'split' column.",
+        ),
+        click.option(
+            "--trials-table",
+            default=None,
+            metavar="NAME",
+            help="Interval table whose rows are the trials (default: trials; see `inspect`).",
+        ),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -145,12 +203,20 @@ def subject_options(default_id: str):
 
         opts = [
             click.option("--subject-id", default=None, help=f"Subject id (default {default_id})."),
-            click.option("--species", default=None,
-                         help="Latin binomial or NCBI taxon URL (default: the source's; synthetic construct for "
-                              "simulated and generated data without one)."),
-            click.option("--sex", default=None, type=click.Choice(["M", "F", "U", "O"]),
-                         help="Default: the source's, else U."),
-            click.option("--age", default=None, help="ISO 8601 duration, e.g. P8Y (default: the source's; P0D for synthetic subjects)."),
+            click.option(
+                "--species",
+                default=None,
+                help="Latin binomial or NCBI taxon URL (default: the source's; synthetic construct for "
+                "simulated and generated data without one).",
+            ),
+            click.option(
+                "--sex", default=None, type=click.Choice(["M", "F", "U", "O"]), help="Default: the source's, else U."
+            ),
+            click.option(
+                "--age",
+                default=None,
+                help="ISO 8601 duration, e.g. P8Y (default: the source's; P0D for synthetic subjects).",
+            ),
         ]
         for opt in reversed(opts):
             wrapper = opt(wrapper)
@@ -162,10 +228,17 @@ def subject_options(default_id: str):
 def spec_from_options(o: dict):
     from nwb_ldns.config import DataSpec
 
-    return DataSpec(bin_ms=o["bin_ms"], align=o["align"], window_ms=tuple(o["window"]) if o["window"] else None,
-                    segment_ms=o["segment_ms"], units=o["units"], behavior=tuple(o["behavior"]),
-                    behavior_lag_ms=o["behavior_lag_ms"], split_seed=o["split_seed"],
-                    trials_table=o["trials_table"])
+    return DataSpec(
+        bin_ms=o["bin_ms"],
+        align=o["align"],
+        window_ms=tuple(o["window"]) if o["window"] else None,
+        segment_ms=o["segment_ms"],
+        units=o["units"],
+        behavior=tuple(o["behavior"]),
+        behavior_lag_ms=o["behavior_lag_ms"],
+        split_seed=o["split_seed"],
+        trials_table=o["trials_table"],
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -227,8 +300,15 @@ def bin_cmd(ctx, source, output, overwrite, cache_dir, dandi_api_url, allow_pick
 
     spec = spec_from_options(data)
     check_replaceable(output, kind="dataset", overwrite=overwrite)  # before any work
-    dataset = load_dataset(source, spec, progress=not ctx.obj["quiet"], cache_dir=cache_dir, allow_pickle=allow_pickle,
-                           dandi_api_url=dandi_api_url, quiet=ctx.obj["quiet"])
+    dataset = load_dataset(
+        source,
+        spec,
+        progress=not ctx.obj["quiet"],
+        cache_dir=cache_dir,
+        allow_pickle=allow_pickle,
+        dandi_api_url=dandi_api_url,
+        quiet=ctx.obj["quiet"],
+    )
     dataset.to_zarr(output, overwrite=overwrite)
     click.echo(f"{dataset} -> {output}")
 
@@ -272,54 +352,156 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
 
 @app.command("fit")
 @click.argument("source")
-@click.option("-o", "--output", default="ldns-model", show_default=True, type=click.Path(file_okay=False),
-              help="Model dir (config.json + safetensors weights).")
-@click.option("--method", type=click.Choice(["ldns", "gnocchi"]), default="ldns", show_default=True,
-              help="gnocchi: the diffusion stage also learns a per-trial code (InfoDiffusion) that conditions it.")
+@click.option(
+    "-o",
+    "--output",
+    default="ldns-model",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Model dir (config.json + safetensors weights).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["ldns", "gnocchi"]),
+    default="ldns",
+    show_default=True,
+    help="gnocchi: the diffusion stage also learns a per-trial code (InfoDiffusion) that conditions it.",
+)
 @click.option("--code-dim", type=click.IntRange(min=1), default=None, help="GNOCCHI code size (default 8).")
 @data_options
-@click.option("--condition", default=None, metavar="angle|velocity|COLUMN",
-              help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column.")
-@click.option("--preset", type=click.Choice(["auto", "paper", "quick"]), default="auto", show_default=True,
-              help="paper: the LDNS sizes and epochs (for a GPU); quick: minutes on a laptop CPU; "
-                   "auto: paper on a GPU, quick on a CPU.")
-@click.option("--time-budget", type=Duration(), default=None, metavar="DURATION",
-              help="Wall-clock limit of the whole fit, e.g. 15m or 1h: shared between the stages, each planning "
-                   "its schedule to end in time (default: none; stages stop when validation stops improving).")
-@click.option("--epochs-ae", type=click.IntRange(min=1), default=None,
-              help="Train the autoencoder for exactly this many passes over the data (default: by steps, with "
-                   "early stopping).")
-@click.option("--epochs-diffusion", type=click.IntRange(min=1), default=None,
-              help="Train the denoiser for exactly this many passes (default: by steps, with early stopping).")
-@click.option("--epochs-history", type=click.IntRange(min=1), default=None,
-              help="Train the spike-history GLM for exactly this many passes (default: by steps).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size of every stage (default from the preset).")
-@click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="Autoencoder latent channels (paper: 8 Lorenz, 16 MC_Maze).")
+@click.option(
+    "--condition",
+    default=None,
+    metavar="angle|velocity|COLUMN",
+    help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["auto", "paper", "quick"]),
+    default="auto",
+    show_default=True,
+    help="paper: the LDNS sizes and epochs (for a GPU); quick: minutes on a laptop CPU; "
+    "auto: paper on a GPU, quick on a CPU.",
+)
+@click.option(
+    "--time-budget",
+    type=Duration(),
+    default=None,
+    metavar="DURATION",
+    help="Wall-clock limit of the whole fit, e.g. 15m or 1h: shared between the stages, each planning "
+    "its schedule to end in time (default: none; stages stop when validation stops improving).",
+)
+@click.option(
+    "--epochs-ae",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train the autoencoder for exactly this many passes over the data (default: by steps, with early stopping).",
+)
+@click.option(
+    "--epochs-diffusion",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train the denoiser for exactly this many passes (default: by steps, with early stopping).",
+)
+@click.option(
+    "--epochs-history",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train the spike-history GLM for exactly this many passes (default: by steps).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Batch size of every stage (default from the preset).",
+)
+@click.option(
+    "--latent-dim",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Autoencoder latent channels (paper: 8 Lorenz, 16 MC_Maze).",
+)
 @click.option("--hidden", type=click.IntRange(min=1), default=None, help="Autoencoder channels.")
-@click.option("--beta", "ae_beta", type=NON_NEGATIVE, default=None,
-              help="Autoencoder latent L2 weight (default 0.01, Lorenz; the paper's MC_Maze: 0.001).")
-@click.option("--td-beta", "ae_td_beta", type=NON_NEGATIVE, default=None,
-              help="Autoencoder temporal-smoothness weight (default 0.01, Lorenz; the paper's MC_Maze: 0.2).")
+@click.option(
+    "--beta",
+    "ae_beta",
+    type=NON_NEGATIVE,
+    default=None,
+    help="Autoencoder latent L2 weight (default 0.01, Lorenz; the paper's MC_Maze: 0.001).",
+)
+@click.option(
+    "--td-beta",
+    "ae_td_beta",
+    type=NON_NEGATIVE,
+    default=None,
+    help="Autoencoder temporal-smoothness weight (default 0.01, Lorenz; the paper's MC_Maze: 0.2).",
+)
 @click.option("--denoiser-hidden", type=click.IntRange(min=1), default=None, help="Denoiser channels.")
-@click.option("--causal/--bidirectional", default=None,
-              help="Autoencoder direction (default bidirectional; causal for variable-length trials).")
-@click.option("--prediction", type=click.Choice(["epsilon", "v"]), default=None, help="Denoiser target (default: v with --preset quick, epsilon as the paper with paper).")
-@click.option("--schedule", type=click.Choice(["linear", "cosine"]), default=None, help="Noise schedule (default linear).")
-@click.option("--stage", type=click.Choice(["all", "autoencoder", "diffusion", "spike-history"]), default="all",
-              show_default=True, help="Run one stage (the later ones need the earlier ones in the model dir).")
+@click.option(
+    "--causal/--bidirectional",
+    default=None,
+    help="Autoencoder direction (default bidirectional; causal for variable-length trials).",
+)
+@click.option(
+    "--prediction",
+    type=click.Choice(["epsilon", "v"]),
+    default=None,
+    help="Denoiser target (default: v with --preset quick, epsilon as the paper with paper).",
+)
+@click.option(
+    "--schedule", type=click.Choice(["linear", "cosine"]), default=None, help="Noise schedule (default linear)."
+)
+@click.option(
+    "--stage",
+    type=click.Choice(["all", "autoencoder", "diffusion", "spike-history"]),
+    default="all",
+    show_default=True,
+    help="Run one stage (the later ones need the earlier ones in the model dir).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its last checkpoint.")
-@click.option("--compile", "compile_", is_flag=True,
-              help="Train with the S4 blocks compiled by torch.compile: faster steps after seconds to a minute "
-                   "of compiling.")
+@click.option(
+    "--compile",
+    "compile_",
+    is_flag=True,
+    help="Train with the S4 blocks compiled by torch.compile: faster steps after seconds to a minute of compiling.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing model dir.")
 @source_options
 @click.pass_context
-def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budget, epochs_ae, epochs_diffusion,
-            epochs_history,
-            batch_size, latent_dim, hidden, ae_beta, ae_td_beta, denoiser_hidden, causal, prediction, schedule, stage,
-            device, seed, resume, compile_, overwrite, cache_dir, dandi_api_url, allow_pickle, **data):
+def fit_cmd(
+    ctx,
+    source,
+    output,
+    method,
+    code_dim,
+    condition,
+    preset,
+    time_budget,
+    epochs_ae,
+    epochs_diffusion,
+    epochs_history,
+    batch_size,
+    latent_dim,
+    hidden,
+    ae_beta,
+    ae_td_beta,
+    denoiser_hidden,
+    causal,
+    prediction,
+    schedule,
+    stage,
+    device,
+    seed,
+    resume,
+    compile_,
+    overwrite,
+    cache_dir,
+    dandi_api_url,
+    allow_pickle,
+    **data,
+):
     """Fit LDNS on SOURCE: autoencoder -> latent diffusion -> spike-history GLM.
 
     With --method gnocchi the diffusion stage also learns a per-trial code (GNOCCHI).
@@ -355,13 +537,24 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budge
     distributed.on_main(check_output)
     quiet = ctx.obj["quiet"] or not distributed.is_main()
     with distributed.main_first():  # rank 0 downloads and caches; the others then read its copy
-        dataset = load_dataset(source, spec, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url,
-                               allow_pickle=allow_pickle,
-                               quiet=quiet)
+        dataset = load_dataset(
+            source,
+            spec,
+            progress=not quiet,
+            cache_dir=cache_dir,
+            dandi_api_url=dandi_api_url,
+            allow_pickle=allow_pickle,
+            quiet=quiet,
+        )
     bs = {"batch_size": batch_size}
     overrides = {
-        "autoencoder": {"latent_dim": latent_dim, "hidden": hidden, "beta": ae_beta, "td_beta": ae_td_beta,
-                        "bidirectional": None if causal is None else not causal},
+        "autoencoder": {
+            "latent_dim": latent_dim,
+            "hidden": hidden,
+            "beta": ae_beta,
+            "td_beta": ae_td_beta,
+            "bidirectional": None if causal is None else not causal,
+        },
         "denoiser": {"hidden": denoiser_hidden},
         "gnocchi": {"code_dim": code_dim},
         "diffusion": {"prediction": prediction, "schedule": schedule},
@@ -370,55 +563,154 @@ def fit_cmd(ctx, source, output, method, code_dim, condition, preset, time_budge
         "history_train": {"epochs": epochs_history, **bs},
     }
     stages = None if stage == "all" else (stage.replace("-", "_"),)
-    fit(dataset, output, preset=preset, condition=condition, method=method, stages=stages, device=device, seed=seed, resume=resume,
-        overwrite=overwrite, progress=not quiet, overrides=overrides, compile=compile_, time_budget=time_budget,
-        started=started)
+    fit(
+        dataset,
+        output,
+        preset=preset,
+        condition=condition,
+        method=method,
+        stages=stages,
+        device=device,
+        seed=seed,
+        resume=resume,
+        overwrite=overwrite,
+        progress=not quiet,
+        overrides=overrides,
+        compile=compile_,
+        time_budget=time_budget,
+        started=started,
+    )
     if distributed.is_main():
         click.echo(f"model -> {output} ({describe(output)})")
     distributed.shutdown()
 
 
 @app.command("generate")
-@click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(),
-              help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.")
+@click.option(
+    "--model",
+    "model_dir",
+    default="ldns-model",
+    show_default=True,
+    type=click.Path(),
+    help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.",
+)
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
-@click.option("--n-trials", type=click.IntRange(min=1), default=None, help="Trials to generate (default: the condition's, else 100).")
-@click.option("--length", type=click.IntRange(min=2), default=None, help="Bins per trial (default: the training length).")
-@click.option("--condition", "condition_file", type=click.Path(dir_okay=False), default=None,
-              help="FILE.npy: angles (n_trials,) in radians, column values (n_trials,), or velocity "
-                   "(n_trials, n_bins, channels) / (n_bins, channels), as the model was fitted.")
-@click.option("--spike-history/--poisson", default=False, show_default=True,
-              help="Observation model: spike-history GLM or independent Poisson.")
-@click.option("--guidance", type=FINITE, default=1.0, show_default=True,
-              help="Classifier-free guidance weight (1: plain conditional; >1: stronger).")
-@click.option("--sampler", type=click.Choice(["ddim", "ddpm"]), default="ddim", show_default=True,
-              help="ddim: --ddim-steps steps; ddpm: all 1000 ancestral steps (the paper).")
+@click.option(
+    "--n-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Trials to generate (default: the condition's, else 100).",
+)
+@click.option(
+    "--length", type=click.IntRange(min=2), default=None, help="Bins per trial (default: the training length)."
+)
+@click.option(
+    "--condition",
+    "condition_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="FILE.npy: angles (n_trials,) in radians, column values (n_trials,), or velocity "
+    "(n_trials, n_bins, channels) / (n_bins, channels), as the model was fitted.",
+)
+@click.option(
+    "--spike-history/--poisson",
+    default=False,
+    show_default=True,
+    help="Observation model: spike-history GLM or independent Poisson.",
+)
+@click.option(
+    "--guidance",
+    type=FINITE,
+    default=1.0,
+    show_default=True,
+    help="Classifier-free guidance weight (1: plain conditional; >1: stronger).",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(["ddim", "ddpm"]),
+    default="ddim",
+    show_default=True,
+    help="ddim: --ddim-steps steps; ddpm: all 1000 ancestral steps (the paper).",
+)
 @click.option("--ddim-steps", type=click.IntRange(min=1), default=50, show_default=True, help="DDIM steps.")
-@click.option("--eta", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
-              help="DDIM's fresh noise per step: 1 as DDPM (realistic spread), 0 deterministic (latents ~10% "
-                   "too narrow). --traverse samples deterministically.")
-@click.option("--code", "code_file", type=click.Path(dir_okay=False), default=None,
-              help="GNOCCHI: FILE.npy of codes (n_trials, code_dim) or (code_dim,), e.g. from `encode`.")
-@click.option("--traverse", type=click.IntRange(min=0), default=None, metavar="DIM",
-              help="GNOCCHI: sweep code dimension DIM (from --code's first row, else zeros) with the noise fixed.")
-@click.option("--range", "code_range", nargs=2, type=FINITE, default=(-1.5, 1.5), show_default=True,
-              metavar="LO HI", help="Values --traverse sweeps.")
+@click.option(
+    "--eta",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="DDIM's fresh noise per step: 1 as DDPM (realistic spread), 0 deterministic (latents ~10% "
+    "too narrow). --traverse samples deterministically.",
+)
+@click.option(
+    "--code",
+    "code_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="GNOCCHI: FILE.npy of codes (n_trials, code_dim) or (code_dim,), e.g. from `encode`.",
+)
+@click.option(
+    "--traverse",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="DIM",
+    help="GNOCCHI: sweep code dimension DIM (from --code's first row, else zeros) with the noise fixed.",
+)
+@click.option(
+    "--range",
+    "code_range",
+    nargs=2,
+    type=FINITE,
+    default=(-1.5, 1.5),
+    show_default=True,
+    metavar="LO HI",
+    help="Values --traverse sweeps.",
+)
 @click.option("--steps", type=click.IntRange(min=2), default=11, show_default=True, help="Points of --traverse.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Trials sampled at once.")
-@click.option("--compile", "compile_", is_flag=True,
-              help="Sample with the denoiser compiled by torch.compile: faster steps after seconds of compiling "
-                   "per batch shape (for many trials).")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Trials sampled at once."
+)
+@click.option(
+    "--compile",
+    "compile_",
+    is_flag=True,
+    help="Sample with the denoiser compiled by torch.compile: faster steps after seconds of compiling "
+    "per batch shape (for many trials).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @subject_options("the source's, else ldns-synthetic")
-@click.option("--include-weights", is_flag=True,
-              help="Store the model's weights in the file, so the file alone can be loaded as --model.")
+@click.option(
+    "--include-weights",
+    is_flag=True,
+    help="Store the model's weights in the file, so the file alone can be loaded as --model.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_callback, help="No progress bars.")
 @click.pass_context
-def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike_history, guidance, sampler, ddim_steps,
-                 eta, code_file, traverse, code_range, steps, batch_size, compile_, device, seed, subject, include_weights,
-                 overwrite):
+def generate_cmd(
+    ctx,
+    model_dir,
+    output,
+    n_trials,
+    length,
+    condition_file,
+    spike_history,
+    guidance,
+    sampler,
+    ddim_steps,
+    eta,
+    code_file,
+    traverse,
+    code_range,
+    steps,
+    batch_size,
+    compile_,
+    device,
+    seed,
+    subject,
+    include_weights,
+    overwrite,
+):
     """Generate synthetic trials from a fitted model and write them as NWB.
 
     Spikes go in a standard Units table, the conditions in the trials table, decoded rates and
@@ -457,7 +749,11 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
 
         if not model.code_dim:
             raise NwbLdnsError("--traverse needs a model fitted with --method gnocchi")
-        base = np.zeros(model.code_dim) if codes is None else np.asarray(codes, dtype=float).reshape(-1, codes.shape[-1])[0]
+        base = (
+            np.zeros(model.code_dim)
+            if codes is None
+            else np.asarray(codes, dtype=float).reshape(-1, codes.shape[-1])[0]
+        )
         if base.size != model.code_dim:
             raise NwbLdnsError(f"the model's codes have {model.code_dim} dimensions; {code_file} has {base.size}")
         codes = traverse_codes(base, traverse, code_range[0], code_range[1], steps)
@@ -466,28 +762,66 @@ def generate_cmd(ctx, model_dir, output, n_trials, length, condition_file, spike
         n_trials = 100
     # batch by batch through scratch files beside the output: memory does not grow with --n-trials
     _, n, n_bins, n_units = generate_to_file(
-        model, output, subject=subject, include_weights=include_weights, overwrite=overwrite, batch_size=batch_size,
-        progress=not ctx.obj["quiet"], n_trials=n_trials, length=length, condition=values,
-        observation="spike_history" if spike_history else "poisson", seed=seed, guidance=guidance, sampler=sampler,
-        steps=ddim_steps, eta=eta, codes=codes, fixed_noise=traverse is not None)
+        model,
+        output,
+        subject=subject,
+        include_weights=include_weights,
+        overwrite=overwrite,
+        batch_size=batch_size,
+        progress=not ctx.obj["quiet"],
+        n_trials=n_trials,
+        length=length,
+        condition=values,
+        observation="spike_history" if spike_history else "poisson",
+        seed=seed,
+        guidance=guidance,
+        sampler=sampler,
+        steps=ddim_steps,
+        eta=eta,
+        codes=codes,
+        fixed_noise=traverse is not None,
+    )
     click.echo(f"{n} synthetic trials x {n_bins} bins x {n_units} units -> {output}")
 
 
 @app.command("encode")
 @click.argument("source")
-@click.option("--model", "model_dir", default="ldns-model", show_default=True, type=click.Path(),
-              help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.")
+@click.option(
+    "--model",
+    "model_dir",
+    default="ldns-model",
+    show_default=True,
+    type=click.Path(),
+    help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.",
+)
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Trials encoded at once.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Trials encoded at once."
+)
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @subject_options("the source's")
-@click.option("--include-weights", is_flag=True,
-              help="Store the model's weights in the file, so the file alone can be loaded as --model.")
+@click.option(
+    "--include-weights",
+    is_flag=True,
+    help="Store the model's weights in the file, so the file alone can be loaded as --model.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @source_options
 @click.pass_context
-def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, include_weights, overwrite, cache_dir,
-               dandi_api_url, allow_pickle):
+def encode_cmd(
+    ctx,
+    source,
+    model_dir,
+    output,
+    batch_size,
+    device,
+    subject,
+    include_weights,
+    overwrite,
+    cache_dir,
+    dandi_api_url,
+    allow_pickle,
+):
     """Infer latents and rates for every trial of SOURCE and write them as NWB.
 
     SOURCE is binned as the model's data were (bin width, alignment, window, units); it may be
@@ -507,32 +841,65 @@ def encode_cmd(ctx, source, model_dir, output, batch_size, device, subject, incl
     check_replaceable(output, kind="nwb", overwrite=overwrite)  # before any work
     model = load_model(model_dir, device=device)
     quiet = ctx.obj["quiet"]
-    enc = encode_source(model, source, batch_size=batch_size, progress=not quiet, cache_dir=cache_dir,
-                        allow_pickle=allow_pickle,
-                        dandi_api_url=dandi_api_url, quiet=quiet)
+    enc = encode_source(
+        model,
+        source,
+        batch_size=batch_size,
+        progress=not quiet,
+        cache_dir=cache_dir,
+        allow_pickle=allow_pickle,
+        dandi_api_url=dandi_api_url,
+        quiet=quiet,
+    )
     nwb = encoded_nwbfile(model, enc, subject=subject, include_weights=include_weights)
     write_nwbfile(nwb, output, overwrite=overwrite)
     n, D, L = enc.latents.shape
     click.echo(f"{n} trials x {L} bins -> {D} latents and {enc.rates.shape[1]} rates -> {output}")
 
 
-
 @app.command("evaluate")
 @click.option("--real", "real_source", required=True, metavar="SOURCE", help="The real data (any SOURCE fit takes).")
-@click.option("--synthetic", "synthetic_path", required=True, type=click.Path(exists=True),
-              help="A file written by `nwb-ldns generate` (.nwb or .nwb.zarr).")
-@click.option("--model", "model_dir", default=None, type=click.Path(exists=True),
-              help="The model (dir or file with weights): adds bits/spike, co-bps and latent PSDs.")
+@click.option(
+    "--synthetic",
+    "synthetic_path",
+    required=True,
+    type=click.Path(exists=True),
+    help="A file written by `nwb-ldns generate` (.nwb or .nwb.zarr).",
+)
+@click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    type=click.Path(exists=True),
+    help="The model (dir or file with weights): adds bits/spike, co-bps and latent PSDs.",
+)
 @click.option("-o", "--output", required=True, type=click.Path(), help="Report folder.")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="train", show_default=True,
-              help="Real trials to compare with.")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val", "test", "all"]),
+    default="train",
+    show_default=True,
+    help="Real trials to compare with.",
+)
 @click.option("--resamples", type=click.IntRange(min=1), default=5, show_default=True, help="Bootstrap resamples.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
 @source_options
 @click.pass_context
-def evaluate_cmd(ctx, real_source, synthetic_path, model_dir, output, split, resamples, seed, overwrite, cache_dir,
-                 dandi_api_url, allow_pickle):
+def evaluate_cmd(
+    ctx,
+    real_source,
+    synthetic_path,
+    model_dir,
+    output,
+    split,
+    resamples,
+    seed,
+    overwrite,
+    cache_dir,
+    dandi_api_url,
+    allow_pickle,
+):
     """Compare synthetic trials with real ones: metrics.json, figures and index.html.
 
     Both are binned with the model's data spec (named in the synthetic file). Every metric is a
@@ -547,18 +914,39 @@ def evaluate_cmd(ctx, real_source, synthetic_path, model_dir, output, split, res
 
     check_replaceable(output, kind="report", overwrite=overwrite)  # before any work
     quiet = ctx.obj["quiet"]
-    m = evaluate(real_source, synthetic_path, output, model_dir=model_dir, split=split, n_boot=resamples, seed=seed,
-                 overwrite=overwrite, progress=not quiet, cache_dir=cache_dir, dandi_api_url=dandi_api_url, quiet=quiet,
-                 allow_pickle=allow_pickle)
+    m = evaluate(
+        real_source,
+        synthetic_path,
+        output,
+        model_dir=model_dir,
+        split=split,
+        n_boot=resamples,
+        seed=seed,
+        overwrite=overwrite,
+        progress=not quiet,
+        cache_dir=cache_dir,
+        dandi_api_url=dandi_api_url,
+        quiet=quiet,
+        allow_pickle=allow_pickle,
+    )
     floor, ceiling = m["half_vs_half"], m.get("autoencoder_ceiling", {})
-    for key in ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi",
-                "velocity_decoding_r2", "angle_error_deg", "co_bps"):
+    for key in (
+        "kl_population_count",
+        "rmse_pairwise_correlation",
+        "rmse_mean_isi",
+        "rmse_std_isi",
+        "velocity_decoding_r2",
+        "angle_error_deg",
+        "co_bps",
+    ):
         if key in m and m[key]["mean"] is not None:
             f = floor.get(key, {}).get("mean")
             c = ceiling.get(key, {}).get("mean")
-            click.echo(f"{key:28s} {m[key]['mean']:.4g} +- {m[key]['sd'] or 0:.2g}"
-                       + (f"   (autoencoder ceiling {c:.4g})" if c is not None else "")
-                       + (f"   (half vs half {f:.4g})" if f is not None else ""))
+            click.echo(
+                f"{key:28s} {m[key]['mean']:.4g} +- {m[key]['sd'] or 0:.2g}"
+                + (f"   (autoencoder ceiling {c:.4g})" if c is not None else "")
+                + (f"   (half vs half {f:.4g})" if f is not None else "")
+            )
     if m["rate_ratio"]["median"] is not None:
         click.echo(f"{'rate ratio (synthetic/real)':28s} {m['rate_ratio']['median']:.3g} (median over neurons)")
     stage = (m.get("limiting_stage") or {}).get("stage")

@@ -24,8 +24,10 @@ train = data.select("train").counts_bct(np.int64)  # (trial, unit, time)
 syn = generate(model, n_trials=len(train), seed=0)
 real_m, real_s = metrics.isi_stats(train, data.bin_s)
 fake_m, fake_s = metrics.isi_stats(syn.counts, data.bin_s)
-print(f"Pearson r, data vs samples: mean ISI {metrics.pearson(real_m, fake_m):.3f}, "
-      f"std ISI {metrics.pearson(real_s, fake_s):.3f}, pairwise correlation "
-      f"{metrics.pearson(metrics.pairwise_correlations(train), metrics.pairwise_correlations(syn.counts)):.3f}")
+print(
+    f"Pearson r, data vs samples: mean ISI {metrics.pearson(real_m, fake_m):.3f}, "
+    f"std ISI {metrics.pearson(real_s, fake_s):.3f}, pairwise correlation "
+    f"{metrics.pearson(metrics.pairwise_correlations(train), metrics.pairwise_correlations(syn.counts)):.3f}"
+)
 write_nwbfile(synthetic_nwbfile(model, syn), "lorenz-example-synthetic.nwb", overwrite=True)
 print("wrote lorenz-example-synthetic.nwb")

@@ -37,8 +37,13 @@ DEFAULT_MODEL_DIR = "ldns-model"
 def versions() -> dict[str, str]:
     import pynwb
 
-    return {"nwb_ldns": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "pynwb": pynwb.__version__, "python": platform.python_version()}
+    return {
+        "nwb_ldns": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pynwb": pynwb.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _atomic(path: Path, write) -> None:
@@ -106,17 +111,28 @@ def read_config(model_dir: str | os.PathLike) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise NwbLdnsError(f"{path} is corrupt: {exc}") from None
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise NwbLdnsError(f"{path} is not an nwb-ldns model config (format {cfg.get('format')!r})"
-                           if isinstance(cfg, dict) else f"{path} is not an nwb-ldns model config")
+        raise NwbLdnsError(
+            f"{path} is not an nwb-ldns model config (format {cfg.get('format')!r})"
+            if isinstance(cfg, dict)
+            else f"{path} is not an nwb-ldns model config"
+        )
     if int(cfg.get("format_version", 0)) > FORMAT_VERSION:
         raise NwbLdnsError(f"{path} was written by a newer nwb-ldns (format {cfg['format_version']}); upgrade")
     return cfg
 
 
 def new_config(*, method: str, data: dict, provenance: dict, condition: ConditionSpec, configs: dict) -> dict:
-    cfg = {"format": FORMAT, "format_version": FORMAT_VERSION, "method": method, "versions": versions(),
-           "data": data, "provenance": provenance, "condition": condition.to_dict(),
-           "configs": configs, "stages": {}}
+    cfg = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "method": method,
+        "versions": versions(),
+        "data": data,
+        "provenance": provenance,
+        "condition": condition.to_dict(),
+        "configs": configs,
+        "stages": {},
+    }
     return json.loads(json.dumps(cfg, default=_json_default))  # as it reads back (tuples -> lists)
 
 
@@ -132,8 +148,12 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: 
         raise NwbLdnsError(f"{path} does not match the architecture in config.json: {first}") from None
 
 
-def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str | torch.device = "cpu",
-               require: tuple[str, ...] = ("autoencoder",)):
+def load_model(
+    model_dir: str | os.PathLike = DEFAULT_MODEL_DIR,
+    *,
+    device: str | torch.device = "cpu",
+    require: tuple[str, ...] = ("autoencoder",),
+):
     """Load a fitted model from its dir (safetensors only: never runs code from the files).
 
     Parameters
@@ -166,8 +186,9 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
     done = cfg.get("stages", {})
     for stage in require:
         if stage not in done or not _weights(d, stage).is_file():
-            raise NwbLdnsError(f"{d} has no fitted {stage.replace('_', '-')} stage "
-                               f"(run `nwb-ldns fit SOURCE -o {d} --resume`)")
+            raise NwbLdnsError(
+                f"{d} has no fitted {stage.replace('_', '-')} stage (run `nwb-ldns fit SOURCE -o {d} --resume`)"
+            )
     try:
         configs = cfg["configs"]
         ae = Autoencoder(config=AutoencoderConfig.from_dict(configs["autoencoder"]))
@@ -208,9 +229,19 @@ def load_model(model_dir: str | os.PathLike = DEFAULT_MODEL_DIR, *, device: str 
         t = load_tensors(path)
         history = SpikeHistoryGLM(n_neurons=ae.config.n_neurons, history=int(t["w"].shape[1]))
         load_state(history, t, path)
-    model = LdnsModel(autoencoder=ae, denoiser=denoiser, diffusion=diffusion, latent_mean=mean, latent_std=std,
-                      condition=condition, spike_history=history, data=data, info=cfg, path=d,
-                      code_encoder=code_encoder)
+    model = LdnsModel(
+        autoencoder=ae,
+        denoiser=denoiser,
+        diffusion=diffusion,
+        latent_mean=mean,
+        latent_std=std,
+        condition=condition,
+        spike_history=history,
+        data=data,
+        info=cfg,
+        path=d,
+        code_encoder=code_encoder,
+    )
     return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device)
 
 
@@ -231,14 +262,18 @@ def extract_model(nwb_path: str | os.PathLike, model_dir: str | os.PathLike) -> 
             raise NwbLdnsError(f"{nwb_path}: the model config is corrupt ({exc})") from None
         blobs = {s: getattr(meta, f"{s}_weights", None) for s in cfg["stages"]}
         if any(b is None for b in blobs.values()):
-            raise NwbLdnsError(f"{nwb_path} names its model but holds no weights; write it with --include-weights, "
-                               "or use the model dir")
+            raise NwbLdnsError(
+                f"{nwb_path} names its model but holds no weights; write it with --include-weights, "
+                "or use the model dir"
+            )
         sums = cfg.pop("weights_sha256", None) or {}  # files written before checksums have none
         datas = {stage: np.asarray(blob[:], dtype=np.uint8).tobytes() for stage, blob in blobs.items()}
         for stage, data in datas.items():
             if stage in sums and hashlib.sha256(data).hexdigest() != sums[stage]:
-                raise NwbLdnsError(f"{nwb_path}: the {stage} weights do not match their checksum (altered or damaged); "
-                                   "not loading them")
+                raise NwbLdnsError(
+                    f"{nwb_path}: the {stage} weights do not match their checksum (altered or damaged); "
+                    "not loading them"
+                )
         out.mkdir(parents=True, exist_ok=True)
         for stage, data in datas.items():
             _atomic(_weights(out, stage), lambda t, data=data: t.write_bytes(data))

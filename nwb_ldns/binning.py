@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 EDGE_TOL_S = 1e-9
 
 

@@ -216,15 +216,26 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "ae_train": {"steps": 10_000, "patience": 20, "batch_size": 512, "lr": 1e-3, "grad_clip": 2.0},
         "denoiser": {},
         "gnocchi": {},
-        "diffusion_train": {"steps": 20_000, "patience": 40, "batch_size": 512, "lr": 1e-3, "grad_clip": 1.0,
-                            "ema_decay": 0.999},
-        "history_train": {"steps": 2_000, "patience": 10, "batch_size": 256, "lr": 1e-2, "warmup": 0.0,
-                          "weight_decay": 0.0},
+        "diffusion_train": {
+            "steps": 20_000,
+            "patience": 40,
+            "batch_size": 512,
+            "lr": 1e-3,
+            "grad_clip": 1.0,
+            "ema_decay": 0.999,
+        },
+        "history_train": {
+            "steps": 2_000,
+            "patience": 10,
+            "batch_size": 256,
+            "lr": 1e-2,
+            "warmup": 0.0,
+            "weight_decay": 0.0,
+        },
     },
     "quick": {
         "autoencoder": {"hidden": 64, "n_blocks": 2, "state_size": 16},
-        "ae_train": {"steps": 1_500, "patience": 10, "batch_size": 64, "lr": 3e-3, "warmup": 0.05,
-                     "grad_clip": 2.0},
+        "ae_train": {"steps": 1_500, "patience": 10, "batch_size": 64, "lr": 3e-3, "warmup": 0.05, "grad_clip": 2.0},
         "denoiser": {"hidden": 64, "n_blocks": 3, "state_size": 16, "embed_dim": 64},
         # v targets (Salimans & Ho 2022) where the paper predicts epsilon: with the few hundred denoiser
         # steps a CPU budget allows, epsilon-trained models sampled latents ~15% too narrow and too smooth.
@@ -235,10 +246,23 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "gnocchi": {"encoder_hidden": 64, "encoder_blocks": 1, "encoder_state_size": 16},
         # lr 5e-3: on a 1000-trial Lorenz fit, 600 steps at 2e-3 sampled latents 1.26x too wide (KL 367x
         # the floor), at 5e-3 0.85x (KL 91x); 1e-2 was no better than 5e-3
-        "diffusion_train": {"steps": 3_000, "patience": 20, "batch_size": 64, "lr": 5e-3, "warmup": 0.05,
-                            "grad_clip": 1.0, "ema_decay": 0.995},
-        "history_train": {"steps": 500, "patience": 5, "batch_size": 128, "lr": 1e-2, "warmup": 0.0,
-                          "weight_decay": 0.0},
+        "diffusion_train": {
+            "steps": 3_000,
+            "patience": 20,
+            "batch_size": 64,
+            "lr": 5e-3,
+            "warmup": 0.05,
+            "grad_clip": 1.0,
+            "ema_decay": 0.995,
+        },
+        "history_train": {
+            "steps": 500,
+            "patience": 5,
+            "batch_size": 128,
+            "lr": 1e-2,
+            "warmup": 0.0,
+            "weight_decay": 0.0,
+        },
     },
 }
 

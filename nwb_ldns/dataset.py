@@ -21,8 +21,15 @@ from .sources.base import scalar_values
 logger = logging.getLogger("nwb_ldns")
 
 SPLITS = ("train", "val", "test")
-_SPLIT_SYNONYMS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                   "test": "test", "testing": "test"}
+_SPLIT_SYNONYMS = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
 class SpikeDataset:
@@ -31,11 +38,11 @@ class SpikeDataset:
     Variables of ``ds``: ``counts`` (trial, time, unit; integer), ``length`` (trial; bins in
     each trial, the rest is padding), ``split`` (trial; train/val/test), ``window_start`` and
     ``align_time`` (trial; absolute seconds), ``start_time`` and ``stop_time`` (trial; the source
-    trial the window lies in, or the window itself without a trials table), optionally ``observed`` (trial, time, unit; False
-    where a unit was not observed), ``behavior_<name>`` (trial, time, channel) and trial
-    covariates ``trial_<column>`` (trial). Coordinates: ``trial`` (trial ids), ``time`` (bin
-    centres relative to the alignment, s), ``unit`` (unit ids). ``attrs`` hold the data spec,
-    provenance and the source's session/subject fields as JSON.
+    trial the window lies in, or the window itself without a trials table), optionally
+    ``observed`` (trial, time, unit; False where a unit was not observed), ``behavior_<name>``
+    (trial, time, channel) and trial covariates ``trial_<column>`` (trial). Coordinates:
+    ``trial`` (trial ids), ``time`` (bin centres relative to the alignment, s), ``unit`` (unit
+    ids). ``attrs`` hold the data spec, provenance and the source's session/subject fields as JSON.
 
     Models take ``(batch, channels, time)``: see :meth:`counts_bct`.
     """
@@ -46,8 +53,10 @@ class SpikeDataset:
     # ---- shape and metadata ------------------------------------------------------------
     def __repr__(self) -> str:
         sizes = ", ".join(f"{s}={int((self.split == s).sum())}" for s in SPLITS)
-        return (f"SpikeDataset({self.n_trials} trials x {self.n_bins} bins of {self.spec.bin_ms:g} ms x "
-                f"{self.n_units} units; {sizes}; from {self.provenance.get('source_uri')})")
+        return (
+            f"SpikeDataset({self.n_trials} trials x {self.n_bins} bins of {self.spec.bin_ms:g} ms x "
+            f"{self.n_units} units; {sizes}; from {self.provenance.get('source_uri')})"
+        )
 
     @property
     def n_trials(self) -> int:
@@ -184,7 +193,8 @@ def _trial_windows(rec: Recording, spec: DataSpec):
         if no_stop.all():
             raise NwbLdnsError(
                 f"the {len(trials)} trials have no stop_time (NaN), so whole trials cannot be binned; "
-                f"use fixed windows, e.g. --align start_time --window 0 {suggest_window_ms(trials, spec.bin_ms):g}")
+                f"use fixed windows, e.g. --align start_time --window 0 {suggest_window_ms(trials, spec.bin_ms):g}"
+            )
         if no_stop.any():
             logger.warning("dropping %d trial(s) with no stop_time (NaN)", int(no_stop.sum()))
         n_bins = np.floor(np.where(no_stop, 0.0, stop - start) / bin_s + 1e-9)
@@ -192,8 +202,9 @@ def _trial_windows(rec: Recording, spec: DataSpec):
         if not keep.all() and not keep.any():
             raise NwbLdnsError(f"no trial is as long as one {spec.bin_ms:g} ms bin")
         if (~keep & ~no_stop).any():
-            logger.warning("dropping %d trial(s) shorter than one %g ms bin", int((~keep & ~no_stop).sum()),
-                           spec.bin_ms)
+            logger.warning(
+                "dropping %d trial(s) shorter than one %g ms bin", int((~keep & ~no_stop).sum()), spec.bin_ms
+            )
         trials = trials[keep]
         starts = trials["start_time"].to_numpy(dtype=np.float64)
         return starts, n_bins[keep].astype(np.int64), starts, trials.index.to_numpy(), trials
@@ -275,8 +286,8 @@ def _splits(trials: pd.DataFrame | None, n: int, seed: int) -> np.ndarray:
     n_train, n_val = int(round(0.7 * n)), int(round(0.1 * n))
     split = np.empty(n, dtype="<U5")
     split[order[:n_train]] = "train"
-    split[order[n_train:n_train + n_val]] = "val"
-    split[order[n_train + n_val:]] = "test"
+    split[order[n_train : n_train + n_val]] = "val"
+    split[order[n_train + n_val :]] = "test"
     return split
 
 
@@ -294,8 +305,9 @@ def _scalar_columns(trials: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progress: bool = False,
-                  drop_empty_units: bool = True) -> SpikeDataset:
+def build_dataset(
+    recording: Recording, spec: DataSpec | None = None, *, progress: bool = False, drop_empty_units: bool = True
+) -> SpikeDataset:
     """Bin a recording into a :class:`SpikeDataset`.
 
     Parameters
@@ -327,8 +339,9 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     if spec.units == "heldin":
         cols = recording.unit_columns()
         if "heldout" not in cols.columns:
-            raise NwbLdnsError(f"--units heldin needs a 'heldout' units column; units columns: "
-                               f"{', '.join(cols.columns) or 'none'}")
+            raise NwbLdnsError(
+                f"--units heldin needs a 'heldout' units column; units columns: {', '.join(cols.columns) or 'none'}"
+            )
         keep = ~cols["heldout"].to_numpy().astype(bool)
     index = np.flatnonzero(keep)
     if index.size == 0:
@@ -337,7 +350,9 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     counts = np.zeros(binner.shape + (index.size,), dtype=np.uint16)  # (trial, time, unit)
     observed = None
     valid = binner.valid()
-    for j, i in enumerate(tqdm(index, desc="binning units", unit="unit", disable=None if progress else True, leave=False)):
+    for j, i in enumerate(
+        tqdm(index, desc="binning units", unit="unit", disable=None if progress else True, leave=False)
+    ):
         slot, c = binner.sparse_counts(recording.spike_times(int(i)))
         if c.max(initial=0) > np.iinfo(counts.dtype).max:
             counts = counts.astype(np.uint32)
@@ -355,8 +370,11 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     if empty.all() and drop_empty_units:
         raise NwbLdnsError(f"no unit of {recording.uri} has a spike inside the {starts.size} windows")
     if empty.any() and drop_empty_units:
-        logger.warning("dropping %d unit(s) with no spikes in the windows: %s", int(empty.sum()),
-                       ", ".join(map(str, unit_ids[index[empty]][:10])) + (" ..." if empty.sum() > 10 else ""))
+        logger.warning(
+            "dropping %d unit(s) with no spikes in the windows: %s",
+            int(empty.sum()),
+            ", ".join(map(str, unit_ids[index[empty]][:10])) + (" ..." if empty.sum() > 10 else ""),
+        )
         counts = counts[:, :, ~empty]
         observed = observed[:, :, ~empty] if observed is not None else None
         index = index[~empty]
@@ -373,7 +391,10 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
     }
     # the source trial each window came from (segments without a trials table: the window itself)
     data_vars["start_time"] = ("trial", starts if trials is None else trials["start_time"].to_numpy(dtype=np.float64))
-    data_vars["stop_time"] = ("trial", binner.stops if trials is None else trials["stop_time"].to_numpy(dtype=np.float64))
+    data_vars["stop_time"] = (
+        "trial",
+        binner.stops if trials is None else trials["stop_time"].to_numpy(dtype=np.float64),
+    )
     if observed is not None:
         data_vars["observed"] = (("trial", "time", "unit"), observed)
     lag = spec.behavior_lag_ms * 1e-3
@@ -383,8 +404,11 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
         missing = np.isnan(values[valid]).any(axis=-1).mean()
         if missing > 0:
             logger.warning("behaviour %s has no samples in %.1f%% of bins (NaN there)", series.name, 100 * missing)
-        data_vars[f"behavior_{series.name}"] = (("trial", "time", f"{series.name}_channel"), values,
-                                                {"path": series.path, "unit": series.unit, "lag_s": lag})
+        data_vars[f"behavior_{series.name}"] = (
+            ("trial", "time", f"{series.name}_channel"),
+            values,
+            {"path": series.path, "unit": series.unit, "lag_s": lag},
+        )
     if trials is not None:
         for col, values in _scalar_columns(trials).items():
             data_vars[f"trial_{col}"] = ("trial", values)
@@ -395,19 +419,29 @@ def build_dataset(recording: Recording, spec: DataSpec | None = None, *, progres
         values = scalar_values(unit_cols[col].to_numpy()[index])
         if values is not None:  # readers give plain values; anything else would break the Zarr write
             coords[f"unit_{col}"] = ("unit", values)
-    ds = xr.Dataset(data_vars, coords=coords, attrs={
-        "spec": spec.to_json(),
-        "provenance": json.dumps(recording.provenance, sort_keys=True, default=str),
-        "session": json.dumps(recording.session_metadata(), sort_keys=True, default=str),
-        "bin_s": spec.bin_s,
-        "nwb_ldns_version": __version__,
-    })
+    ds = xr.Dataset(
+        data_vars,
+        coords=coords,
+        attrs={
+            "spec": spec.to_json(),
+            "provenance": json.dumps(recording.provenance, sort_keys=True, default=str),
+            "session": json.dumps(recording.session_metadata(), sort_keys=True, default=str),
+            "bin_s": spec.bin_s,
+            "nwb_ldns_version": __version__,
+        },
+    )
     ds["time"].attrs.update(units="s", description="bin centre relative to the alignment")
     return SpikeDataset(ds)
 
 
-def load_dataset(source: str, spec: DataSpec | None = None, *, progress: bool = False, drop_empty_units: bool = True,
-                 **source_options) -> SpikeDataset:
+def load_dataset(
+    source: str,
+    spec: DataSpec | None = None,
+    *,
+    progress: bool = False,
+    drop_empty_units: bool = True,
+    **source_options,
+) -> SpikeDataset:
     """Open a source, bin it and close it: ``load_dataset("dandi:000128", DataSpec(...))``."""
     with open_source(source, **source_options) as rec:
         return build_dataset(rec, spec, progress=progress, drop_empty_units=drop_empty_units)

@@ -54,8 +54,10 @@ def init(device: torch.device) -> torch.device:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         if local >= torch.cuda.device_count():
-            raise NwbLdnsError(f"LOCAL_RANK {local} but this node has {torch.cuda.device_count()} GPU(s): "
-                               "--nproc_per_node should be at most the GPU count")
+            raise NwbLdnsError(
+                f"LOCAL_RANK {local} but this node has {torch.cuda.device_count()} GPU(s): "
+                "--nproc_per_node should be at most the GPU count"
+            )
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():

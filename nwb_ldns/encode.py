@@ -36,9 +36,11 @@ def select_units(dataset: SpikeDataset, unit_ids: list, *, what: str = "the mode
     pos = {u: i for i, u in enumerate(str(u) for u in dataset.unit_ids)}
     missing = [u for u in want if u not in pos]
     if missing:
-        raise NwbLdnsError(f"{what} was fitted on {len(want)} units; the source lacks {len(missing)} of them "
-                           f"(ids {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}): use a recording "
-                           f"with the same units")
+        raise NwbLdnsError(
+            f"{what} was fitted on {len(want)} units; the source lacks {len(missing)} of them "
+            f"(ids {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}): use a recording "
+            f"with the same units"
+        )
     return SpikeDataset(dataset.ds.isel(unit=[pos[u] for u in want]))
 
 
@@ -66,8 +68,9 @@ def encode(model: LdnsModel, dataset: SpikeDataset, *, batch_size: int = 256) ->
     return Encoded(dataset=ds, latents=latents, rates=rates, codes=codes)
 
 
-def encode_source(model: LdnsModel, source: str, *, batch_size: int = 256, progress: bool = False,
-                  **source_options) -> Encoded:
+def encode_source(
+    model: LdnsModel, source: str, *, batch_size: int = 256, progress: bool = False, **source_options
+) -> Encoded:
     """Bin ``source`` with the model's data spec (bin width, alignment, window, units) and encode it."""
     spec = dataclasses.replace(model.spec, behavior=())  # behaviour is not needed to encode
     dataset = load_dataset(source, spec, progress=progress, drop_empty_units=False, **source_options)
@@ -91,11 +94,17 @@ def encoded_nwbfile(model: LdnsModel, enc: Encoded, *, subject: dict | None = No
     session = ds.session
     prov = ds.provenance
     nwb = new_nwbfile(
-        session_description=(f"Latents and rates inferred by an LDNS model (nwb-ldns) from {n} trials of "
-                             f"{prov.get('source_uri')}: {session.get('session_description', '')}".rstrip(": ")),
-        session=session, session_id=f"{session.get('session_id') or 'session'}-ldns-encoded",
-        start_time=session.get("session_start_time"), experiment_description="Encoded with nwb-ldns",
-        source_script=f"nwb-ldns encode (nwb-ldns {__version__})", keywords=("latent variables",))
+        session_description=(
+            f"Latents and rates inferred by an LDNS model (nwb-ldns) from {n} trials of "
+            f"{prov.get('source_uri')}: {session.get('session_description', '')}".rstrip(": ")
+        ),
+        session=session,
+        session_id=f"{session.get('session_id') or 'session'}-ldns-encoded",
+        start_time=session.get("session_start_time"),
+        experiment_description="Encoded with nwb-ldns",
+        source_script=f"nwb-ldns encode (nwb-ldns {__version__})",
+        keywords=("latent variables",),
+    )
     nwb.subject = subject_from(session.get("subject"), options=subject)
 
     cov = ds.covariates()
@@ -103,11 +112,16 @@ def encoded_nwbfile(model: LdnsModel, enc: Encoded, *, subject: dict | None = No
     columns = [c for c in cov.columns if c not in _RESERVED_TRIAL_COLUMNS and c != "split"]
     for col in columns:
         nwb.add_trial_column(name=col, description=f"{col}, copied from the source's trials table")
-    nwb.add_trial_column(name="split", description="train/val/test: the source's split column, or the seeded "
-                                                          "70/10/20 split nwb-ldns fits with")
+    nwb.add_trial_column(
+        name="split",
+        description="train/val/test: the source's split column, or the seeded 70/10/20 split nwb-ldns fits with",
+    )
     if enc.codes is not None:
-        nwb.add_trial_column(name="code", description=f"GNOCCHI code of the trial (one {enc.codes.shape[1]}-vector "
-                                                       "per trial), from the model's code encoder")
+        nwb.add_trial_column(
+            name="code",
+            description=f"GNOCCHI code of the trial (one {enc.codes.shape[1]}-vector "
+            "per trial), from the model's code encoder",
+        )
     start, stop = ds.ds["start_time"].values, ds.ds["stop_time"].values
     for i, tid in enumerate(ds.trial_ids):
         row = {c: _scalar(cov[c].iloc[i]) for c in columns}
@@ -121,21 +135,41 @@ def encoded_nwbfile(model: LdnsModel, enc: Encoded, *, subject: dict | None = No
     common = dict(lengths=ds.lengths, bin_s=ds.bin_s, event_times=align, offset_s=offset, window_starts=window_start)
     region = lambda: nwb.trials.create_region("trials", list(range(n)), "the encoded trials")  # noqa: E731
     misc = nwb.create_processing_module("misc", "Latents and rates inferred by nwb-ldns")
-    misc.add(trial_aligned_series(
-        name="latents", values=enc.latents, unit="a.u.", channel_names=[f"latent_{d}" for d in range(D)],
-        description="inferred latents per bin (bins x latent), the trials one after the other; timestamps are bin "
-                    "starts", trials_region=region(), **common))
-    misc.add(trial_aligned_series(
-        name="rates", values=enc.rates / ds.bin_s, unit="Hz", channel_names=[str(u) for u in ds.unit_ids],
-        description="firing rates inferred by the autoencoder (bins x unit), the trials one after the other; "
-                    "timestamps are bin starts", trials_region=region(), **common))
+    misc.add(
+        trial_aligned_series(
+            name="latents",
+            values=enc.latents,
+            unit="a.u.",
+            channel_names=[f"latent_{d}" for d in range(D)],
+            description="inferred latents per bin (bins x latent), the trials one after the other; timestamps are bin "
+            "starts",
+            trials_region=region(),
+            **common,
+        )
+    )
+    misc.add(
+        trial_aligned_series(
+            name="rates",
+            values=enc.rates / ds.bin_s,
+            unit="Hz",
+            channel_names=[str(u) for u in ds.unit_ids],
+            description="firing rates inferred by the autoencoder (bins x unit), the trials one after the other; "
+            "timestamps are bin starts",
+            trials_region=region(),
+            **common,
+        )
+    )
 
     meta = model_metadata(model, include_weights=include_weights)
     nwb.add_lab_meta_data(meta)
-    nwb.add_lab_meta_data(LdnsEncoding(
-        name="ldns_encoding", model=meta,
-        description=f"{n} trials of {prov.get('source_uri')} encoded by the model in ldns_model",
-        source=data_source(prov, json.loads(ds.ds.attrs["spec"]), name="source")))
+    nwb.add_lab_meta_data(
+        LdnsEncoding(
+            name="ldns_encoding",
+            model=meta,
+            description=f"{n} trials of {prov.get('source_uri')} encoded by the model in ldns_model",
+            source=data_source(prov, json.loads(ds.ds.attrs["spec"]), name="source"),
+        )
+    )
     return nwb
 
 

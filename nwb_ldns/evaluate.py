@@ -17,8 +17,16 @@ from .errors import NwbLdnsError
 logger = logging.getLogger("nwb_ldns")
 
 #: metrics that compare two sets of trials; each has a half-vs-half floor (lower is better unless noted)
-SET_METRICS = ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi",
-               "rmse_firing_rate", "rmse_fano_factor", "rmse_autocorrelation", "psth_r2")
+SET_METRICS = (
+    "kl_population_count",
+    "rmse_pairwise_correlation",
+    "rmse_mean_isi",
+    "rmse_std_isi",
+    "rmse_firing_rate",
+    "rmse_fano_factor",
+    "rmse_autocorrelation",
+    "psth_r2",
+)
 HIGHER_IS_BETTER = {"psth_r2", "velocity_decoding_r2", "bits_per_spike", "co_bps"}
 SMOOTH_S = 0.02  # Gaussian smoothing of counts for PSTHs and decoders
 
@@ -53,8 +61,9 @@ def _model_config(synthetic_path: str) -> dict:
         return json.loads(read_ldns_model(io, synthetic_path).config)
 
 
-def load_pair(real_source: str, synthetic_path: str, *, split: str = "train", progress: bool = False,
-              **source_options) -> Pair:
+def load_pair(
+    real_source: str, synthetic_path: str, *, split: str = "train", progress: bool = False, **source_options
+) -> Pair:
     """Bin the real source and the synthetic file with the model's data spec and pair their units.
 
     The synthetic file names its model (``/general/ldns_model``), whose data spec (bin width,
@@ -79,15 +88,18 @@ def load_pair(real_source: str, synthetic_path: str, *, split: str = "train", pr
 
     # the synthetic file: same window around the alignment column generate wrote; its behaviour is
     # the condition, already paired with the spikes (no lag)
-    syn_spec = dataclasses.replace(spec, units="all", behavior=(cond.name,) if cond.series else (), trials_table=None,
-                                   behavior_lag_ms=0.0)
+    syn_spec = dataclasses.replace(
+        spec, units="all", behavior=(cond.name,) if cond.series else (), trials_table=None, behavior_lag_ms=0.0
+    )
     syn = load_dataset(synthetic_path, syn_spec, drop_empty_units=False)
     if "unit_source_unit_id" in syn.ds.coords:
         syn = SpikeDataset(syn.ds.assign_coords(unit=syn.ds["unit_source_unit_id"].values.astype(str)))
     syn = select_units(syn, unit_ids, what="its model")
     if syn.n_bins != real.n_bins:
-        raise NwbLdnsError(f"synthetic trials have {syn.n_bins} bins and real ones {real.n_bins}: evaluate samples "
-                           "generated at the training length")
+        raise NwbLdnsError(
+            f"synthetic trials have {syn.n_bins} bins and real ones {real.n_bins}: evaluate samples "
+            "generated at the training length"
+        )
 
     def velocity(ds, name):
         if name is None or f"behavior_{name}" not in ds.ds:
@@ -102,8 +114,13 @@ def load_pair(real_source: str, synthetic_path: str, *, split: str = "train", pr
     requested = cond.kind == "angle" and "reach_angle" in cov_s
     if requested:
         sa = cov_s["reach_angle"].to_numpy(dtype=float)
-        ra = cov_r["reach_angle"].to_numpy(dtype=float) if "reach_angle" in cov_r else (
-            real.with_reach_angle(velocity_name).covariates()["reach_angle"].to_numpy() if rv is not None else None)
+        ra = (
+            cov_r["reach_angle"].to_numpy(dtype=float)
+            if "reach_angle" in cov_r
+            else (
+                real.with_reach_angle(velocity_name).covariates()["reach_angle"].to_numpy() if rv is not None else None
+            )
+        )
     elif rv is not None and sv is not None:  # label trials by the direction of their velocity at the alignment
         ra = real.with_reach_angle(velocity_name).covariates()["reach_angle"].to_numpy()
         sa = syn.with_reach_angle(cond.name).covariates()["reach_angle"].to_numpy()
@@ -116,9 +133,20 @@ def load_pair(real_source: str, synthetic_path: str, *, split: str = "train", pr
             rates = by_id.transpose(0, 2, 1) * spec.bin_s  # (trial, unit, time), expected counts per bin
     except (NwbLdnsError, KeyError):
         pass
-    return Pair(real=real.counts_bct(np.float64), synthetic=syn.counts_bct(np.float64), bin_s=real.bin_s,
-                real_velocity=rv, synthetic_velocity=sv, real_angle=ra, synthetic_angle=sa, angle_requested=requested,
-                model_config=cfg, real_dataset=real, synthetic_latents=latents, synthetic_rates=rates)
+    return Pair(
+        real=real.counts_bct(np.float64),
+        synthetic=syn.counts_bct(np.float64),
+        bin_s=real.bin_s,
+        real_velocity=rv,
+        synthetic_velocity=sv,
+        real_angle=ra,
+        synthetic_angle=sa,
+        angle_requested=requested,
+        model_config=cfg,
+        real_dataset=real,
+        synthetic_latents=latents,
+        synthetic_rates=rates,
+    )
 
 
 # ---- metrics of two sets of trials ----------------------------------------------------------------------
@@ -182,7 +210,7 @@ def latent_channel_stats(latents: np.ndarray) -> dict[str, list[float]]:
     """Per latent channel of (trial, channel, time): mean, std and lag-1 autocorrelation over all bins."""
     z = np.asarray(latents, dtype=np.float64)
     c = z - z.mean(axis=(0, 2), keepdims=True)
-    var = (c ** 2).mean(axis=(0, 2))
+    var = (c**2).mean(axis=(0, 2))
     lag1 = (c[..., 1:] * c[..., :-1]).mean(axis=(0, 2)) / np.where(var > 0, var, np.nan)
     return {"mean": z.mean(axis=(0, 2)).tolist(), "std": np.sqrt(var).tolist(), "lag1_autocorrelation": lag1.tolist()}
 
@@ -221,8 +249,9 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"mean": float(ok.mean()), "sd": float(ok.std(ddof=1)) if ok.size > 1 else 0.0}
 
 
-def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max_trials: int = 2000,
-                  progress: bool = False) -> dict:
+def evaluate_pair(
+    pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max_trials: int = 2000, progress: bool = False
+) -> dict:
     """All metrics as bootstrap mean and sd, the half-vs-half floor, and what the figures need.
 
     Each resample draws (with replacement) as many real and synthetic trials as the smaller set
@@ -242,14 +271,19 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
         raise NwbLdnsError(f"too few trials to evaluate ({len(a)} real, {len(b)} synthetic)")
     la = None if pair.real_angle is None else M.angle_sectors(pair.real_angle)
     lb = None if pair.synthetic_angle is None else M.angle_sectors(pair.synthetic_angle)
-    align_bin = int(np.clip(np.searchsorted(pair.real_dataset.ds["time"].values - bin_s / 2, 0.0, side="right") - 1,
-                            0, a.shape[-1] - 1))
+    align_bin = int(
+        np.clip(
+            np.searchsorted(pair.real_dataset.ds["time"].values - bin_s / 2, 0.0, side="right") - 1, 0, a.shape[-1] - 1
+        )
+    )
 
     # decoders read rates: the autoencoder's on real trials and the file's decoded rates on synthetic
     # ones when a model is given (as LDNS), else 20 ms-smoothed counts of both
     encoded = real_rates = ceiling = None
     if model is not None:
-        encoded = model.encode(pair.real_dataset.counts_bct(), pair.real_dataset.lengths)  # (trial, D, L), (trial, N, L)
+        encoded = model.encode(
+            pair.real_dataset.counts_bct(), pair.real_dataset.lengths
+        )  # (trial, D, L), (trial, N, L)
         real_rates = encoded[1]
         # the autoencoder's ceiling: the real trials encoded, decoded and drawn again (Poisson); samples
         # of the diffusion model can be no more realistic than this
@@ -280,7 +314,7 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
         # two disjoint halves of the real trials, each as large as a resample (so the floor has the same noise)
         half = min(n, len(a) // 2)
         perm = rng.permutation(len(a))
-        h1, h2 = perm[:half], perm[half:2 * half]
+        h1, h2 = perm[:half], perm[half : 2 * half]
         vals = set_metrics(a[h1], a[h2], bin_s, None if la is None else la[h1], None if la is None else la[h2])
         if vel_w is not None:  # decoder fitted on one half, tested on the other
             w = _velocity_decoder(fa[h1], pair.real_velocity[h1])
@@ -293,7 +327,9 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
 
         if ceiling is not None:
             ic = rng.integers(0, len(a), n)
-            vals = set_metrics(a[ia], ceiling[ic], bin_s, None if la is None else la[ia], None if la is None else la[ic])
+            vals = set_metrics(
+                a[ia], ceiling[ic], bin_s, None if la is None else la[ia], None if la is None else la[ic]
+            )
             for k, v in vals.items():
                 ceil.setdefault(k, []).append(v)
 
@@ -304,9 +340,16 @@ def evaluate_pair(pair: Pair, *, model=None, n_boot: int = 5, seed: int = 0, max
     report["rate_ratio"] = M.rate_ratio(a.mean(axis=(0, 2)), b.mean(axis=(0, 2)))
     report["limiting_stage"] = limiting_stage(report)
     report["decoder_features"] = features
-    arrays = {"real": a, "synthetic": b, "bin_s": bin_s, "real_velocity": pair.real_velocity,
-              "synthetic_velocity": pair.synthetic_velocity, "velocity_decoder": vel_w, "synthetic_features": fb,
-              "synthetic_latents": pair.synthetic_latents}
+    arrays = {
+        "real": a,
+        "synthetic": b,
+        "bin_s": bin_s,
+        "real_velocity": pair.real_velocity,
+        "synthetic_velocity": pair.synthetic_velocity,
+        "velocity_decoder": vel_w,
+        "synthetic_features": fb,
+        "synthetic_latents": pair.synthetic_latents,
+    }
 
     if model is not None:
         report.update(_model_metrics(pair, model, encoded, rng, n_boot, arrays))
@@ -325,8 +368,10 @@ def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -
     ds = pair.real_dataset
     latents, rates = encoded  # (trial, D, L), (trial, N, L)
     counts = pair.real
-    bps = [M.bits_per_spike(counts[i], rates[i]) for i in (rng.integers(0, len(counts), len(counts))
-                                                           for _ in range(n_boot))]
+    bps = [
+        M.bits_per_spike(counts[i], rates[i])
+        for i in (rng.integers(0, len(counts), len(counts)) for _ in range(n_boot))
+    ]
     out["bits_per_spike"] = _summary(bps)
     if "unit_heldout" in ds.ds.coords:
         held = ds.ds["unit_heldout"].values.astype(bool)
@@ -334,19 +379,37 @@ def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -
             x = ds.counts_bct().copy()
             x[:, held] = 0.0  # held-out units unseen: the encoder predicts them, as coordinated dropout trains it to
             _, r = model.encode(x, ds.lengths)
-            out["co_bps"] = _summary([M.bits_per_spike(counts[i][:, held], r[i][:, held]) for i in (
-                rng.integers(0, len(counts), len(counts)) for _ in range(n_boot))])
+            out["co_bps"] = _summary(
+                [
+                    M.bits_per_spike(counts[i][:, held], r[i][:, held])
+                    for i in (rng.integers(0, len(counts), len(counts)) for _ in range(n_boot))
+                ]
+            )
     if pair.synthetic_latents is not None and pair.synthetic_latents.shape[1] == latents.shape[1]:
         f, p_real = M.latent_psd(latents, pair.bin_s)
         _, p_syn = M.latent_psd(pair.synthetic_latents, pair.bin_s)
         out["rmse_log_latent_psd"] = {"mean": M.rmse(np.log10(p_real + 1e-12), np.log10(p_syn + 1e-12)), "sd": None}
         arrays["psd"] = (f, p_real, p_syn)
-        out["latents"] = {"encoded": latent_channel_stats(latents), "sampled": latent_channel_stats(pair.synthetic_latents)}
+        out["latents"] = {
+            "encoded": latent_channel_stats(latents),
+            "sampled": latent_channel_stats(pair.synthetic_latents),
+        }
     return out
 
 
-def evaluate(real_source: str, synthetic_path: str, output_dir, *, model_dir=None, split: str = "train",
-             n_boot: int = 5, seed: int = 0, overwrite: bool = False, progress: bool = False, **source_options):
+def evaluate(
+    real_source: str,
+    synthetic_path: str,
+    output_dir,
+    *,
+    model_dir=None,
+    split: str = "train",
+    n_boot: int = 5,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+    **source_options,
+):
     """Compare real and synthetic trials and write ``metrics.json``, PNG figures and ``index.html``.
 
     Parameters

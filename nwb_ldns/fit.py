@@ -16,8 +16,17 @@ import torch
 
 from . import artifacts, distributed, outputs
 from .artifacts import STAGES
-from .config import (PRESETS, SMALL_TRAIN_TRIALS, AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig,
-                     DiffusionConfig, GnocchiConfig, TrainConfig)
+from .config import (
+    PRESETS,
+    SMALL_TRAIN_TRIALS,
+    AutoencoderConfig,
+    ConditionSpec,
+    DataSpec,
+    DenoiserConfig,
+    DiffusionConfig,
+    GnocchiConfig,
+    TrainConfig,
+)
 from .dataset import SpikeDataset
 from .errors import NwbLdnsError
 from .model import condition_features, latent_stats, resolve_device
@@ -69,19 +78,27 @@ def condition_spec(dataset: SpikeDataset, condition: str | None) -> tuple[SpikeD
         mean, std = np.nanmean(v, 0), np.nanstd(v, 0)
         std = np.where(std > 1e-8, std, 1.0)
         unit = str(dataset.ds[f"behavior_{name}"].attrs.get("unit", ""))
-        return dataset, ConditionSpec(kind="velocity", name=name, channels=v.shape[-1],
-                                      mean=tuple(map(float, mean)), std=tuple(map(float, std)), unit=unit)
+        return dataset, ConditionSpec(
+            kind="velocity",
+            name=name,
+            channels=v.shape[-1],
+            mean=tuple(map(float, mean)),
+            std=tuple(map(float, std)),
+            unit=unit,
+        )
     cov = dataset.covariates()
     if condition == "angle":
         if "reach_angle" not in cov:
             if not behaviors:
-                raise NwbLdnsError("--condition angle needs a trials column reach_angle or a velocity --behavior "
-                                   "to compute it from")
+                raise NwbLdnsError(
+                    "--condition angle needs a trials column reach_angle or a velocity --behavior to compute it from"
+                )
             dataset = dataset.with_reach_angle(behaviors[0])
         return dataset, ConditionSpec(kind="angle", name="reach_angle", channels=2)
     if condition not in cov:
-        raise NwbLdnsError(f"--condition {condition!r}: not angle, velocity or a trials column; "
-                           f"columns: {', '.join(cov) or 'none'}")
+        raise NwbLdnsError(
+            f"--condition {condition!r}: not angle, velocity or a trials column; columns: {', '.join(cov) or 'none'}"
+        )
     v = cov[condition].to_numpy()
     if not np.issubdtype(v.dtype, np.number):
         raise NwbLdnsError(f"--condition {condition!r}: the column is not numeric ({v.dtype})")
@@ -91,8 +108,15 @@ def condition_spec(dataset: SpikeDataset, condition: str | None) -> tuple[SpikeD
 
 
 # ---- configs ---------------------------------------------------------------------------------
-def build_configs(dataset: SpikeDataset, cond: ConditionSpec, *, preset: str = "paper", seed: int = 0,
-                  overrides: dict[str, dict[str, Any]] | None = None, method: str = "ldns") -> dict[str, dict]:
+def build_configs(
+    dataset: SpikeDataset,
+    cond: ConditionSpec,
+    *,
+    preset: str = "paper",
+    seed: int = 0,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    method: str = "ldns",
+) -> dict[str, dict]:
     """Every config of a fit, from a preset, the data and explicit overrides (None values ignored)."""
     if preset not in PRESETS:
         raise NwbLdnsError(f"unknown preset {preset!r}; choose from auto, {', '.join(PRESETS)}")
@@ -105,8 +129,11 @@ def build_configs(dataset: SpikeDataset, cond: ConditionSpec, *, preset: str = "
         logger.info("trials have different lengths: using a causal autoencoder")
         ae = ae.replace(bidirectional=False)
     den = DenoiserConfig(**{**p["denoiser"], **o.get("denoiser", {})})
-    den = den.replace(latent_dim=ae.latent_dim, cond_dim=2 if cond.kind == "angle" else 1 if cond.kind == "column" else 0,
-                      series_dim=cond.channels if cond.series else 0)
+    den = den.replace(
+        latent_dim=ae.latent_dim,
+        cond_dim=2 if cond.kind == "angle" else 1 if cond.kind == "column" else 0,
+        series_dim=cond.channels if cond.series else 0,
+    )
     # the quick preset's v targets were measured for LDNS; GNOCCHI keeps the paper's epsilon until measured
     preset_diffusion = p.get("diffusion", {}) if method == "ldns" else {}
     diff = DiffusionConfig(**{**preset_diffusion, **o.get("diffusion", {})})
@@ -126,15 +153,18 @@ def _data_info(dataset: SpikeDataset) -> dict:
     spikes = train.counts.sum(axis=(0, 1), dtype=np.float64)  # (unit,) counts are (trial, time, unit)
     valid = int(train.lengths.sum())  # bins inside the trials
     rates = spikes / max(valid, 1) / dataset.bin_s
-    return {"unit_rates_hz": [round(float(r), 6) for r in rates],  # per unit, train split: generate checks against it
-            "spec": dataset.spec.to_dict(), "unit_ids": dataset.unit_ids.tolist(), "n_bins": dataset.n_bins,
-            "bin_s": dataset.bin_s, "time_start_s": float(dataset.ds["time"].values[0] - dataset.bin_s / 2),
-            "variable_length": bool((dataset.lengths < dataset.n_bins).any()),
-            "max_length": int(dataset.lengths.max()),
-            "n_trials": {s: int((dataset.split == s).sum()) for s in ("train", "val", "test")},
-            "session": dataset.session}
-
-
+    return {
+        "unit_rates_hz": [round(float(r), 6) for r in rates],  # per unit, train split: generate checks against it
+        "spec": dataset.spec.to_dict(),
+        "unit_ids": dataset.unit_ids.tolist(),
+        "n_bins": dataset.n_bins,
+        "bin_s": dataset.bin_s,
+        "time_start_s": float(dataset.ds["time"].values[0] - dataset.bin_s / 2),
+        "variable_length": bool((dataset.lengths < dataset.n_bins).any()),
+        "max_length": int(dataset.lengths.max()),
+        "n_trials": {s: int((dataset.split == s).sum()) for s in ("train", "val", "test")},
+        "session": dataset.session,
+    }
 
 
 def _small_data_guard(n_train: int, n_val: int) -> dict:
@@ -143,7 +173,8 @@ def _small_data_guard(n_train: int, n_val: int) -> dict:
     if n_train < SMALL_TRAIN_TRIALS:
         out["warnings"].append(
             f"only {n_train} training trials: each stage stops when its validation loss stops improving, but "
-            "expect less realistic samples than from a few hundred trials (check them with `nwb-ldns evaluate`)")
+            "expect less realistic samples than from a few hundred trials (check them with `nwb-ldns evaluate`)"
+        )
     if n_val < 5:
         out["warnings"].append(f"only {n_val} validation trials: early stopping and model selection are noisy")
     for w in out["warnings"]:
@@ -154,7 +185,11 @@ def _small_data_guard(n_train: int, n_val: int) -> dict:
 def _plan_line(configs: dict, n_train: int, n_val: int) -> str:
     """What the fit will do, in words: trials, and optimizer steps per stage."""
     parts = []
-    for stage, key in (("autoencoder", "ae_train"), ("denoiser", "diffusion_train"), ("spike history", "history_train")):
+    for stage, key in (
+        ("autoencoder", "ae_train"),
+        ("denoiser", "diffusion_train"),
+        ("spike history", "history_train"),
+    ):
         cfg = TrainConfig.from_dict(configs[key])
         rows = min(cfg.batch_size, n_train)
         if cfg.epochs > 0:
@@ -162,8 +197,11 @@ def _plan_line(configs: dict, n_train: int, n_val: int) -> str:
         else:
             parts.append(f"{stage} up to {cfg.steps:,} steps (~{cfg.steps * rows / n_train:,.0f} passes)")
     batch = min(TrainConfig.from_dict(configs["ae_train"]).batch_size, n_train)
-    return (f"{n_train:,} training and {n_val:,} validation trials, batches of {batch}: " + ", ".join(parts)
-            + "; a stage stops early when its validation loss stops improving")
+    return (
+        f"{n_train:,} training and {n_val:,} validation trials, batches of {batch}: "
+        + ", ".join(parts)
+        + "; a stage stops early when its validation loss stops improving"
+    )
 
 
 def _ensure_val(dataset: SpikeDataset, seed: int) -> SpikeDataset:
@@ -174,8 +212,10 @@ def _ensure_val(dataset: SpikeDataset, seed: int) -> SpikeDataset:
     if (split == "val").any():
         return dataset
     if train.size < 2:
-        raise NwbLdnsError(f"the dataset has {train.size} training and no validation trials; a fit needs at least "
-                           "2 trials (use more trials, or a longer recording with --segment-ms)")
+        raise NwbLdnsError(
+            f"the dataset has {train.size} training and no validation trials; a fit needs at least "
+            "2 trials (use more trials, or a longer recording with --segment-ms)"
+        )
     k = max(1, int(round(0.1 * train.size)))
     moved = np.random.default_rng(seed).choice(train, k, replace=False)
     split[moved] = "val"
@@ -201,8 +241,9 @@ def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict)
             _check_resumable(model_dir, fresh)
             return model_dir
         if cfg_path.is_file() and not overwrite:
-            raise NwbLdnsError(f"{model_dir} already holds a model; pass --resume to continue it or --overwrite "
-                               "to replace it")
+            raise NwbLdnsError(
+                f"{model_dir} already holds a model; pass --resume to continue it or --overwrite to replace it"
+            )
         outputs.check_replaceable(model_dir, kind="model", overwrite=overwrite)
         shutil.rmtree(new, ignore_errors=True)
         new.mkdir()
@@ -216,16 +257,22 @@ def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict)
 
 def _check_resumable(model_dir: Path, fresh: dict) -> None:
     cfg = artifacts.read_config(model_dir)
-    if DataSpec.from_dict(cfg["data"]["spec"]) != DataSpec.from_dict(fresh["data"]["spec"]) or \
-            cfg["provenance"].get("content_hash") != fresh["provenance"].get("content_hash"):
-        raise NwbLdnsError(f"{model_dir} was fitted on other data or options; --resume needs the same SOURCE "
-                           "and data options (or fit into a new -o)")
+    if DataSpec.from_dict(cfg["data"]["spec"]) != DataSpec.from_dict(fresh["data"]["spec"]) or cfg["provenance"].get(
+        "content_hash"
+    ) != fresh["provenance"].get("content_hash"):
+        raise NwbLdnsError(
+            f"{model_dir} was fitted on other data or options; --resume needs the same SOURCE "
+            "and data options (or fit into a new -o)"
+        )
     if cfg["configs"] != fresh["configs"]:
         logger.info("resuming with the settings saved in %s", model_dir / "config.json")
 
 
 def _finish_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torch.Tensor], history: dict) -> None:
-    cfg["stages"][stage] = {"history": history, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    cfg["stages"][stage] = {
+        "history": history,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     distributed.on_main(lambda: _write_stage(model_dir, cfg, stage, tensors))  # rank 0 writes, the others wait
 
 
@@ -241,8 +288,11 @@ def _write_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torc
 
 
 def _why(history: dict) -> str:
-    return {"patience": "validation loss stopped improving", "time": "time budget reached",
-            "steps": "step limit reached"}.get(history.get("stopped"), "stopped")
+    return {
+        "patience": "validation loss stopped improving",
+        "time": "time budget reached",
+        "steps": "step limit reached",
+    }.get(history.get("stopped"), "stopped")
 
 
 def _tensor(a, device) -> torch.Tensor:
@@ -272,16 +322,34 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile,
             out["mask"] = _mask(ds.lengths, ds.n_bins, device)
         return out
 
-    stage = Stage(name="autoencoder", model=ae, config=TrainConfig.from_dict(c["ae_train"]), train=tensors("train"),
-                  val=tensors("val"),
-                  loss_fn=lambda m, b, r: m.loss(b["counts"], b.get("mask"), rng=r, reduction="trial"),
-                  val_fn=lambda m, b, r: m.validation_nll(b["counts"], b.get("mask")), select="best")
-    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "autoencoder.safetensors",
-                    resume=resume, progress=progress, compile=compile, deadline=deadline)
+    stage = Stage(
+        name="autoencoder",
+        model=ae,
+        config=TrainConfig.from_dict(c["ae_train"]),
+        train=tensors("train"),
+        val=tensors("val"),
+        loss_fn=lambda m, b, r: m.loss(b["counts"], b.get("mask"), rng=r, reduction="trial"),
+        val_fn=lambda m, b, r: m.validation_nll(b["counts"], b.get("mask")),
+        select="best",
+    )
+    history = train(
+        stage,
+        device=device,
+        checkpoint=model_dir / "checkpoints" / "autoencoder.safetensors",
+        resume=resume,
+        progress=progress,
+        compile=compile,
+        deadline=deadline,
+    )
     _finish_stage(model_dir, cfg, "autoencoder", ae.state_dict(), history)
-    logger.info("autoencoder: best validation Poisson NLL %s at step %s of %s (%s; %.0f s)",
-                f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a", history["best_step"],
-                history["steps"], _why(history), history["seconds"])
+    logger.info(
+        "autoencoder: best validation Poisson NLL %s at step %s of %s (%s; %.0f s)",
+        f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a",
+        history["best_step"],
+        history["steps"],
+        _why(history),
+        history["seconds"],
+    )
     return ae
 
 
@@ -305,14 +373,16 @@ def _latent_splits(dataset, model, variable: bool, device):
     return out, mean, std
 
 
-def _train_diffusion_stage(net, batches, loss_fn, *, cfg, model_dir, device, resume, progress, compile, mean,
-                           std, label, deadline=None):
+def _train_diffusion_stage(
+    net, batches, loss_fn, *, cfg, model_dir, device, resume, progress, compile, mean, std, label, deadline=None
+):
     """Train a diffusion stage, save it with the latent statistics, log the result.
 
     The EMA weights of the best validation are kept. A denoising loss draws one noise level per
     trial, so a small validation split is repeated (each copy draws its own levels and noise,
     fixed from one validation to the next) to make the comparison between validations stable.
     """
+
     def val_fn(m, b, r):
         return _sum_count(loss_fn(m, b, r))
 
@@ -321,14 +391,35 @@ def _train_diffusion_stage(net, batches, loss_fn, *, cfg, model_dir, device, res
     if 0 < n_val < DIFFUSION_VAL_ROWS:
         reps = math.ceil(DIFFUSION_VAL_ROWS / n_val)
         val = {k: v.repeat(reps, *([1] * (v.ndim - 1))) for k, v in val.items()}
-    stage = Stage(name="diffusion", model=net, config=TrainConfig.from_dict(cfg["configs"]["diffusion_train"]),
-                  train=batches["train"], val=val, loss_fn=loss_fn, val_fn=val_fn, select="best")
-    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
-                    resume=resume, progress=progress, compile=compile, deadline=deadline)
+    stage = Stage(
+        name="diffusion",
+        model=net,
+        config=TrainConfig.from_dict(cfg["configs"]["diffusion_train"]),
+        train=batches["train"],
+        val=val,
+        loss_fn=loss_fn,
+        val_fn=val_fn,
+        select="best",
+    )
+    history = train(
+        stage,
+        device=device,
+        checkpoint=model_dir / "checkpoints" / "diffusion.safetensors",
+        resume=resume,
+        progress=progress,
+        compile=compile,
+        deadline=deadline,
+    )
     _finish_stage(model_dir, cfg, "diffusion", {**net.state_dict(), "latent_mean": mean, "latent_std": std}, history)
-    logger.info("%s: best validation loss %s at step %s of %s (%s; %.0f s)", label,
-                f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a", history["best_step"],
-                history["steps"], _why(history), history["seconds"])
+    logger.info(
+        "%s: best validation loss %s at step %s of %s (%s; %.0f s)",
+        label,
+        f"{history['best_val']:.4f}" if history["best_val"] is not None else "n/a",
+        history["best_step"],
+        history["steps"],
+        _why(history),
+        history["seconds"],
+    )
 
 
 def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
@@ -354,9 +445,21 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, d
         fn = lambda x, t: m(x, t, mask=b.get("mask"), cond=b.get("cond"), series=b.get("series"), drop=drop)  # noqa: E731
         return diffusion.loss(fn, z, mask=b.get("mask"), rng=r, reduction="trial")
 
-    _train_diffusion_stage(den, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
-                           progress=progress, compile=compile, mean=mean, std=std, label="diffusion",
-                           deadline=deadline)
+    _train_diffusion_stage(
+        den,
+        batches,
+        loss_fn,
+        cfg=cfg,
+        model_dir=model_dir,
+        device=device,
+        resume=resume,
+        progress=progress,
+        compile=compile,
+        mean=mean,
+        std=std,
+        label="diffusion",
+        deadline=deadline,
+    )
 
 
 def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
@@ -404,9 +507,21 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile, dea
         mmd = mmd_rbf(code.float(), prior)
         return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd
 
-    _train_diffusion_stage(net, batches, loss_fn, cfg=cfg, model_dir=model_dir, device=device, resume=resume,
-                           progress=progress, compile=compile, mean=mean, std=std, label="gnocchi diffusion",
-                           deadline=deadline)
+    _train_diffusion_stage(
+        net,
+        batches,
+        loss_fn,
+        cfg=cfg,
+        model_dir=model_dir,
+        device=device,
+        resume=resume,
+        progress=progress,
+        compile=compile,
+        mean=mean,
+        std=std,
+        label="gnocchi diffusion",
+        deadline=deadline,
+    )
 
 
 def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
@@ -425,23 +540,47 @@ def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress, compil
 
     glm = SpikeHistoryGLM(n_neurons=model.n_neurons)
 
-    stage = Stage(name="spike_history", model=glm, config=TrainConfig.from_dict(c["history_train"]),
-                  train=tensors("train"), val=tensors("val"),
-                  loss_fn=lambda m, b, r: m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial"),
-                  val_fn=lambda m, b, r: _sum_count(m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial")),
-                  select="best")
-    history = train(stage, device=device, checkpoint=model_dir / "checkpoints" / "spike_history.safetensors",
-                    resume=resume, progress=progress, compile=compile, deadline=deadline)
+    stage = Stage(
+        name="spike_history",
+        model=glm,
+        config=TrainConfig.from_dict(c["history_train"]),
+        train=tensors("train"),
+        val=tensors("val"),
+        loss_fn=lambda m, b, r: m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial"),
+        val_fn=lambda m, b, r: _sum_count(m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial")),
+        select="best",
+    )
+    history = train(
+        stage,
+        device=device,
+        checkpoint=model_dir / "checkpoints" / "spike_history.safetensors",
+        resume=resume,
+        progress=progress,
+        compile=compile,
+        deadline=deadline,
+    )
     _finish_stage(model_dir, cfg, "spike_history", glm.state_dict(), history)
     logger.info("spike history: best validation NLL %s", history["best_val"])
 
 
-def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_DIR, *, preset: str = "paper",
-        condition: str | None = None, method: str = "ldns", stages: tuple[str, ...] | None = None,
-        device: str = "auto", seed: int = 0,
-        resume: bool = False, overwrite: bool = False, progress: bool = True, compile: bool = False,
-        overrides: dict[str, dict[str, Any]] | None = None, time_budget: float | None = None,
-        started: float | None = None) -> Path:
+def fit(
+    dataset: SpikeDataset,
+    model_dir: str | Path = artifacts.DEFAULT_MODEL_DIR,
+    *,
+    preset: str = "paper",
+    condition: str | None = None,
+    method: str = "ldns",
+    stages: tuple[str, ...] | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    compile: bool = False,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    time_budget: float | None = None,
+    started: float | None = None,
+) -> Path:
     """Fit LDNS on ``dataset`` and write the model dir.
 
     Parameters
@@ -479,8 +618,10 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     if preset == "auto":
         preset = "paper" if dev.type == "cuda" else "quick"
         if preset == "quick":
-            logger.info("no GPU: using --preset quick (a small model that fits in minutes); "
-                        "--preset paper gives the paper's sizes")
+            logger.info(
+                "no GPU: using --preset quick (a small model that fits in minutes); "
+                "--preset paper gives the paper's sizes"
+            )
     if int((dataset.split == "train").sum()) == 0:
         raise NwbLdnsError("the dataset has no training trials (split column)")
     dataset = _ensure_val(dataset, seed)
@@ -489,9 +630,13 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     if method == "gnocchi" and condition not in (None, "", "none"):
         raise NwbLdnsError("--method gnocchi learns its own per-trial codes: drop --condition")
     dataset, cond = condition_spec(dataset, condition)
-    fresh = artifacts.new_config(method=method, data=_data_info(dataset), provenance=dataset.provenance,
-                                 condition=cond, configs=build_configs(dataset, cond, preset=preset, seed=seed,
-                                                                       overrides=overrides, method=method))
+    fresh = artifacts.new_config(
+        method=method,
+        data=_data_info(dataset),
+        provenance=dataset.provenance,
+        condition=cond,
+        configs=build_configs(dataset, cond, preset=preset, seed=seed, overrides=overrides, method=method),
+    )
     fresh["guard"] = _small_data_guard(int((dataset.split == "train").sum()), int((dataset.split == "val").sum()))
     logger.info("%s", _plan_line(fresh["configs"], fresh["guard"]["train_trials"], fresh["guard"]["val_trials"]))
     explicit = stages is not None
@@ -502,20 +647,32 @@ def fit(dataset: SpikeDataset, model_dir: str | Path = artifacts.DEFAULT_MODEL_D
     with contextlib.ExitStack() as held:
         # one writer per model dir (rank 0 writes for all processes): a second fit into it fails at once
         out = distributed.on_main(lambda: held.enter_context(outputs.claim(model_dir, kind="model", check=False)))
-        work = distributed.on_main(lambda: _prepare_dir(model_dir, resume=resume or explicit, overwrite=overwrite,
-                                                        fresh=fresh))
+        work = distributed.on_main(
+            lambda: _prepare_dir(model_dir, resume=resume or explicit, overwrite=overwrite, fresh=fresh)
+        )
         if work is None:  # the other processes fit where rank 0 prepared
             new = outputs.hidden(model_dir, "new")
             work = new if (new / "config.json").is_file() else model_dir
-        _fit_stages(dataset, work, dev, stages=stages, explicit=explicit, resume=resume, progress=progress,
-                    compile=compile, time_budget=time_budget, started=started)
+        _fit_stages(
+            dataset,
+            work,
+            dev,
+            stages=stages,
+            explicit=explicit,
+            resume=resume,
+            progress=progress,
+            compile=compile,
+            time_budget=time_budget,
+            started=started,
+        )
         if work != model_dir:
             distributed.on_main(lambda: out.commit(work))  # the new model takes the old one's place
     return model_dir
 
 
-def _fit_stages(dataset, model_dir: Path, dev, *, stages, explicit, resume, progress, compile, time_budget,
-                started) -> None:
+def _fit_stages(
+    dataset, model_dir: Path, dev, *, stages, explicit, resume, progress, compile, time_budget, started
+) -> None:
     cfg = artifacts.read_config(model_dir)
     logger.info("fitting %s on %s (device %s) -> %s", ", ".join(stages), dataset, dev, model_dir)
     if time_budget is not None and not time_budget > 0:
@@ -529,9 +686,11 @@ def _fit_stages(dataset, model_dir: Path, dev, *, stages, explicit, resume, prog
         if s != "autoencoder" and "autoencoder" not in cfg["stages"]:
             raise NwbLdnsError(f"stage {s} needs the autoencoder: run `nwb-ldns fit ... --stage autoencoder` first")
         cfg["stages"].pop(s, None)
-        run = {"autoencoder": _fit_autoencoder,
-               "diffusion": _fit_gnocchi if cfg.get("method") == "gnocchi" else _fit_diffusion,
-               "spike_history": _fit_spike_history}[s]
+        run = {
+            "autoencoder": _fit_autoencoder,
+            "diffusion": _fit_gnocchi if cfg.get("method") == "gnocchi" else _fit_diffusion,
+            "spike_history": _fit_spike_history,
+        }[s]
         deadline = None
         if end is not None:
             share = STAGE_SHARES[s] / sum(STAGE_SHARES[r] for r in todo[i:])

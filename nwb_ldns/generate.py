@@ -59,8 +59,9 @@ def _real_float32(v: np.ndarray, what: str) -> np.ndarray:
     return out
 
 
-def check_condition(model: LdnsModel, values: np.ndarray | None, *, n_trials: int | None,
-                    length: int | None) -> tuple[np.ndarray | None, int, int]:
+def check_condition(
+    model: LdnsModel, values: np.ndarray | None, *, n_trials: int | None, length: int | None
+) -> tuple[np.ndarray | None, int, int]:
     """Validate condition values against what the model was trained on.
 
     Returns (values, n_trials, length); values are (n,) for trial-level conditions and
@@ -78,8 +79,10 @@ def check_condition(model: LdnsModel, values: np.ndarray | None, *, n_trials: in
     if spec.trial_level:
         what = "angles in radians" if spec.kind == "angle" else f"values of {spec.name!r}"
         if v.ndim != 1:
-            raise NwbLdnsError(f"the model is conditioned on {spec.kind} ({spec.name}): the condition must be "
-                               f"shaped (n_trials,) ({what}), got {v.shape}")
+            raise NwbLdnsError(
+                f"the model is conditioned on {spec.kind} ({spec.name}): the condition must be "
+                f"shaped (n_trials,) ({what}), got {v.shape}"
+            )
         if n_trials is not None and n_trials != v.shape[0]:
             raise NwbLdnsError(f"--n-trials {n_trials} but the condition has {v.shape[0]} trials")
         return v, v.shape[0], length or default_len
@@ -87,8 +90,10 @@ def check_condition(model: LdnsModel, values: np.ndarray | None, *, n_trials: in
     if v.ndim == 2 and v.shape[1] == C:
         v = np.broadcast_to(v, (n_trials or 1, *v.shape)).copy()
     elif not (v.ndim == 3 and v.shape[2] == C):
-        raise NwbLdnsError(f"the model is conditioned on {spec.name} with {C} channels: the condition must be shaped "
-                           f"(n_trials, n_bins, {C}) or (n_bins, {C}), got {v.shape}")
+        raise NwbLdnsError(
+            f"the model is conditioned on {spec.name} with {C} channels: the condition must be shaped "
+            f"(n_trials, n_bins, {C}) or (n_bins, {C}), got {v.shape}"
+        )
     if n_trials is not None and n_trials != v.shape[0]:
         raise NwbLdnsError(f"--n-trials {n_trials} but the condition has {v.shape[0]} trials")
     if length is not None and length != v.shape[1]:
@@ -98,11 +103,24 @@ def check_condition(model: LdnsModel, values: np.ndarray | None, *, n_trials: in
     return v, v.shape[0], v.shape[1]
 
 
-def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | None = None,
-             condition: np.ndarray | None = None, observation: str = "poisson", seed: int = 0,
-             guidance: float = 1.0, sampler: str = "ddim", steps: int = 50, batch_size: int = 256,
-             progress: bool = False, codes: np.ndarray | None = None, fixed_noise: bool = False,
-             noise: np.ndarray | None = None, eta: float = 1.0) -> Synthetic:
+def generate(
+    model: LdnsModel,
+    *,
+    n_trials: int | None = None,
+    length: int | None = None,
+    condition: np.ndarray | None = None,
+    observation: str = "poisson",
+    seed: int = 0,
+    guidance: float = 1.0,
+    sampler: str = "ddim",
+    steps: int = 50,
+    batch_size: int = 256,
+    progress: bool = False,
+    codes: np.ndarray | None = None,
+    fixed_noise: bool = False,
+    noise: np.ndarray | None = None,
+    eta: float = 1.0,
+) -> Synthetic:
     """Sample synthetic trials.
 
     Parameters
@@ -130,21 +148,48 @@ def generate(model: LdnsModel, *, n_trials: int | None = None, length: int | Non
     -------
     Synthetic
     """
-    plan = _plan(model, n_trials=n_trials, length=length, condition=condition, observation=observation, seed=seed,
-                 guidance=guidance, sampler=sampler, steps=steps, codes=codes, fixed_noise=fixed_noise, noise=noise,
-                 eta=eta)
+    plan = _plan(
+        model,
+        n_trials=n_trials,
+        length=length,
+        condition=condition,
+        observation=observation,
+        seed=seed,
+        guidance=guidance,
+        sampler=sampler,
+        steps=steps,
+        codes=codes,
+        fixed_noise=fixed_noise,
+        noise=noise,
+        eta=eta,
+    )
     counts, rates, latents = [], [], []
     for c, r, z in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
         counts.append(c)
         rates.append(r)
         latents.append(z)
-    return Synthetic(counts=np.concatenate(counts), rates=np.concatenate(rates), latents=np.concatenate(latents),
-                     condition=plan.values, bin_s=float(model.data["bin_s"]), settings=plan.settings,
-                     codes=plan.codes)
+    return Synthetic(
+        counts=np.concatenate(counts),
+        rates=np.concatenate(rates),
+        latents=np.concatenate(latents),
+        condition=plan.values,
+        bin_s=float(model.data["bin_s"]),
+        settings=plan.settings,
+        codes=plan.codes,
+    )
 
 
-def generate_to_file(model: LdnsModel, path, *, subject: dict | None = None, include_weights: bool = False,
-                     overwrite: bool = False, batch_size: int = 256, progress: bool = False, **kwargs):
+def generate_to_file(
+    model: LdnsModel,
+    path,
+    *,
+    subject: dict | None = None,
+    include_weights: bool = False,
+    overwrite: bool = False,
+    batch_size: int = 256,
+    progress: bool = False,
+    **kwargs,
+):
     """Sample synthetic trials straight into an NWB file (HDF5, or Zarr for ``.zarr``) with flat memory.
 
     Each batch of ``batch_size`` trials goes to scratch files beside ``path`` as it is sampled;
@@ -166,8 +211,14 @@ def generate_to_file(model: LdnsModel, path, *, subject: dict | None = None, inc
     plan = _plan(model, **kwargs)
     # held from the first batch to the rename: a second writer of the same file fails at once
     with claim(path, kind="nwb", overwrite=overwrite) as out:
-        store = SyntheticStore(out.scratch, n_units=model.n_neurons, latent_dim=model.latent_dim, n_bins=plan.length,
-                               bin_s=float(model.data["bin_s"]), seed=plan.settings["seed"])
+        store = SyntheticStore(
+            out.scratch,
+            n_units=model.n_neurons,
+            latent_dim=model.latent_dim,
+            n_bins=plan.length,
+            bin_s=float(model.data["bin_s"]),
+            seed=plan.settings["seed"],
+        )
         try:
             for c, r, z in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
                 store.add(c, r, z)
@@ -199,10 +250,22 @@ class _Plan:
     settings: dict
 
 
-def _plan(model: LdnsModel, *, n_trials: int | None = None, length: int | None = None,
-          condition: np.ndarray | None = None, observation: str = "poisson", seed: int = 0, guidance: float = 1.0,
-          sampler: str = "ddim", steps: int = 50, codes: np.ndarray | None = None, fixed_noise: bool = False,
-          noise: np.ndarray | None = None, eta: float = 1.0) -> _Plan:
+def _plan(
+    model: LdnsModel,
+    *,
+    n_trials: int | None = None,
+    length: int | None = None,
+    condition: np.ndarray | None = None,
+    observation: str = "poisson",
+    seed: int = 0,
+    guidance: float = 1.0,
+    sampler: str = "ddim",
+    steps: int = 50,
+    codes: np.ndarray | None = None,
+    fixed_noise: bool = False,
+    noise: np.ndarray | None = None,
+    eta: float = 1.0,
+) -> _Plan:
     if codes is not None and not model.code_dim:
         raise NwbLdnsError("--code needs a model fitted with --method gnocchi")
     if codes is not None:
@@ -210,8 +273,9 @@ def _plan(model: LdnsModel, *, n_trials: int | None = None, length: int | None =
         if codes.ndim == 1:
             codes = np.broadcast_to(codes, (n_trials or 1, codes.size)).copy()
         if codes.ndim != 2 or codes.shape[1] != model.code_dim:
-            raise NwbLdnsError(f"codes must be shaped (n_trials, {model.code_dim}) or ({model.code_dim},), "
-                               f"got {codes.shape}")
+            raise NwbLdnsError(
+                f"codes must be shaped (n_trials, {model.code_dim}) or ({model.code_dim},), got {codes.shape}"
+            )
         if n_trials is not None and n_trials != len(codes):
             raise NwbLdnsError(f"--n-trials {n_trials} but {len(codes)} codes")
         n_trials = len(codes)
@@ -240,15 +304,34 @@ def _plan(model: LdnsModel, *, n_trials: int | None = None, length: int | None =
             raise NwbLdnsError("a given x_T needs the deterministic ddim sampler")
     elif fixed_noise:
         noise = torch.randn(1, model.latent_dim, L, generator=gen)  # (1, D, L)
-    settings = {"seed": seed, "observation": observation, "guidance": guidance, "sampler": sampler,
-                "steps": steps if sampler == "ddim" else model.diffusion.n_steps, "eta": eta if sampler == "ddim" else 1.0,
-                "n_trials": n, "length": L,
-                "condition": model.condition.to_dict()}
+    settings = {
+        "seed": seed,
+        "observation": observation,
+        "guidance": guidance,
+        "sampler": sampler,
+        "steps": steps if sampler == "ddim" else model.diffusion.n_steps,
+        "eta": eta if sampler == "ddim" else 1.0,
+        "n_trials": n,
+        "length": L,
+        "condition": model.condition.to_dict(),
+    }
     if code_source is not None:
         settings.update(method="gnocchi", codes=code_source, fixed_noise=fixed_noise or noise is not None)
-    return _Plan(values=values, n=n, length=L, feats=feats, noise=noise, observation=observation, guidance=guidance,
-                 sampler=sampler, steps=steps, eta=eta, gen=gen, settings=settings,
-                 codes=None if codes is None else np.asarray(codes, dtype=np.float32))
+    return _Plan(
+        values=values,
+        n=n,
+        length=L,
+        feats=feats,
+        noise=noise,
+        observation=observation,
+        guidance=guidance,
+        sampler=sampler,
+        steps=steps,
+        eta=eta,
+        gen=gen,
+        settings=settings,
+        codes=None if codes is None else np.asarray(codes, dtype=np.float32),
+    )
 
 
 def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress: bool):
@@ -266,14 +349,21 @@ def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress:
     try:
         for i in range(0, n, batch_size):
             b = min(batch_size, n - i)
-            f = None if feats is None else feats[i:i + b]
-            z = model.sample_latents(b, L, cond=f if model.condition.trial_level else None,
-                                     series=f if model.condition.series else None, guidance=plan.guidance,
-                                     sampler=sampler, steps=steps, generator=gen, eta=plan.eta,
-                                     progress=bar.update if bar is not None else None,
-                                     code=None if codes is None else torch.as_tensor(codes[i:i + b]),
-                                     noise=None if noise is None else (
-                                         noise.expand(b, -1, -1) if len(noise) == 1 else noise[i:i + b]))  # (b, D, L)
+            f = None if feats is None else feats[i : i + b]
+            z = model.sample_latents(
+                b,
+                L,
+                cond=f if model.condition.trial_level else None,
+                series=f if model.condition.series else None,
+                guidance=plan.guidance,
+                sampler=sampler,
+                steps=steps,
+                generator=gen,
+                eta=plan.eta,
+                progress=bar.update if bar is not None else None,
+                code=None if codes is None else torch.as_tensor(codes[i : i + b]),
+                noise=None if noise is None else (noise.expand(b, -1, -1) if len(noise) == 1 else noise[i : i + b]),
+            )  # (b, D, L)
             r = model.decode(z).float().cpu()  # (b, N, L)
             s = obs_cpu.sample(r, generator=gen)  # (b, N, L) drawn on the CPU generator: seeded anywhere
             spikes += s.sum((0, 2)).double().numpy()
@@ -327,19 +417,28 @@ def _units_table(spike_times, per_unit: np.ndarray, *, span: float, unit_ids: li
 
     n = len(unit_ids)
     times = VectorData(name="spike_times", description="the spike times for each unit in seconds", data=spike_times)
-    obs = VectorData(name="obs_intervals", description="the observation intervals for each unit",
-                     data=np.tile([[0.0, span]], (n, 1)))
+    obs = VectorData(
+        name="obs_intervals", description="the observation intervals for each unit", data=np.tile([[0.0, span]], (n, 1))
+    )
     # each index before its target: hdmf drops a chunk-iterator column from its length check
     # before it looks for the index's target, and would then not find it
-    return Units(name="units", id=list(range(n)), resolution=1.0 / SAMPLING_RATE, columns=[
-        VectorIndex(name="spike_times_index", data=np.cumsum(per_unit).tolist(), target=times), times,
-        obs, VectorIndex(name="obs_intervals_index", data=list(range(1, n + 1)), target=obs),
-        VectorData(name="source_unit_id", description="id of the unit in the data the model was fitted on",
-                   data=unit_ids)])
+    return Units(
+        name="units",
+        id=list(range(n)),
+        resolution=1.0 / SAMPLING_RATE,
+        columns=[
+            VectorIndex(name="spike_times_index", data=np.cumsum(per_unit).tolist(), target=times),
+            times,
+            obs,
+            VectorIndex(name="obs_intervals_index", data=list(range(1, n + 1)), target=obs),
+            VectorData(
+                name="source_unit_id", description="id of the unit in the data the model was fitted on", data=unit_ids
+            ),
+        ],
+    )
 
 
-def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None = None,
-                      include_weights: bool = False):
+def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None = None, include_weights: bool = False):
     """An in-memory NWBFile of synthetic trials.
 
     Trials are laid back to back from t = 0.
@@ -366,12 +465,17 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
     prov = model.info.get("provenance", {})
     session = model.data.get("session", {})
     nwb = new_nwbfile(
-        session_description=(f"Synthetic spiking data: {n} trials x {L} bins of {bin_s * 1e3:g} ms x {N} units, "
-                             f"sampled from an LDNS model fitted on {prov.get('source_uri', 'unknown data')}."),
-        session=session, session_id=f"ldns-synthetic-seed{syn.settings['seed']}",
+        session_description=(
+            f"Synthetic spiking data: {n} trials x {L} bins of {bin_s * 1e3:g} ms x {N} units, "
+            f"sampled from an LDNS model fitted on {prov.get('source_uri', 'unknown data')}."
+        ),
+        session=session,
+        session_id=f"ldns-synthetic-seed{syn.settings['seed']}",
         experiment_description=f"Generated by nwb-ldns {__version__} from a model of: "
-                               f"{session.get('session_description', prov.get('source_uri', 'unknown data'))}",
-        source_script=f"nwb-ldns generate (nwb-ldns {__version__})", keywords=("synthetic data",))
+        f"{session.get('session_description', prov.get('source_uri', 'unknown data'))}",
+        source_script=f"nwb-ldns generate (nwb-ldns {__version__})",
+        keywords=("synthetic data",),
+    )
     nwb.subject = subject_from(session.get("subject"), options=subject, synthetic_id="ldns-synthetic")
 
     span = n * L * bin_s
@@ -390,34 +494,66 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
     events = starts - offset
     align = model.spec.align
     # the trials table built column by column: add_trial per row costs ~85 us, 8 s per 100k trials
-    cols = [VectorData(name="synthetic", description="True: the trial was generated by a model, not recorded",
-                       data=np.ones(n, dtype=bool))]
+    cols = [
+        VectorData(
+            name="synthetic",
+            description="True: the trial was generated by a model, not recorded",
+            data=np.ones(n, dtype=bool),
+        )
+    ]
     if spec.trial_level:
-        cols.append(VectorData(name=spec.name, description=f"condition the trial was generated with ({spec.kind})",
-                               data=(np.asarray(syn.condition, dtype=np.float64).reshape(n) if syn.condition is not None
-                                     else np.full(n, np.nan))))
+        cols.append(
+            VectorData(
+                name=spec.name,
+                description=f"condition the trial was generated with ({spec.kind})",
+                data=(
+                    np.asarray(syn.condition, dtype=np.float64).reshape(n)
+                    if syn.condition is not None
+                    else np.full(n, np.nan)
+                ),
+            )
+        )
     if align and align not in ("start_time", "stop_time"):
-        cols.append(VectorData(name=align, description=f"the alignment event of the training data ({align}): "
-                                                       f"the trial's first bin starts {offset * 1e3:g} ms from it",
-                               data=events.astype(np.float64)))
+        cols.append(
+            VectorData(
+                name=align,
+                description=f"the alignment event of the training data ({align}): "
+                f"the trial's first bin starts {offset * 1e3:g} ms from it",
+                data=events.astype(np.float64),
+            )
+        )
     if syn.codes is not None:
-        cols.append(VectorData(name="code", description=f"GNOCCHI code the trial was generated from "
-                                                        f"({syn.settings.get('codes')}; one "
-                                                        f"{syn.codes.shape[1]}-vector per trial)",
-                               data=np.asarray(syn.codes)))
-    nwb.trials = TimeIntervals(name="trials", description="synthetic trials, back to back from t = 0", id=np.arange(n),
-                               columns=[VectorData(name="start_time", description="start of the trial (s)",
-                                                   data=starts),
-                                        VectorData(name="stop_time", description="end of the trial (s)",
-                                                   data=starts + L * bin_s), *cols])
+        cols.append(
+            VectorData(
+                name="code",
+                description=f"GNOCCHI code the trial was generated from "
+                f"({syn.settings.get('codes')}; one "
+                f"{syn.codes.shape[1]}-vector per trial)",
+                data=np.asarray(syn.codes),
+            )
+        )
+    nwb.trials = TimeIntervals(
+        name="trials",
+        description="synthetic trials, back to back from t = 0",
+        id=np.arange(n),
+        columns=[
+            VectorData(name="start_time", description="start of the trial (s)", data=starts),
+            VectorData(name="stop_time", description="end of the trial (s)", data=starts + L * bin_s),
+            *cols,
+        ],
+    )
 
     series = None
     if spec.series and syn.condition is not None:
         beh = nwb.create_processing_module("behavior", "Behaviour the synthetic trials were conditioned on")
         series = TimeSeries(
-            name=spec.name, description=f"condition {spec.name} per bin (time x channel), trials back to back",
-            data=syn.condition.reshape(-1, syn.condition.shape[-1]), unit=spec.unit or "a.u.", starting_time=0.0,
-            rate=1.0 / bin_s)
+            name=spec.name,
+            description=f"condition {spec.name} per bin (time x channel), trials back to back",
+            data=syn.condition.reshape(-1, syn.condition.shape[-1]),
+            unit=spec.unit or "a.u.",
+            starting_time=0.0,
+            rate=1.0 / bin_s,
+        )
         beh.add(series)
     misc = nwb.create_processing_module("misc", "Model outputs behind the synthetic spikes")
     lengths = np.full(n, L)
@@ -425,14 +561,28 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
     latents = dict(data=syn.series_pieces("latents")) if lazy else dict(values=syn.latents)
     rates = dict(data=syn.series_pieces("rates", scale=1.0 / bin_s)) if lazy else dict(values=syn.rates / bin_s)
     D = syn.latent_dim if lazy else syn.latents.shape[1]
-    misc.add(trial_aligned_series(
-        name="latents", **latents, unit="a.u.", channel_names=[f"latent_{d}" for d in range(D)],
-        description="sampled latents per bin (bins x latent) in the autoencoder's units, trials back to back",
-        trials_region=nwb.trials.create_region("trials", list(range(n)), "the synthetic trials"), **common))
-    misc.add(trial_aligned_series(
-        name="rates", **rates, unit="Hz", channel_names=[str(u) for u in unit_ids],
-        description="firing rates decoded from the sampled latents (bins x unit), trials back to back",
-        trials_region=nwb.trials.create_region("trials", list(range(n)), "the synthetic trials"), **common))
+    misc.add(
+        trial_aligned_series(
+            name="latents",
+            **latents,
+            unit="a.u.",
+            channel_names=[f"latent_{d}" for d in range(D)],
+            description="sampled latents per bin (bins x latent) in the autoencoder's units, trials back to back",
+            trials_region=nwb.trials.create_region("trials", list(range(n)), "the synthetic trials"),
+            **common,
+        )
+    )
+    misc.add(
+        trial_aligned_series(
+            name="rates",
+            **rates,
+            unit="Hz",
+            channel_names=[str(u) for u in unit_ids],
+            description="firing rates decoded from the sampled latents (bins x unit), trials back to back",
+            trials_region=nwb.trials.create_region("trials", list(range(n)), "the synthetic trials"),
+            **common,
+        )
+    )
 
     meta = model_metadata(model, include_weights=include_weights)
     nwb.add_lab_meta_data(meta)
@@ -440,8 +590,18 @@ def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None 
     extra = {"condition_name": spec.name} if spec.kind != "none" else {}
     if series is not None:
         extra["condition_series"] = series
-    nwb.add_lab_meta_data(LdnsGeneration(
-        name="ldns_generation", seed=np.int64(st["seed"]), observation_model=st["observation"],
-        guidance=float(st["guidance"]), sampler=st["sampler"], sampling_steps=int(st["steps"]),
-        condition_kind=spec.kind, settings=json.dumps(st, sort_keys=True, default=str), model=meta, **extra))
+    nwb.add_lab_meta_data(
+        LdnsGeneration(
+            name="ldns_generation",
+            seed=np.int64(st["seed"]),
+            observation_model=st["observation"],
+            guidance=float(st["guidance"]),
+            sampler=st["sampler"],
+            sampling_steps=int(st["steps"]),
+            condition_kind=spec.kind,
+            settings=json.dumps(st, sort_keys=True, default=str),
+            model=meta,
+            **extra,
+        )
+    )
     return nwb

@@ -220,8 +220,15 @@ def angle_sectors(angles: np.ndarray, n: int = 8) -> np.ndarray:
     return (np.floor((np.asarray(angles) + width / 2) / width) % n).astype(int)
 
 
-def ridge_fit(x: np.ndarray, y: np.ndarray, *, alphas=(1e-2, 1e-1, 1, 10, 100, 1e3, 1e4), folds: int = 5,
-              groups: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, float]:
+def ridge_fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    alphas=(1e-2, 1e-1, 1, 10, 100, 1e3, 1e4),
+    folds: int = 5,
+    groups: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, float]:
     """Ridge regression y ~ [x, 1] with alpha chosen by k-fold cross-validation.
 
     x : (samples, features); y : (samples, outputs); ``groups`` keeps samples of one group (e.g.
@@ -335,5 +342,7 @@ def rate_warning(ratio: float | None, *, what: str = "synthetic") -> str | None:
     """A one-line warning when the median per-neuron rate ratio is outside ``RATE_RATIO_OK``."""
     if ratio is None or RATE_RATIO_OK[0] <= ratio <= RATE_RATIO_OK[1]:
         return None
-    return (f"{what} firing rates are {ratio:.2f}x the training data's (median over neurons): the model does not "
-            "match the data yet; see `nwb-ldns evaluate` for which stage limits it")
+    return (
+        f"{what} firing rates are {ratio:.2f}x the training data's (median over neurons): the model does not "
+        "match the data yet; see `nwb-ldns evaluate` for which stage limits it"
+    )

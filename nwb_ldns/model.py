@@ -144,8 +144,9 @@ class LdnsModel:
 
     # ---- autoencoder ---------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, counts: np.ndarray | torch.Tensor, lengths: np.ndarray | None = None, *,
-               batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def encode(
+        self, counts: np.ndarray | torch.Tensor, lengths: np.ndarray | None = None, *, batch_size: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Counts (trial, neuron, time) -> (latents (trial, latent, time), rates (trial, neuron, time))."""
         counts = torch.as_tensor(np.asarray(counts, dtype=np.float32))
         B, N, L = counts.shape
@@ -154,10 +155,10 @@ class LdnsModel:
         zs, rs = [], []
         batch_size = micro_batch(batch_size, self.device)
         for i in range(0, B, batch_size):
-            x = counts[i:i + batch_size].to(self.device)
+            x = counts[i : i + batch_size].to(self.device)
             mask = None
-            if lengths is not None and np.min(lengths[i:i + batch_size]) < L:  # no padding: the fused norm
-                mask = (torch.arange(L)[None] < torch.as_tensor(lengths[i:i + batch_size])[:, None]).float()
+            if lengths is not None and np.min(lengths[i : i + batch_size]) < L:  # no padding: the fused norm
+                mask = (torch.arange(L)[None] < torch.as_tensor(lengths[i : i + batch_size])[:, None]).float()
                 mask = mask[:, None].to(self.device)  # (b, 1, L)
             with autocast(self.device):
                 r, z = self.autoencoder(x, mask)
@@ -177,11 +178,11 @@ class LdnsModel:
         batch_size = micro_batch(batch_size, self.device)
         for i in range(0, len(zn), batch_size):
             mask = None
-            if lengths is not None and np.min(lengths[i:i + batch_size]) < L:
-                mask = (torch.arange(L)[None] < torch.as_tensor(lengths[i:i + batch_size])[:, None]).float()[:, None]
+            if lengths is not None and np.min(lengths[i : i + batch_size]) < L:
+                mask = (torch.arange(L)[None] < torch.as_tensor(lengths[i : i + batch_size])[:, None]).float()[:, None]
                 mask = mask.to(self.device)  # (b, 1, L)
             with autocast(self.device):
-                out.append(self.code_encoder(zn[i:i + batch_size].to(self.device), mask).float().cpu())
+                out.append(self.code_encoder(zn[i : i + batch_size].to(self.device), mask).float().cpu())
         return torch.cat(out).numpy()
 
     @torch.no_grad()
@@ -229,16 +230,27 @@ class LdnsModel:
             piece = micro_batch(B, self.device)
             if B <= piece:
                 return one(x, t, slice(None))
-            return torch.cat([one(x[i:i + piece], t[i:i + piece], slice(i, i + piece)) for i in range(0, B, piece)])
+            return torch.cat([one(x[i : i + piece], t[i : i + piece], slice(i, i + piece)) for i in range(0, B, piece)])
 
         return fn
 
     @torch.no_grad()
-    def sample_latents(self, n: int, length: int, *, cond: torch.Tensor | None = None,
-                       series: torch.Tensor | None = None, guidance: float = 1.0, sampler: str = "ddim",
-                       steps: int = 50, generator: torch.Generator | None = None,
-                       progress=None, code: torch.Tensor | None = None,
-                       noise: torch.Tensor | None = None, eta: float = 0.0) -> torch.Tensor:
+    def sample_latents(
+        self,
+        n: int,
+        length: int,
+        *,
+        cond: torch.Tensor | None = None,
+        series: torch.Tensor | None = None,
+        guidance: float = 1.0,
+        sampler: str = "ddim",
+        steps: int = 50,
+        generator: torch.Generator | None = None,
+        progress=None,
+        code: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        eta: float = 0.0,
+    ) -> torch.Tensor:
         """Draw ``n`` latent trajectories (n, latent, length) in the autoencoder's units.
 
         ``cond`` (n, cond_dim) and ``series`` (n, channels, length) are normalised features
@@ -266,8 +278,14 @@ class LdnsModel:
             if sampler == "ddpm":
                 z = diff.ddpm_sample(fn, x, generator=_device_generator(generator, self.device), progress=progress)
             else:
-                z = diff.ddim_sample(fn, x, steps=steps, eta=eta, progress=progress,
-                                     generator=_device_generator(generator, self.device) if eta > 0 else None)
+                z = diff.ddim_sample(
+                    fn,
+                    x,
+                    steps=steps,
+                    eta=eta,
+                    progress=progress,
+                    generator=_device_generator(generator, self.device) if eta > 0 else None,
+                )
         return z * self.latent_std[:, None] + self.latent_mean[:, None]
 
     @torch.no_grad()
@@ -279,8 +297,10 @@ class LdnsModel:
     def observation(self, name: str):
         if name == "spike_history":
             if self.spike_history is None:
-                raise NwbLdnsError("the model has no spike-history stage; run `nwb-ldns fit --stage spike-history` "
-                                   "or generate with --poisson")
+                raise NwbLdnsError(
+                    "the model has no spike-history stage; run `nwb-ldns fit --stage spike-history` "
+                    "or generate with --poisson"
+                )
             return self.spike_history
         if name == "poisson":
             return PoissonObservation()
@@ -307,4 +327,3 @@ def latent_stats(latents: np.ndarray, lengths: np.ndarray | None = None) -> tupl
     mean, std = flat.mean(1), flat.std(1)
     std = np.where(std > 1e-8, std, 1.0)
     return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
-

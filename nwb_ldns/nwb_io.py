@@ -38,8 +38,13 @@ def synthetic_subject(*, subject_id: str, description: str, overrides: dict | No
     each replaced by a non-None value of ``overrides`` (subject_id, species, sex, age)."""
     from pynwb.file import Subject
 
-    fields = {"subject_id": subject_id, "species": SYNTHETIC_SPECIES, "sex": "U", "age": "P0D",
-              "description": description}
+    fields = {
+        "subject_id": subject_id,
+        "species": SYNTHETIC_SPECIES,
+        "sex": "U",
+        "age": "P0D",
+        "description": description,
+    }
     fields.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return Subject(**fields)
 
@@ -56,22 +61,34 @@ def subject_from(source: dict | None, *, options: dict | None = None, synthetic_
     options = {k: v for k, v in (options or {}).items() if v is not None}
     known = {k: v for k, v in (source or {}).items() if k in _SUBJECT_FIELDS and v not in (None, "")}
     if not known and synthetic_id is not None:
-        return synthetic_subject(subject_id=synthetic_id, overrides=options,
-                                 description="Synthetic data from a generative model (NCBI taxon 32630, "
-                                             "synthetic construct).")
+        return synthetic_subject(
+            subject_id=synthetic_id,
+            overrides=options,
+            description="Synthetic data from a generative model (NCBI taxon 32630, synthetic construct).",
+        )
     fields = {**known, **options}
     if known and "sex" not in fields:
         fields["sex"] = "U"
     missing = [k for k in ("subject_id", "species", "sex", "age") if k not in fields]
     if missing:
-        logger.warning("the output has no subject %s; pass %s to make it ready for DANDI", ", ".join(missing),
-                       " ".join(f"--{k.replace('_', '-')}" for k in missing))
+        logger.warning(
+            "the output has no subject %s; pass %s to make it ready for DANDI",
+            ", ".join(missing),
+            " ".join(f"--{k.replace('_', '-')}" for k in missing),
+        )
     return Subject(**fields) if fields else None
 
 
-def new_nwbfile(*, session_description: str, session: dict | None = None, session_id: str,
-                start_time: datetime.datetime | str | None = None, source_script: str,
-                experiment_description: str | None = None, keywords: tuple[str, ...] = ()):
+def new_nwbfile(
+    *,
+    session_description: str,
+    session: dict | None = None,
+    session_id: str,
+    start_time: datetime.datetime | str | None = None,
+    source_script: str,
+    experiment_description: str | None = None,
+    keywords: tuple[str, ...] = (),
+):
     """An ``NWBFile`` with a fresh identifier, lab/institution/experimenter copied from ``session``."""
     from pynwb import NWBFile
 
@@ -84,10 +101,17 @@ def new_nwbfile(*, session_description: str, session: dict | None = None, sessio
         start_time = start_time.replace(tzinfo=datetime.timezone.utc)
     extra = {k: session[k] for k in ("lab", "institution", "experimenter") if session.get(k)}
     keywords = ("latent diffusion", "nwb-ldns", *keywords)
-    return NWBFile(session_description=session_description, identifier=str(uuid.uuid4()),
-                   session_start_time=start_time, session_id=re.sub(r"[/\\\s]+", "-", session_id),
-                   experiment_description=experiment_description, source_script=source_script,
-                   source_script_file_name=source_script.split()[0], keywords=list(keywords), **extra)
+    return NWBFile(
+        session_description=session_description,
+        identifier=str(uuid.uuid4()),
+        session_start_time=start_time,
+        session_id=re.sub(r"[/\\\s]+", "-", session_id),
+        experiment_description=experiment_description,
+        source_script=source_script,
+        source_script_file_name=source_script.split()[0],
+        keywords=list(keywords),
+        **extra,
+    )
 
 
 # ---- ndx-ldns objects -----------------------------------------------------------------------------
@@ -95,11 +119,18 @@ def data_source(provenance: dict, spec: dict, *, name: str):
     """An ``LdnsDataSource`` from a provenance dict and a data spec dict."""
     from ndx_ldns import LdnsDataSource
 
-    optional = {"dandiset": provenance.get("dandiset"), "dandiset_version": provenance.get("version"),
-                "asset_path": provenance.get("asset_path"), "content_hash": provenance.get("content_hash")}
-    return LdnsDataSource(name=name, source_uri=str(provenance.get("source_uri", "unknown")),
-                          data_spec=json.dumps(spec, sort_keys=True, default=str),
-                          **{k: str(v) for k, v in optional.items() if v is not None})
+    optional = {
+        "dandiset": provenance.get("dandiset"),
+        "dandiset_version": provenance.get("version"),
+        "asset_path": provenance.get("asset_path"),
+        "content_hash": provenance.get("content_hash"),
+    }
+    return LdnsDataSource(
+        name=name,
+        source_uri=str(provenance.get("source_uri", "unknown")),
+        data_spec=json.dumps(spec, sort_keys=True, default=str),
+        **{k: str(v) for k, v in optional.items() if v is not None},
+    )
 
 
 def model_metadata(model, *, include_weights: bool = False):
@@ -126,19 +157,33 @@ def model_metadata(model, *, include_weights: bool = False):
                 sums[stage] = hashlib.sha256(data).hexdigest()
         cfg["weights_sha256"] = sums  # loading checks them: altered or damaged weights are refused
     return LdnsModelMetadata(
-        name="ldns_model", method=str(cfg.get("method", "ldns")),
+        name="ldns_model",
+        method=str(cfg.get("method", "ldns")),
         package_version=str(cfg.get("versions", {}).get("nwb_ldns", __version__)),
         description=f"{str(cfg.get('method', 'ldns')).upper()} model ({sizes}; stages {', '.join(stages)}), "
-                    f"fitted with nwb-ldns",
-        config=json.dumps(cfg, sort_keys=True), training_history=json.dumps(stages, sort_keys=True),
-        training_data=data_source(cfg.get("provenance", {}), cfg.get("data", {}).get("spec", {}),
-                                  name="training_data"),
-        **weights)
+        f"fitted with nwb-ldns",
+        config=json.dumps(cfg, sort_keys=True),
+        training_history=json.dumps(stages, sort_keys=True),
+        training_data=data_source(cfg.get("provenance", {}), cfg.get("data", {}).get("spec", {}), name="training_data"),
+        **weights,
+    )
 
 
-def trial_aligned_series(*, name: str, values: np.ndarray | None = None, lengths: np.ndarray, bin_s: float, unit: str,
-                         description: str, event_times: np.ndarray, offset_s: float, trials_region,
-                         channel_names, window_starts: np.ndarray | None = None, data=None):
+def trial_aligned_series(
+    *,
+    name: str,
+    values: np.ndarray | None = None,
+    lengths: np.ndarray,
+    bin_s: float,
+    unit: str,
+    description: str,
+    event_times: np.ndarray,
+    offset_s: float,
+    trials_region,
+    channel_names,
+    window_starts: np.ndarray | None = None,
+    data=None,
+):
     """A ``TrialAlignedSeries``: (trial, channel, time) values -> time-first, ragged by trial.
 
     Parameters
@@ -167,10 +212,18 @@ def trial_aligned_series(*, name: str, values: np.ndarray | None = None, lengths
         regular = t.size > 1 and np.allclose(np.diff(t), bin_s, rtol=0, atol=1e-9)  # contiguous trials
         timing = {"starting_time": float(t[0]), "rate": 1.0 / bin_s} if regular else {"timestamps": t}
     return TrialAlignedSeries(
-        name=name, description=description, data=data, unit=unit, **timing,
-        bin_width_in_milliseconds=float(bin_s * 1e3), milliseconds_from_event_to_first_bin=float(offset_s * 1e3),
-        bins_per_trial=lengths, event_timestamps=np.asarray(event_times, dtype=np.float64),
-        trials=trials_region, channel_names=[str(c) for c in channel_names])
+        name=name,
+        description=description,
+        data=data,
+        unit=unit,
+        **timing,
+        bin_width_in_milliseconds=float(bin_s * 1e3),
+        milliseconds_from_event_to_first_bin=float(offset_s * 1e3),
+        bins_per_trial=lengths,
+        event_timestamps=np.asarray(event_times, dtype=np.float64),
+        trials=trials_region,
+        channel_names=[str(c) for c in channel_names],
+    )
 
 
 #: set when an HDF5 write failed: the HDF5 library may then crash while Python exits, so the CLI
@@ -309,10 +362,17 @@ def open_latents(path: str | os.PathLike):
         trials = nwb.trials.to_dataframe() if nwb.trials is not None else None
         ids = trials.index.to_numpy()[rows] if trials is not None else rows
         ds = xr.Dataset(
-            {"latents": (("trial", "time", "latent"), z), "length": ("trial", lengths.astype(np.int32)),
-             "event_time": ("trial", np.asarray(lat.event_timestamps[:], dtype=np.float64))},
-            coords={"trial": ids, "time": time,
-                    "latent": list(lat.channel_names[:]) if lat.channel_names is not None else np.arange(z.shape[2])})
+            {
+                "latents": (("trial", "time", "latent"), z),
+                "length": ("trial", lengths.astype(np.int32)),
+                "event_time": ("trial", np.asarray(lat.event_timestamps[:], dtype=np.float64)),
+            },
+            coords={
+                "trial": ids,
+                "time": time,
+                "latent": list(lat.channel_names[:]) if lat.channel_names is not None else np.arange(z.shape[2]),
+            },
+        )
         if "rates" in misc.data_interfaces:
             r, _ = _ragged(misc["rates"])
             names = misc["rates"].channel_names

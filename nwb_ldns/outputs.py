@@ -137,9 +137,16 @@ def _foreign_entry(path: Path, kind: str) -> str | None:
         if not isinstance(cfg, dict) or cfg.get("format") != "nwb-ldns-model":
             return "it is not a model dir written by nwb-ldns fit"
         for e in entries:
-            ok = (e.name == "config.json" or e.name.endswith(".safetensors") or ".tmp-" in e.name
-                  or (e.name == "checkpoints" and e.is_dir()
-                      and all(c.name.endswith(".safetensors") or ".tmp-" in c.name for c in e.iterdir())))
+            ok = (
+                e.name == "config.json"
+                or e.name.endswith(".safetensors")
+                or ".tmp-" in e.name
+                or (
+                    e.name == "checkpoints"
+                    and e.is_dir()
+                    and all(c.name.endswith(".safetensors") or ".tmp-" in c.name for c in e.iterdir())
+                )
+            )
             if not ok:
                 return f"it holds {e.name}"
         return None
@@ -306,8 +313,10 @@ class Claim:
                 break
             time.sleep(wait)
         if not got:
-            raise NwbLdnsError(f"{self.what or self.path} is being written by another nwb-ldns process "
-                               f"(pid {lock.holder()}); wait for it or choose another -o")
+            raise NwbLdnsError(
+                f"{self.what or self.path} is being written by another nwb-ldns process "
+                f"(pid {lock.holder()}); wait for it or choose another -o"
+            )
         self._lock = lock
         _held[key] = 1
         try:

@@ -72,8 +72,13 @@ def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
     save(fig, "correlation_isi.png", "Pairwise correlations and ISI statistics per neuron, synthetic against real")
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-    for ax, (x, y, name) in zip(axes, [(M.firing_rates(a, bin_s), M.firing_rates(b, bin_s), "firing rate (Hz)"),
-                                       (M.fano_factors(a), M.fano_factors(b), "Fano factor")]):
+    for ax, (x, y, name) in zip(
+        axes,
+        [
+            (M.firing_rates(a, bin_s), M.firing_rates(b, bin_s), "firing rate (Hz)"),
+            (M.fano_factors(a), M.fano_factors(b), "Fano factor"),
+        ],
+    ):
         ok = np.isfinite(x) & np.isfinite(y)
         ax.scatter(x[ok], y[ok], s=8, color=SYN)
         lo, hi = float(np.nanmin(np.r_[x, y])), float(np.nanmax(np.r_[x, y]))
@@ -121,21 +126,26 @@ def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
         for i in range(k):
             req, dec = np.cumsum(sv[i], 0) * bin_s, np.cumsum(pred[i], 0) * bin_s
             ax.plot(req[:, 0], req[:, 1], color="k", lw=1, label="requested" if i == 0 else None)
-            ax.plot(dec[:, 0], dec[:, 1], color=SYN, lw=1, label="decoded from the synthetic trials" if i == 0 else None)
+            ax.plot(
+                dec[:, 0], dec[:, 1], color=SYN, lw=1, label="decoded from the synthetic trials" if i == 0 else None
+            )
         ax.set(xlabel="x (integrated velocity)", ylabel="y", aspect="equal")
         ax.legend(fontsize=8)
-        save(fig, "decoded_trajectories.png",
-             "Hand trajectories: the velocity the trials were conditioned on, and the one a decoder fitted on real "
-             "data reads from the synthetic trials")
+        save(
+            fig,
+            "decoded_trajectories.png",
+            "Hand trajectories: the velocity the trials were conditioned on, and the one a decoder fitted on real "
+            "data reads from the synthetic trials",
+        )
     return out
 
 
 STAGE_TEXT = {
     "autoencoder": "the autoencoder: even the real trials passed through it are far from the floor, so a larger "
-                   "or longer-trained autoencoder (or more data) would help most.",
+    "or longer-trained autoencoder (or more data) would help most.",
     "diffusion": "the diffusion model: the autoencoder reproduces the real trials closely, but the sampled latents "
-                 "do not yet match the encoded ones (compare the latent statistics below); longer training "
-                 "(fit --time-budget) or more data would help most.",
+    "do not yet match the encoded ones (compare the latent statistics below); longer training "
+    "(fit --time-budget) or more data would help most.",
     "none": "neither stage stands out: the samples are about as close to the data as the autoencoder allows.",
 }
 
@@ -145,7 +155,9 @@ def _limiting_html(metrics: dict) -> str:
     stage = lim.get("stage")
     if stage is None:
         return ""
-    return f'<p id="limiting-stage" data-stage="{stage}"><b>What limits realism:</b> {html.escape(STAGE_TEXT[stage])}</p>'
+    return (
+        f'<p id="limiting-stage" data-stage="{stage}"><b>What limits realism:</b> {html.escape(STAGE_TEXT[stage])}</p>'
+    )
 
 
 def _latent_table(metrics: dict) -> str:
@@ -153,14 +165,19 @@ def _latent_table(metrics: dict) -> str:
     if not lat:
         return ""
     e, s = lat["encoded"], lat["sampled"]
-    rows = "".join(f"<tr><td>{d}</td><td class=value>{_fmt(e['mean'][d])}</td><td class=value>{_fmt(s['mean'][d])}</td>"
-                   f"<td class=value>{_fmt(e['std'][d])}</td><td class=value>{_fmt(s['std'][d])}</td>"
-                   f"<td class=value>{_fmt(e['lag1_autocorrelation'][d])}</td>"
-                   f"<td class=value>{_fmt(s['lag1_autocorrelation'][d])}</td></tr>" for d in range(len(e["mean"])))
-    return ('<h2>Latents: encoded real trials vs sampled</h2><table id="latents"><thead><tr><th>channel</th>'
-            "<th>mean (encoded)</th><th>mean (sampled)</th><th>std (encoded)</th><th>std (sampled)</th>"
-            f"<th>lag-1 autocorr. (encoded)</th><th>lag-1 autocorr. (sampled)</th></tr></thead><tbody>{rows}"
-            "</tbody></table>")
+    rows = "".join(
+        f"<tr><td>{d}</td><td class=value>{_fmt(e['mean'][d])}</td><td class=value>{_fmt(s['mean'][d])}</td>"
+        f"<td class=value>{_fmt(e['std'][d])}</td><td class=value>{_fmt(s['std'][d])}</td>"
+        f"<td class=value>{_fmt(e['lag1_autocorrelation'][d])}</td>"
+        f"<td class=value>{_fmt(s['lag1_autocorrelation'][d])}</td></tr>"
+        for d in range(len(e["mean"]))
+    )
+    return (
+        '<h2>Latents: encoded real trials vs sampled</h2><table id="latents"><thead><tr><th>channel</th>'
+        "<th>mean (encoded)</th><th>mean (sampled)</th><th>std (encoded)</th><th>std (sampled)</th>"
+        f"<th>lag-1 autocorr. (encoded)</th><th>lag-1 autocorr. (sampled)</th></tr></thead><tbody>{rows}"
+        "</tbody></table>"
+    )
 
 
 def _rates_html(metrics: dict) -> str:
@@ -168,9 +185,11 @@ def _rates_html(metrics: dict) -> str:
     if r.get("median") is None:
         return ""
     warn = M.rate_warning(r["median"])
-    text = (f"Synthetic / real mean firing rate per neuron: median {_fmt(r['median'])} "
-            f"(10-90 %: {_fmt(r['p10'])}-{_fmt(r['p90'])}).")
-    return f'<p id="rate-ratio">{html.escape(text)}' + (f' <b>{html.escape(warn)}</b>' if warn else "") + "</p>"
+    text = (
+        f"Synthetic / real mean firing rate per neuron: median {_fmt(r['median'])} "
+        f"(10-90 %: {_fmt(r['p10'])}-{_fmt(r['p90'])})."
+    )
+    return f'<p id="rate-ratio">{html.escape(text)}' + (f" <b>{html.escape(warn)}</b>" if warn else "") + "</p>"
 
 
 def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
@@ -182,7 +201,11 @@ def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
             continue
         v, f = metrics[key], floor.get(key, {})
         ratio = ""
-        if v.get("mean") is not None and f.get("mean") not in (None, 0) and key not in ("psth_r2", "velocity_decoding_r2"):
+        if (
+            v.get("mean") is not None
+            and f.get("mean") not in (None, 0)
+            and key not in ("psth_r2", "velocity_decoding_r2")
+        ):
             ratio = _fmt(v["mean"] / f["mean"])
         sd = f" &plusmn; {_fmt(v['sd'])}" if v.get("sd") is not None else ""
         fsd = f" &plusmn; {_fmt(f['sd'])}" if f.get("sd") is not None else ""
@@ -193,14 +216,19 @@ def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
             ceil = f'<td class="ceiling">{_fmt(c.get("mean")) if c else "n/a"}{csd if c else ""}</td>'
         why = metrics.get("not_applicable", {}).get(key)
         value = f"not applicable ({html.escape(why)})" if why else f"{_fmt(v.get('mean'))}{sd}"
-        rows.append(f'<tr data-metric="{key}"><td>{html.escape(label)}</td>'
-                    f'<td class="value">{value}</td>{ceil}'
-                    f'<td class="floor">{_fmt(f.get("mean")) if f else "n/a"}{fsd if f else ""}</td><td>{ratio}</td></tr>')
-    figs = "\n".join(f'<figure><img src="{html.escape(n)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}'
-                     f'</figcaption></figure>' for n, c in figures)
+        rows.append(
+            f'<tr data-metric="{key}"><td>{html.escape(label)}</td>'
+            f'<td class="value">{value}</td>{ceil}'
+            f'<td class="floor">{_fmt(f.get("mean")) if f else "n/a"}{fsd if f else ""}</td><td>{ratio}</td></tr>'
+        )
+    figs = "\n".join(
+        f'<figure><img src="{html.escape(n)}" alt="{html.escape(c)}"><figcaption>{html.escape(c)}</figcaption></figure>'
+        for n, c in figures
+    )
     n = metrics.get("n_trials", {})
-    ceiling_head = ("<th>autoencoder ceiling (real trials encoded, decoded, drawn again)</th>"
-                    if ceiling is not None else "")
+    ceiling_head = (
+        "<th>autoencoder ceiling (real trials encoded, decoded, drawn again)</th>" if ceiling is not None else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nwb-ldns evaluate</title>
 <style>

@@ -181,5 +181,8 @@ class SyntheticStore:
     def series_pieces(self, name: str, scale: float = 1.0) -> Pieces:
         """``latents`` or ``rates`` time-first (bins, channel), one batch per piece, times ``scale``."""
         f = {"latents": self._latents, "rates": self._rates}[name]
-        return Pieces([(rows, lambda s=start, r=rows: f.read(s, s + r) * np.float32(scale))
-                       for start, rows, _ in self._batches], dtype=np.float32, tail=(f.width,))
+        return Pieces(
+            [(rows, lambda s=start, r=rows: f.read(s, s + r) * np.float32(scale)) for start, rows, _ in self._batches],
+            dtype=np.float32,
+            tail=(f.width,),
+        )

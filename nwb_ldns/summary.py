@@ -9,8 +9,11 @@ from .sources import Recording
 
 # known layouts: (trial columns that identify it, suggested options, why)
 KNOWN_LAYOUTS = [
-    ({"move_onset_time"}, ["--align", "move_onset_time", "--window", "-250", "450"],
-     "MC_Maze / NLB reaching layout (LDNS: 140 bins of 5 ms around movement onset)"),
+    (
+        {"move_onset_time"},
+        ["--align", "move_onset_time", "--window", "-250", "450"],
+        "MC_Maze / NLB reaching layout (LDNS: 140 bins of 5 ms around movement onset)",
+    ),
 ]
 
 
@@ -37,8 +40,11 @@ def fit_plan(trials, epochs, duration: float, segment_s: float = 1.0) -> dict:
         for stage, key in (("autoencoder", "ae_train"), ("denoiser", "diffusion_train")):
             cfg = TrainConfig().replace(**sizes[key])
             rows = min(cfg.batch_size, max(n_train, 1))
-            presets[preset][stage] = {"steps": cfg.steps, "batch_size": rows,
-                                      "passes": round(cfg.steps * rows / n_train, 1) if n_train else None}
+            presets[preset][stage] = {
+                "steps": cfg.steps,
+                "batch_size": rows,
+                "passes": round(cfg.steps * rows / n_train, 1) if n_train else None,
+            }
     return {"train_trials": n_train, "small": n_train < SMALL_TRAIN_TRIALS, "presets": presets}
 
 
@@ -75,7 +81,9 @@ def summarize(rec: Recording) -> dict:
         trials_like = others[name]
     elif trials is None or len(trials) == 0:
         suggested += ["--segment-ms", "1000"]
-        reason.append("no trials table: fixed 1 s windows over " + ("the epochs" if epochs is not None else "the recording"))
+        reason.append(
+            "no trials table: fixed 1 s windows over " + ("the epochs" if epochs is not None else "the recording")
+        )
         trials_like = None
     else:
         trials_like = trials
@@ -84,9 +92,12 @@ def summarize(rec: Recording) -> dict:
         if no_stop:
             from .dataset import suggest_window_ms
 
-            problems.append(f"stop_time is NaN in {no_stop} of {len(trials_like)} trials: whole trials cannot be "
-                            "binned" if no_stop == len(trials_like) else
-                            f"stop_time is NaN in {no_stop} of {len(trials_like)} trials (they are left out of whole-trial mode)")
+            problems.append(
+                f"stop_time is NaN in {no_stop} of {len(trials_like)} trials: whole trials cannot be binned"
+                if no_stop == len(trials_like)
+                else f"stop_time is NaN in {no_stop} of {len(trials_like)} trials "
+                "(they are left out of whole-trial mode)"
+            )
             if no_stop == len(trials_like):
                 suggested += ["--align", "start_time", "--window", "0", f"{suggest_window_ms(trials_like, 5.0):g}"]
                 reason.append("fixed windows after each start, up to the next trial's start")
@@ -106,17 +117,20 @@ def summarize(rec: Recording) -> dict:
         "n_units": int(counts.size),
         "total_spikes": int(counts.sum()),
         "rate_hz": {"min": float(rates.min()), "median": float(np.median(rates)), "max": float(rates.max())}
-        if counts.size else None,
+        if counts.size
+        else None,
         "unit_columns": [str(c) for c in units.columns],
         "n_heldout": int(units["heldout"].astype(bool).sum()) if "heldout" in units.columns else None,
         "n_trials": int(len(trials)) if trials is not None else 0,
         "trial_columns": trial_columns,
         "n_epochs": int(len(epochs)) if epochs is not None else 0,
         "behavior": [s.name for s in series],
-        "behavior_series": [{"name": s.name, "path": s.path, "shape": list(s.shape), "rate_hz": s.rate,
-                             "unit": s.unit} for s in series],
-        "interval_tables": [{"name": k, "n_rows": int(len(t)), "columns": [str(c) for c in t.columns]}
-                            for k, t in tables.items()],
+        "behavior_series": [
+            {"name": s.name, "path": s.path, "shape": list(s.shape), "rate_hz": s.rate, "unit": s.unit} for s in series
+        ],
+        "interval_tables": [
+            {"name": k, "n_rows": int(len(t)), "columns": [str(c) for c in t.columns]} for k, t in tables.items()
+        ],
         "splits": splits,
         "fit_plan": fit_plan(trials_like, epochs, duration),
         "problems": problems,
@@ -134,8 +148,12 @@ def format_summary(s: dict) -> str:
         if key in s["source"]:
             lines.append(f"  {key:<10}{s['source'][key]}")
     r = s["rate_hz"]
-    lines.append(f"units       {s['n_units']} ({s['total_spikes']:,} spikes; rate {r['min']:.2f} / {r['median']:.2f} / "
-                 f"{r['max']:.2f} Hz min/median/max)" if r else f"units       {s['n_units']}")
+    lines.append(
+        f"units       {s['n_units']} ({s['total_spikes']:,} spikes; rate {r['min']:.2f} / {r['median']:.2f} / "
+        f"{r['max']:.2f} Hz min/median/max)"
+        if r
+        else f"units       {s['n_units']}"
+    )
     if s["n_heldout"] is not None:
         lines.append(f"  heldout   {s['n_heldout']} (use --units heldin to model the others)")
     if s["unit_columns"]:
@@ -149,7 +167,9 @@ def format_summary(s: dict) -> str:
         lines.append(f"epochs      {s['n_epochs']}")
     others = [t for t in s["interval_tables"] if t["name"] not in ("trials", "epochs")]
     if others:
-        lines.append("intervals   " + "; ".join(f"{t['name']} {t['n_rows']} ({', '.join(t['columns'])})" for t in others))
+        lines.append(
+            "intervals   " + "; ".join(f"{t['name']} {t['n_rows']} ({', '.join(t['columns'])})" for t in others)
+        )
     lines.append(f"behaviour   {len(s['behavior_series'])}")
     beh = s["behavior_series"]
     width = max([len(b["name"]) for b in beh] + [14]) + 2  # long names must not run into the shape
@@ -166,12 +186,16 @@ def format_summary(s: dict) -> str:
     plan = s["fit_plan"]
     if plan["train_trials"]:
         q, p = plan["presets"]["quick"], plan["presets"]["paper"]
-        lines.append(f"fit         {plan['train_trials']:,} training trials: --preset quick (CPU) up to "
-                     f"{q['autoencoder']['steps']:,} autoencoder + {q['denoiser']['steps']:,} denoiser steps of "
-                     f"{q['autoencoder']['batch_size']}")
-        lines.append(f"            (~{q['autoencoder']['passes']:,.0f} / ~{q['denoiser']['passes']:,.0f} passes); "
-                     f"--preset paper (GPU) {p['autoencoder']['steps']:,} + {p['denoiser']['steps']:,}; "
-                     "each stage stops early when its validation loss stops improving")
+        lines.append(
+            f"fit         {plan['train_trials']:,} training trials: --preset quick (CPU) up to "
+            f"{q['autoencoder']['steps']:,} autoencoder + {q['denoiser']['steps']:,} denoiser steps of "
+            f"{q['autoencoder']['batch_size']}"
+        )
+        lines.append(
+            f"            (~{q['autoencoder']['passes']:,.0f} / ~{q['denoiser']['passes']:,.0f} passes); "
+            f"--preset paper (GPU) {p['autoencoder']['steps']:,} + {p['denoiser']['steps']:,}; "
+            "each stage stops early when its validation loss stops improving"
+        )
         if plan["small"]:
             lines.append("            few trials: expect less realistic samples than from a few hundred")
     return "\n".join(lines)

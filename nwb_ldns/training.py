@@ -165,16 +165,27 @@ class _Run:
         self.step = 0
         self.best_val, self.best_state = math.inf, None
         self.level, self.bad_evals = math.inf, 0  # the patience count's reference and count
-        self.history = {"step": [], "train_loss": [], "val_loss": [], "best_step": None, "best_epoch": None,
-                        "steps": 0, "planned_steps": self.total, "stopped": None, "seconds": 0.0,
-                        "steps_per_epoch": self.per_epoch, "epochs": 0.0}
+        self.history = {
+            "step": [],
+            "train_loss": [],
+            "val_loss": [],
+            "best_step": None,
+            "best_epoch": None,
+            "steps": 0,
+            "planned_steps": self.total,
+            "stopped": None,
+            "seconds": 0.0,
+            "steps_per_epoch": self.per_epoch,
+            "epochs": 0.0,
+        }
         loss_module = _Loss(self.model, stage.loss_fn)
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             # the model's buffers are constants, identical everywhere: no need to broadcast them each step
-            loss_module = DistributedDataParallel(loss_module, broadcast_buffers=False,
-                                                  device_ids=[device.index] if device.type == "cuda" else None)
+            loss_module = DistributedDataParallel(
+                loss_module, broadcast_buffers=False, device_ids=[device.index] if device.type == "cuda" else None
+            )
         self.loss_module = loss_module
         # on a CPU, a 512-trial step costs 2.5x more per trial than 64-trial pieces (cache spill)
         self.micro = micro_batch(cfg.batch_size, device)
@@ -184,8 +195,10 @@ class _Run:
     def restore(self, checkpoint: Path) -> None:
         modules, info = load_checkpoint(checkpoint)
         if info.get("stage") != self.stage.name or info.get("config") != self.cfg.to_dict() or "step" not in info:
-            raise NwbLdnsError(f"checkpoint {checkpoint} is for other settings ({info.get('stage')}); "
-                               "drop --resume or use the same options")
+            raise NwbLdnsError(
+                f"checkpoint {checkpoint} is for other settings ({info.get('stage')}); "
+                "drop --resume or use the same options"
+            )
         self.model.load_state_dict({k: v.to(self.device) for k, v in modules["model"].items()})
         self.opt.load_state_dict(unflatten_optimizer(modules.get("optimizer", {}), info["optimizer"]))
         if self.ema is not None and "ema" in modules:
@@ -208,9 +221,17 @@ class _Run:
             modules["ema"] = self.ema.shadow
         if self.best_state is not None:
             modules["best"] = self.best_state
-        info = {"stage": self.stage.name, "config": self.cfg.to_dict(), "step": self.step, "history": self.history,
-                "optimizer": opt_meta, "best_val": self.best_val, "level": self.level, "bad_evals": self.bad_evals,
-                "ema_updates": self.ema.updates if self.ema else 0}
+        info = {
+            "stage": self.stage.name,
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "history": self.history,
+            "optimizer": opt_meta,
+            "best_val": self.best_val,
+            "level": self.level,
+            "bad_evals": self.bad_evals,
+            "ema_updates": self.ema.updates if self.ema else 0,
+        }
         save_checkpoint(checkpoint, modules=modules, info=info)
 
     # ---- one optimizer step ----------------------------------------------------------------------
@@ -220,7 +241,7 @@ class _Run:
             g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(self.n, generator=g).to(self.device)  # batches are slices of it
             self._perm_epoch = epoch
-        return self._perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size]
+        return self._perm[i * self.cfg.batch_size : (i + 1) * self.cfg.batch_size]
 
     def train_step(self) -> tuple[torch.Tensor, int]:
         """One optimizer step on the next global batch; returns its summed loss (a device tensor) and size."""
@@ -242,7 +263,7 @@ class _Run:
         for j, pos in enumerate(pieces):
             batch = {k: v.index_select(0, idx.index_select(0, pos)) for k, v in self.stage.train.items()}
             sync = j == len(pieces) - 1 or world == 1
-            with (contextlib.nullcontext() if sync else self.loss_module.no_sync()):
+            with contextlib.nullcontext() if sync else self.loss_module.no_sync():
                 with autocast(device):
                     per = self.loss_module(batch, rng.take(pos))  # (b,)
                 (per.float().sum() * weight).backward()
@@ -273,7 +294,7 @@ class _Run:
                 pos = _shares(size, self.world, self.rank, device)
                 if len(pos) == 0:
                     continue
-                vb = {k: v[start:start + size].index_select(0, pos) for k, v in stage.val.items()}
+                vb = {k: v[start : start + size].index_select(0, pos) for k, v in stage.val.items()}
                 vrng = BatchRandom(_step_generator(device, VAL_SEED + c), size, device).take(pos)
                 acc += stage.val_fn(model, vb, vrng).float()
         acc = distributed.all_reduce_sum(acc)
@@ -319,8 +340,16 @@ class _Run:
         return left <= 0
 
 
-def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None, resume: bool = False,
-          progress: bool = True, compile: bool = False, deadline: float | None = None) -> dict:
+def train(
+    stage: Stage,
+    *,
+    device: torch.device,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    compile: bool = False,
+    deadline: float | None = None,
+) -> dict:
     """Train ``stage.model`` in place; on return it holds the selected weights.
 
     Under torchrun (:mod:`nwb_ldns.distributed` initialised) every process calls this with the
@@ -390,9 +419,11 @@ def train(stage: Stage, *, device: torch.device, checkpoint: Path | None = None,
                 interval_loss, interval_trials = torch.zeros((), device=device), 0
                 if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in run.model.parameters()):
                     where = f"; the last good checkpoint ({checkpoint}) is kept" if checkpoint is not None else ""
-                    raise NwbLdnsError(f"{stage.name} training diverged at step {run.step} (epoch "
-                                       f"{math.ceil(run.step / run.per_epoch)}, loss {train_loss}){where}; "
-                                       "try a lower learning rate")
+                    raise NwbLdnsError(
+                        f"{stage.name} training diverged at step {run.step} (epoch "
+                        f"{math.ceil(run.step / run.per_epoch)}, loss {train_loss}){where}; "
+                        "try a lower learning rate"
+                    )
                 model = run.eval_model()
                 val_loss = run.validate(model)
                 run.improved(val_loss, model)

@@ -70,9 +70,13 @@ def _literal_assignments(path: Path) -> str | None:
             except ValueError:
                 # SpikeInterface rewrites range(a, b) to a list; allow exactly that, with integer arguments
                 call = node.value
-                ok = (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "range"
-                      and not call.keywords and all(isinstance(a, ast.Constant) and type(a.value) is int
-                                                    for a in call.args))
+                ok = (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Name)
+                    and call.func.id == "range"
+                    and not call.keywords
+                    and all(isinstance(a, ast.Constant) and type(a.value) is int for a in call.args)
+                )
         if not ok:
             return f"line {node.lineno} is not an assignment of a literal value"
     return None
@@ -128,8 +132,9 @@ def check_untrusted(path: Path, *, allow_pickle: bool = False) -> None:
         if f.name == "params.py":
             why = _literal_assignments(f)
             if why is not None:
-                raise NwbLdnsError(f"{rel} in {path} {why}; nwb-ldns reads phy parameters only as literal "
-                                   "values and never runs them")
+                raise NwbLdnsError(
+                    f"{rel} in {path} {why}; nwb-ldns reads phy parameters only as literal values and never runs them"
+                )
         elif f.suffix.lower() == ".json":
             try:
                 meta = json.loads(f.read_text())
@@ -137,19 +142,27 @@ def check_untrusted(path: Path, *, allow_pickle: bool = False) -> None:
                 continue
             foreign = _foreign_classes(meta, [])
             if foreign:
-                raise NwbLdnsError(f"{rel} in {path} names {foreign[0]}, which is not a SpikeInterface extractor; "
-                                   "nwb-ldns loads only SpikeInterface's own classes")
+                raise NwbLdnsError(
+                    f"{rel} in {path} names {foreign[0]}, which is not a SpikeInterface extractor; "
+                    "nwb-ldns loads only SpikeInterface's own classes"
+                )
         elif not allow_pickle and _pickled(f):
-            raise NwbLdnsError(f"{rel} in {path} holds pickled data, which can run code when loaded; pass "
-                               "--allow-pickle only for a sorting you made yourself")
+            raise NwbLdnsError(
+                f"{rel} in {path} holds pickled data, which can run code when loaded; pass "
+                "--allow-pickle only for a sorting you made yourself"
+            )
 
 
 class _DataOnlyUnpickler(pickle.Unpickler):
     """Unpickles plain data only: builtin containers, numpy arrays and hdmf-zarr references."""
 
-    ALLOWED = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"),
-               ("hdmf_zarr.utils", "ZarrReference")}  # a dict subclass: how hdmf-zarr stores references
+    ALLOWED = {
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("hdmf_zarr.utils", "ZarrReference"),
+    }  # a dict subclass: how hdmf-zarr stores references
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
@@ -197,5 +210,7 @@ def check_complete(array, what: str) -> None:
     if not isinstance(array, zarr.Array) or array.size == 0:
         return
     if array.nchunks_initialized < array.nchunks:
-        raise NwbLdnsError(f"{what} is incomplete: {array.nchunks - array.nchunks_initialized} of its "
-                           f"{array.nchunks} Zarr chunks are missing (a partial copy or download?)")
+        raise NwbLdnsError(
+            f"{what} is incomplete: {array.nchunks - array.nchunks_initialized} of its "
+            f"{array.nchunks} Zarr chunks are missing (a partial copy or download?)"
+        )

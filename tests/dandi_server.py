@@ -40,13 +40,24 @@ class FakeDandi:
         assets = []
         for path, local in files.items():
             aid = hashlib.md5(f"{dandiset}/{path}".encode()).hexdigest()
-            assets.append({"asset_id": aid, "blob": "blob-" + aid, "zarr": None, "path": path,
-                           "size": os.path.getsize(local), "created": STAMP, "modified": STAMP, "_file": local})
+            assets.append(
+                {
+                    "asset_id": aid,
+                    "blob": "blob-" + aid,
+                    "zarr": None,
+                    "path": path,
+                    "size": os.path.getsize(local),
+                    "created": STAMP,
+                    "modified": STAMP,
+                    "_file": local,
+                }
+            )
         self.dandisets[dandiset] = {"version": version, "assets": assets}
 
     def start(self):
-        self._proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, text=True)
+        self._proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         self._proc.stdin.write(json.dumps(self.dandisets) + "\n")
         self._proc.stdin.flush()
         port = self._proc.stdout.readline().strip()  # the server prints its port once it listens
@@ -80,9 +91,15 @@ class _Server:
 
     def _version(self, ident, name):
         d = self.dandisets[ident]
-        return {"version": name, "name": f"Dandiset {ident}", "asset_count": len(d["assets"]),
-                "size": sum(a["size"] for a in d["assets"]), "created": STAMP, "modified": STAMP,
-                "status": "Valid"}
+        return {
+            "version": name,
+            "name": f"Dandiset {ident}",
+            "asset_count": len(d["assets"]),
+            "size": sum(a["size"] for a in d["assets"]),
+            "created": STAMP,
+            "modified": STAMP,
+            "status": "Valid",
+        }
 
     def _handler(self):
         fake = self
@@ -136,9 +153,14 @@ class _Server:
                     return self._json(dict(fake.requests))
                 if path in ("/server-info", "/api/info/"):
                     fake.requests["info"] += 1
-                    return self._json({"version": "1.0", "services": {"api": {"url": fake.api_url},
-                                                                       "webui": {"url": fake.base}},
-                                       "cli-minimal-version": "0.0.0", "cli-bad-versions": []})
+                    return self._json(
+                        {
+                            "version": "1.0",
+                            "services": {"api": {"url": fake.api_url}, "webui": {"url": fake.base}},
+                            "cli-minimal-version": "0.0.0",
+                            "cli-bad-versions": [],
+                        }
+                    )
                 if m := re.fullmatch(r"/blobs/(\w+)", path):
                     fake.requests["blob"] += 1
                     asset = self._asset(m.group(1))
@@ -154,10 +176,17 @@ class _Server:
                     if m.group(1) not in fake.dandisets:
                         return self._json({"detail": "Not found."}, 404)
                     ident = m.group(1)
-                    return self._json({"identifier": ident, "created": STAMP, "modified": STAMP,
-                                       "contact_person": "Test Person", "embargo_status": "OPEN",
-                                       "most_recent_published_version": fake._version(ident, fake.dandisets[ident]["version"]),
-                                       "draft_version": fake._version(ident, "draft")})
+                    return self._json(
+                        {
+                            "identifier": ident,
+                            "created": STAMP,
+                            "modified": STAMP,
+                            "contact_person": "Test Person",
+                            "embargo_status": "OPEN",
+                            "most_recent_published_version": fake._version(ident, fake.dandisets[ident]["version"]),
+                            "draft_version": fake._version(ident, "draft"),
+                        }
+                    )
                 m = re.fullmatch(r"/api/dandisets/(\d+)/versions/([^/]+)/assets/(?:(\w+)/)?", path)
                 if m:
                     ident, version, aid = m.groups()
@@ -166,15 +195,22 @@ class _Server:
                         return self._json({"detail": "Not found."}, 404)
                     if aid:
                         a = self._asset(aid)
-                        return self._json({
-                            "identifier": aid, "path": a["path"], "contentSize": a["size"],
-                            "encodingFormat": "application/x-nwb",
-                            "digest": {"dandi:dandi-etag": hashlib.md5(aid.encode()).hexdigest() + "-1"},
-                            "contentUrl": [f"{fake.api_url}/assets/{aid}/download/", f"{fake.base}/blobs/{aid}"],
-                        })
+                        return self._json(
+                            {
+                                "identifier": aid,
+                                "path": a["path"],
+                                "contentSize": a["size"],
+                                "encodingFormat": "application/x-nwb",
+                                "digest": {"dandi:dandi-etag": hashlib.md5(aid.encode()).hexdigest() + "-1"},
+                                "contentUrl": [f"{fake.api_url}/assets/{aid}/download/", f"{fake.base}/blobs/{aid}"],
+                            }
+                        )
                     prefix = query.get("path", [""])[0]
-                    results = [{k: v for k, v in a.items() if not k.startswith("_")}
-                               for a in d["assets"] if a["path"].startswith(prefix)]
+                    results = [
+                        {k: v for k, v in a.items() if not k.startswith("_")}
+                        for a in d["assets"]
+                        if a["path"].startswith(prefix)
+                    ]
                     return self._json({"count": len(results), "next": None, "results": results})
                 return self._json({"detail": "Not found."}, 404)
 

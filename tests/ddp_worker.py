@@ -26,11 +26,17 @@ def glm_stage(epochs: int = 4) -> Stage:
     rates = torch.rand(40, 3, 20, generator=g) + 0.2
     counts = torch.poisson(rates, generator=g)
     cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.05, warmup=0.25, weight_decay=0.0, ema_decay=0.9)
-    return Stage(name="spike_history", model=SpikeHistoryGLM(n_neurons=3, history=4), config=cfg,
-                 train={"counts": counts, "rates": rates}, val={"counts": counts[:10], "rates": rates[:10]},
-                 loss_fn=lambda m, b, r: m.loss(b["counts"], b["rates"], reduction="trial"),
-                 val_fn=lambda m, b, r: torch.stack([m.loss(b["counts"], b["rates"], reduction="trial").sum(),
-                                                     torch.tensor(float(len(b["counts"])))]))
+    return Stage(
+        name="spike_history",
+        model=SpikeHistoryGLM(n_neurons=3, history=4),
+        config=cfg,
+        train={"counts": counts, "rates": rates},
+        val={"counts": counts[:10], "rates": rates[:10]},
+        loss_fn=lambda m, b, r: m.loss(b["counts"], b["rates"], reduction="trial"),
+        val_fn=lambda m, b, r: torch.stack(
+            [m.loss(b["counts"], b["rates"], reduction="trial").sum(), torch.tensor(float(len(b["counts"])))]
+        ),
+    )
 
 
 class Stop(Exception):

@@ -8,13 +8,13 @@ import numpy as np
 from pynwb import NWBFile, TimeSeries
 from pynwb.file import Subject
 
-
 T0 = datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc)
 
 
 def base_file(**kw) -> NWBFile:
-    nwb = NWBFile(session_description="test session", identifier="test-id", session_start_time=T0,
-                  session_id="s1", **kw)
+    nwb = NWBFile(
+        session_description="test session", identifier="test-id", session_start_time=T0, session_id="s1", **kw
+    )
     nwb.subject = Subject(subject_id="M1", species="Macaca mulatta", sex="M", age="P8Y")
     return nwb
 
@@ -65,10 +65,25 @@ def maze_layout(n_trials: int = 24, n_units: int = 10, seed: int = 0, spikes=Non
     splits = ["train"] * (n_trials - 6) + ["val"] * 6
     for i in range(n_trials):
         targets = [[float(np.cos(angles[i])), float(np.sin(angles[i]))]] * (1 + i % 3)
-        nwb.add_trial(start_time=starts[i], stop_time=starts[i] + trial_s, move_onset_time=onsets[i],
-                      split=splits[i], maze_id=i % 4, target_pos=targets)
-    truth = {"spikes": truth_spikes, "starts": starts, "stops": starts + trial_s, "onsets": onsets,
-             "angles": angles, "t": t, "vel": vel, "duration": duration, "splits": np.array(splits)}
+        nwb.add_trial(
+            start_time=starts[i],
+            stop_time=starts[i] + trial_s,
+            move_onset_time=onsets[i],
+            split=splits[i],
+            maze_id=i % 4,
+            target_pos=targets,
+        )
+    truth = {
+        "spikes": truth_spikes,
+        "starts": starts,
+        "stops": starts + trial_s,
+        "onsets": onsets,
+        "angles": angles,
+        "t": t,
+        "vel": vel,
+        "duration": duration,
+        "splits": np.array(splits),
+    }
     return nwb, truth
 
 
@@ -92,8 +107,11 @@ def no_units() -> NWBFile:
 def bad_units(kind: str) -> NWBFile:
     nwb = base_file()
     good = np.linspace(0.1, 9.9, 50)
-    bad = {"unsorted": np.array([0.5, 0.4, 0.6]), "nan": np.array([0.5, np.nan, 0.6]),
-           "negative": np.array([-0.5, 0.4, 0.6])}[kind]
+    bad = {
+        "unsorted": np.array([0.5, 0.4, 0.6]),
+        "nan": np.array([0.5, np.nan, 0.6]),
+        "negative": np.array([-0.5, 0.4, 0.6]),
+    }[kind]
     nwb.add_unit(spike_times=good, id=7)
     nwb.add_unit(spike_times=bad, id=42)
     nwb.add_trial(start_time=0.0, stop_time=10.0)
@@ -132,8 +150,10 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     n_units = 1 if quirk == "one_unit" else n_units
     if quirk == "electrode_group":
         device = nwb.create_device(name="probe")
-        groups = [nwb.create_electrode_group(name=f"shank{g}", description="shank", location="ALM", device=device)
-                  for g in range(2)]
+        groups = [
+            nwb.create_electrode_group(name=f"shank{g}", description="shank", location="ALM", device=device)
+            for g in range(2)
+        ]
         for u in range(n_units):
             nwb.add_electrode(group=groups[u % 2], location="ALM")
     for u in range(n_units):
@@ -164,6 +184,13 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     if quirk == "long_behavior":
         beh = nwb.create_processing_module("behavior", "licks")
         for name in ("lick_right_times", "lick_left_times_from_the_camera"):
-            beh.add(TimeSeries(name=name, description="licks", data=rng.uniform(size=1016), unit="n.a.",
-                               timestamps=np.sort(rng.uniform(0, duration, 1016))))
+            beh.add(
+                TimeSeries(
+                    name=name,
+                    description="licks",
+                    data=rng.uniform(size=1016),
+                    unit="n.a.",
+                    timestamps=np.sort(rng.uniform(0, duration, 1016)),
+                )
+            )
     return nwb

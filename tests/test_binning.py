@@ -22,7 +22,9 @@ def naive_counts(times, starts, n_bins, bin_s):
 
 def edge_spikes(starts, n_bins):
     """Spikes exactly on every bin edge and window edge, plus a few inside bins."""
-    edges = np.concatenate([s + np.arange(n + 1) * BIN for s, n in zip(starts, np.broadcast_to(n_bins, (len(starts),)))])
+    edges = np.concatenate(
+        [s + np.arange(n + 1) * BIN for s, n in zip(starts, np.broadcast_to(n_bins, (len(starts),)))]
+    )
     return np.sort(np.concatenate([edges, edges[:-1] + BIN / 3]))
 
 
@@ -35,8 +37,12 @@ CASES = [
     ("variable length", np.array([0.0, 0.3, 1.0]), np.array([5, 40, 12]), None),
     ("empty unit", np.array([0.0, 1.0]), 10, np.array([])),
     ("spikes only outside", np.array([1.0, 2.0]), 10, np.array([0.2, 0.5, 3.0, 9.0])),
-    ("random", np.sort(np.random.default_rng(0).uniform(0, 50, 40)), 100,
-     np.sort(np.random.default_rng(1).uniform(-1, 60, 5000))),
+    (
+        "random",
+        np.sort(np.random.default_rng(0).uniform(0, 50, 40)),
+        100,
+        np.sort(np.random.default_rng(1).uniform(-1, 60, 5000)),
+    ),
 ]
 
 

@@ -4,16 +4,20 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 import nwb_fixtures
+import pytest
 
 SMALL_LORENZ = "sim:lorenz?n_trials=20&n_neurons=8&n_bins=64"
 
 
 def run(*args, ok=True, cwd=None):
-    out = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
-                         capture_output=True, text=True, timeout=300, cwd=cwd)
+    out = subprocess.run(
+        [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
     if ok:
         assert out.returncode == 0, out.stderr
     return out
@@ -59,20 +63,39 @@ def test_bin_writes_a_dataset(maze_h5, tmp_path):
 
     path, _ = maze_h5
     out = tmp_path / "maze.zarr"
-    run("bin", path, "-o", out, "--align", "move_onset_time", "--window", -250, 450, "--behavior", "hand_vel",
-        "--behavior-lag-ms", 100, "--units", "heldin", "-q")
+    run(
+        "bin",
+        path,
+        "-o",
+        out,
+        "--align",
+        "move_onset_time",
+        "--window",
+        -250,
+        450,
+        "--behavior",
+        "hand_vel",
+        "--behavior-lag-ms",
+        100,
+        "--units",
+        "heldin",
+        "-q",
+    )
     ds = SpikeDataset.from_zarr(out)
     assert (ds.n_trials, ds.n_bins, ds.n_units) == (24, 140, 7)
     assert ds.behavior("hand_vel").shape == (24, 140, 2)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["inspect", "missing.nwb"], "no such file"),
-    (["inspect", "sim:nothing"], "unknown simulation 'nothing'"),
-    (["bin", SMALL_LORENZ, "-o", "x.zarr", "--align", "go", "--window", 0, 100], "no trials column 'go'"),
-    (["bin", SMALL_LORENZ, "-o", "x.zarr", "--behavior", "hand_vel"], "no behaviour time series named 'hand_vel'"),
-    (["bin", SMALL_LORENZ, "-o", "x.zarr", "--align", "start_time"], "needs --window"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["inspect", "missing.nwb"], "no such file"),
+        (["inspect", "sim:nothing"], "unknown simulation 'nothing'"),
+        (["bin", SMALL_LORENZ, "-o", "x.zarr", "--align", "go", "--window", 0, 100], "no trials column 'go'"),
+        (["bin", SMALL_LORENZ, "-o", "x.zarr", "--behavior", "hand_vel"], "no behaviour time series named 'hand_vel'"),
+        (["bin", SMALL_LORENZ, "-o", "x.zarr", "--align", "start_time"], "needs --window"),
+    ],
+)
 def test_errors_are_one_line(tmp_path, args, message):
     out = run(*args, ok=False, cwd=tmp_path)
     assert not (tmp_path / "x.zarr").exists()

@@ -11,14 +11,33 @@ import numpy as np
 import pytest
 
 LORENZ = "sim:lorenz?n_trials=60&n_neurons=12&n_bins=32"
-TINY = ["--preset", "quick", "--hidden", "16", "--latent-dim", "3", "--denoiser-hidden", "16", "--batch-size", "32",
-        "--device", "cpu", "-q"]
+TINY = [
+    "--preset",
+    "quick",
+    "--hidden",
+    "16",
+    "--latent-dim",
+    "3",
+    "--denoiser-hidden",
+    "16",
+    "--batch-size",
+    "32",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 def run(*args, check=True, cwd=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)], capture_output=True, text=True,
-                       env=env, cwd=cwd, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
@@ -43,8 +62,12 @@ def test_fit_then_generate_opens_in_spikeinterface_and_validates(lorenz_model, t
     from pynwb import NWBHDF5IO
     from spikeinterface.extractors import read_nwb_sorting
 
-    assert sorted(os.listdir(lorenz_model)) == ["autoencoder.safetensors", "config.json", "diffusion.safetensors",
-                                                 "spike_history.safetensors"]
+    assert sorted(os.listdir(lorenz_model)) == [
+        "autoencoder.safetensors",
+        "config.json",
+        "diffusion.safetensors",
+        "spike_history.safetensors",
+    ]
     out = tmp_path / "s.nwb"
     p = run("generate", "--model", lorenz_model, "-o", out, "--n-trials", 10, "-q")
     assert "10 synthetic trials" in p.stdout
@@ -61,8 +84,19 @@ def test_fit_then_generate_opens_in_spikeinterface_and_validates(lorenz_model, t
 
     p = run("generate", "--model", lorenz_model, "-o", out, check=False)
     assert "already exists" in one_line_error(p)
-    p = run("generate", "--model", lorenz_model, "-o", tmp_path / "h.nwb", "--n-trials", 2, "--spike-history",
-            "--length", 100, "-q")
+    p = run(
+        "generate",
+        "--model",
+        lorenz_model,
+        "-o",
+        tmp_path / "h.nwb",
+        "--n-trials",
+        2,
+        "--spike-history",
+        "--length",
+        100,
+        "-q",
+    )
     assert "2 synthetic trials x 100 bins" in p.stdout
 
 
@@ -86,9 +120,30 @@ def test_gnocchi_refuses_a_condition_and_code_dim_needs_gnocchi(tmp_path):
 def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):
     path, _ = maze_h5
     m = tmp_path / "vm"
-    run("fit", path, "-o", m, "--align", "move_onset_time", "--window", -250, 450, "--behavior", "hand_vel",
-        "--behavior-lag-ms", 100, "--condition", "velocity", "--epochs-ae", 1, "--epochs-diffusion", 1,
-        "--epochs-history", 1, *TINY)
+    run(
+        "fit",
+        path,
+        "-o",
+        m,
+        "--align",
+        "move_onset_time",
+        "--window",
+        -250,
+        450,
+        "--behavior",
+        "hand_vel",
+        "--behavior-lag-ms",
+        100,
+        "--condition",
+        "velocity",
+        "--epochs-ae",
+        1,
+        "--epochs-diffusion",
+        1,
+        "--epochs-history",
+        1,
+        *TINY,
+    )
     cfg = json.loads((m / "config.json").read_text())
     assert cfg["condition"]["kind"] == "velocity" and cfg["condition"]["channels"] == 2
     assert cfg["data"]["n_bins"] == 140
@@ -109,25 +164,78 @@ def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):
         p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--condition", tmp_path / "bad.npy", check=False)
         assert "must be shaped" in one_line_error(p)
         assert not (tmp_path / "bad.nwb").exists()
-    p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--condition", tmp_path / "v.npy", "--length", 50,
-            check=False)
+    p = run(
+        "generate",
+        "--model",
+        m,
+        "-o",
+        tmp_path / "bad.nwb",
+        "--condition",
+        tmp_path / "v.npy",
+        "--length",
+        50,
+        check=False,
+    )
     assert "--length 50 but the condition has 140 bins" in one_line_error(p)
     # one velocity trace for several trials
     np.save(tmp_path / "one.npy", v[0])
-    run("generate", "--model", m, "-o", tmp_path / "one.nwb", "--condition", tmp_path / "one.npy", "--n-trials", 2,
-        "-q")
+    run(
+        "generate", "--model", m, "-o", tmp_path / "one.nwb", "--condition", tmp_path / "one.npy", "--n-trials", 2, "-q"
+    )
 
 
 def test_angle_conditioned_fit_and_guidance(maze_h5, tmp_path):
     path, _ = maze_h5
     m = tmp_path / "am"
-    run("fit", path, "-o", m, "--align", "move_onset_time", "--window", -250, 450, "--behavior", "hand_vel",
-        "--behavior-lag-ms", 100, "--condition", "angle", "--epochs-ae", 1, "--epochs-diffusion", 1,
-        "--stage", "autoencoder", *TINY)
+    run(
+        "fit",
+        path,
+        "-o",
+        m,
+        "--align",
+        "move_onset_time",
+        "--window",
+        -250,
+        450,
+        "--behavior",
+        "hand_vel",
+        "--behavior-lag-ms",
+        100,
+        "--condition",
+        "angle",
+        "--epochs-ae",
+        1,
+        "--epochs-diffusion",
+        1,
+        "--stage",
+        "autoencoder",
+        *TINY,
+    )
     assert json.loads((m / "config.json").read_text())["stages"].keys() == {"autoencoder"}
-    run("fit", path, "-o", m, "--align", "move_onset_time", "--window", -250, 450, "--behavior", "hand_vel",
-        "--behavior-lag-ms", 100, "--condition", "angle", "--epochs-ae", 1, "--epochs-diffusion", 1,
-        "--stage", "diffusion", *TINY)
+    run(
+        "fit",
+        path,
+        "-o",
+        m,
+        "--align",
+        "move_onset_time",
+        "--window",
+        -250,
+        450,
+        "--behavior",
+        "hand_vel",
+        "--behavior-lag-ms",
+        100,
+        "--condition",
+        "angle",
+        "--epochs-ae",
+        1,
+        "--epochs-diffusion",
+        1,
+        "--stage",
+        "diffusion",
+        *TINY,
+    )
     np.save(tmp_path / "a.npy", np.array([0.0, np.pi / 2]))
     run("generate", "--model", m, "-o", tmp_path / "a.nwb", "--condition", tmp_path / "a.npy", "--guidance", 2, "-q")
     from pynwb import NWBHDF5IO
@@ -140,10 +248,25 @@ def test_angle_conditioned_fit_and_guidance(maze_h5, tmp_path):
 
 def test_killed_fit_resumes(tmp_path):
     m = tmp_path / "r"
-    args = [sys.executable, "-m", "nwb_ldns_cli.main", "fit", LORENZ, "-o", str(m), "--epochs-ae", "400",
-            "--epochs-diffusion", "1", "--epochs-history", "1", *TINY]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    args = [
+        sys.executable,
+        "-m",
+        "nwb_ldns_cli.main",
+        "fit",
+        LORENZ,
+        "-o",
+        str(m),
+        "--epochs-ae",
+        "400",
+        "--epochs-diffusion",
+        "1",
+        "--epochs-history",
+        "1",
+        *TINY,
+    ]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     ck = m / "checkpoints" / "autoencoder.safetensors"
     deadline = time.time() + 120
     while not ck.exists() and time.time() < deadline and proc.poll() is None:
@@ -152,12 +275,12 @@ def test_killed_fit_resumes(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert ck.exists(), "no checkpoint was written before the kill"
-    p = run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY,
-            check=False)
+    p = run(
+        "fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY, check=False
+    )
     assert "--resume" in one_line_error(p)
     t0 = time.time()
-    run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY,
-        "--resume")
+    run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY, "--resume")
     cfg = json.loads((m / "config.json").read_text())
     assert len(cfg["stages"]["autoencoder"]["history"]["train_loss"]) == 400
     assert not (m / "checkpoints").exists()
@@ -193,8 +316,9 @@ def test_fit_by_steps_within_a_time_budget(tmp_path):
     assert len(cfg["data"]["unit_rates_hz"]) == 12
 
 
-@pytest.mark.parametrize("value, message", [("0", "not a positive duration"), ("soon", "not a duration"),
-                                            ("-5m", "not a duration")])
+@pytest.mark.parametrize(
+    "value, message", [("0", "not a positive duration"), ("soon", "not a duration"), ("-5m", "not a duration")]
+)
 def test_bad_time_budgets_are_refused_before_any_work(tmp_path, value, message):
     p = run("fit", LORENZ, "-o", tmp_path / "x", "--time-budget", value, *TINY, check=False)
     assert p.returncode == 2 and message in p.stderr and not (tmp_path / "x").exists()

@@ -14,6 +14,7 @@ from nwb_ldns.models.blocks import AdaLNZeroBlock, S4Block, compiled_blocks
 
 torch.set_num_threads(1)
 
+
 class _Pair(nn.Module):
     def __init__(self):
         super().__init__()
@@ -35,7 +36,7 @@ def test_compiled_blocks_give_the_eager_values_and_gradients(length):
     def run():
         net.zero_grad()
         y = net(x, cond)  # (B, C, L)
-        (y ** 2).mean().backward()
+        (y**2).mean().backward()
         return y.detach(), [p.grad.clone() for p in net.parameters()]
 
     y0, g0 = run()
@@ -55,8 +56,16 @@ def fitted(tmp_path_factory):
     root = tmp_path_factory.mktemp("compile")
     stages = ("autoencoder", "diffusion")
     fit(data, root / "eager", preset="quick", overrides=TINY, stages=stages, progress=False, device="cpu")
-    fit(data, root / "compiled", preset="quick", overrides=TINY, stages=stages, progress=False, device="cpu",
-        compile=True)
+    fit(
+        data,
+        root / "compiled",
+        preset="quick",
+        overrides=TINY,
+        stages=stages,
+        progress=False,
+        device="cpu",
+        compile=True,
+    )
     return root / "eager", root / "compiled"
 
 

@@ -7,10 +7,10 @@ import sys
 import time
 
 import numpy as np
-import pytest
-
 import nwb_fixtures
+import pytest
 from dandi_server import FakeDandi
+
 from nwb_ldns import NwbLdnsError, open_source
 from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import build_dataset, load_dataset
@@ -63,14 +63,17 @@ def test_picks_the_file_with_most_units_and_trials(server):
         assert rec.provenance["asset_path"] == TRAIN
 
 
-@pytest.mark.parametrize("uri,message", [
-    ("dandi:000300", "holds 2 NWB files and several have units and trials; name one: dandi:000300/sub-1/a.nwb"),
-    ("dandi:000500", "none has both units and trials"),
-    ("dandi:000400", "has no NWB"),
-    ("dandi:000999", "No such Dandiset"),
-    ("dandi:000128/sub-X/missing.nwb", "No asset at path"),
-    ("dandi:12", "expected dandi:DANDISET"),
-])
+@pytest.mark.parametrize(
+    "uri,message",
+    [
+        ("dandi:000300", "holds 2 NWB files and several have units and trials; name one: dandi:000300/sub-1/a.nwb"),
+        ("dandi:000500", "none has both units and trials"),
+        ("dandi:000400", "has no NWB"),
+        ("dandi:000999", "No such Dandiset"),
+        ("dandi:000128/sub-X/missing.nwb", "No asset at path"),
+        ("dandi:12", "expected dandi:DANDISET"),
+    ],
+)
 def test_resolution_errors(server, uri, message):
     fake, _ = server
     with pytest.raises(NwbLdnsError, match=message):
@@ -121,13 +124,30 @@ def test_cache_serves_when_dandi_is_unreachable(server, tmp_path, caplog):
 
 def test_cli_inspect_over_dandi(server, tmp_path):
     fake, _ = server
-    out = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", "inspect", f"dandi:000128/{TRAIN}", "--json",
-                          "--dandi-api-url", fake.api_url], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nwb_ldns_cli.main",
+            "inspect",
+            f"dandi:000128/{TRAIN}",
+            "--json",
+            "--dandi-api-url",
+            fake.api_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["n_units"] == 10 and summary["n_trials"] == 24 and summary["behavior"] == ["hand_vel"]
     assert summary["source"]["dandiset"] == "000128"
-    bad = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", "inspect", "dandi:000128",
-                          "--dandi-api-url", _closed_port_url()], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "nwb_ldns_cli.main", "inspect", "dandi:000128", "--dandi-api-url", _closed_port_url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and bad.stderr.startswith("Error: cannot reach DANDI")
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -1,9 +1,9 @@
 """Local NWB (HDF5 and Zarr) -> SpikeDataset: alignment, units, behaviour, splits, storage, errors."""
 
 import numpy as np
+import nwb_fixtures
 import pytest
 
-import nwb_fixtures
 from nwb_ldns import NwbLdnsError, open_source
 from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import SpikeDataset, load_dataset
@@ -124,14 +124,26 @@ BAD = [
     (nwb_fixtures.no_units, DataSpec(), "no units table"),
     (lambda: nwb_fixtures.bad_units("nan"), DataSpec(), "unit 42 has 1 NaN"),
     (lambda: nwb_fixtures.bad_units("negative"), DataSpec(), "unit 42 has negative spike times"),
-    (lambda: nwb_fixtures.maze_layout()[0], DataSpec(align="move_onset_time", window_ms=(-900, 0)),
-     "falls outside 24 of 24 trials"),
-    (lambda: nwb_fixtures.maze_layout()[0], DataSpec(align="go_cue_time", window_ms=(0, 100)),
-     "no trials column 'go_cue_time'.*move_onset_time"),
-    (lambda: nwb_fixtures.maze_layout()[0], DataSpec(behavior=("eye_pos",)),
-     "no behaviour time series named 'eye_pos'.*processing/behavior/hand_vel"),
-    (lambda: nwb_fixtures.maze_layout()[0], DataSpec(align="move_onset_time", window_ms=(0, 12), bin_ms=5),
-     "not a whole number"),
+    (
+        lambda: nwb_fixtures.maze_layout()[0],
+        DataSpec(align="move_onset_time", window_ms=(-900, 0)),
+        "falls outside 24 of 24 trials",
+    ),
+    (
+        lambda: nwb_fixtures.maze_layout()[0],
+        DataSpec(align="go_cue_time", window_ms=(0, 100)),
+        "no trials column 'go_cue_time'.*move_onset_time",
+    ),
+    (
+        lambda: nwb_fixtures.maze_layout()[0],
+        DataSpec(behavior=("eye_pos",)),
+        "no behaviour time series named 'eye_pos'.*processing/behavior/hand_vel",
+    ),
+    (
+        lambda: nwb_fixtures.maze_layout()[0],
+        DataSpec(align="move_onset_time", window_ms=(0, 12), bin_ms=5),
+        "not a whole number",
+    ),
     (nwb_fixtures.epochs_only, DataSpec(units="heldin"), "needs a 'heldout' units column"),
 ]
 

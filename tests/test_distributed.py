@@ -12,19 +12,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from ddp_worker import glm_stage
+from safetensors.torch import load_file
+from test_cli_fit import run
+
 from nwb_ldns.artifacts import load_checkpoint
 from nwb_ldns.models.draws import BatchRandom
 from nwb_ldns.training import train
-from test_cli_fit import run
 
 HERE = Path(__file__).parent
 SOURCE = "sim:lorenz?n_trials=70&n_neurons=12&n_bins=32"
 # 70 trials: train batches of 32, 32 and a last one of 17 (split 9 / 8 between two processes)
-FIT = ["--preset", "quick", "--hidden", "16", "--latent-dim", "3", "--denoiser-hidden", "16", "--batch-size", "32",
-       "--epochs-ae", "2", "--epochs-diffusion", "2", "--epochs-history", "2", "--device", "cpu", "-q"]
+FIT = [
+    "--preset",
+    "quick",
+    "--hidden",
+    "16",
+    "--latent-dim",
+    "3",
+    "--denoiser-hidden",
+    "16",
+    "--batch-size",
+    "32",
+    "--epochs-ae",
+    "2",
+    "--epochs-diffusion",
+    "2",
+    "--epochs-history",
+    "2",
+    "--device",
+    "cpu",
+    "-q",
+]
 
 
 def torchrun(*args, nproc=2, check=True):
@@ -119,8 +138,12 @@ def test_the_ae_loss_of_a_split_batch_is_the_loss_of_the_whole(tmp_path):
     counts = torch.poisson(torch.full((6, 5, 16), 0.8))
     whole = ae.loss(counts, rng=BatchRandom(torch.Generator().manual_seed(1), 6, "cpu"), reduction="trial")
     rng = BatchRandom(torch.Generator().manual_seed(1), 6, "cpu")
-    parts = torch.cat([ae.loss(counts[r], rng=rng.take(r), reduction="trial")
-                       for r in (torch.tensor([4, 0]), torch.tensor([1, 2, 3, 5]))])
+    parts = torch.cat(
+        [
+            ae.loss(counts[r], rng=rng.take(r), reduction="trial")
+            for r in (torch.tensor([4, 0]), torch.tensor([1, 2, 3, 5]))
+        ]
+    )
     torch.testing.assert_close(parts, whole[[4, 0, 1, 2, 3, 5]])
 
 

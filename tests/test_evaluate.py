@@ -10,16 +10,17 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+from test_cli_fit import TINY as TINY_ARGS
+from test_cli_fit import one_line_error, run
 
+from nwb_ldns import artifacts
 from nwb_ldns import metrics as M
+from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import load_dataset
 from nwb_ldns.evaluate import SET_METRICS, Pair, evaluate, evaluate_pair
 from nwb_ldns.fit import fit
 from nwb_ldns.generate import generate, synthetic_nwbfile
 from nwb_ldns.nwb_io import write_nwbfile
-from nwb_ldns.config import DataSpec
-from nwb_ldns import artifacts
-from test_cli_fit import TINY as TINY_ARGS, one_line_error, run
 
 torch.set_num_threads(1)
 TINY = {
@@ -34,8 +35,18 @@ MAZE_SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavio
 
 
 def _pair(real, synthetic, ds):
-    return Pair(real=real, synthetic=synthetic, bin_s=0.005, real_velocity=None, synthetic_velocity=None,
-                real_angle=None, synthetic_angle=None, angle_requested=False, model_config={}, real_dataset=ds)
+    return Pair(
+        real=real,
+        synthetic=synthetic,
+        bin_s=0.005,
+        real_velocity=None,
+        synthetic_velocity=None,
+        real_angle=None,
+        synthetic_angle=None,
+        angle_requested=False,
+        model_config={},
+        real_dataset=ds,
+    )
 
 
 def test_metrics_tell_fresh_trials_of_the_simulator_from_distorted_ones():
@@ -123,8 +134,20 @@ def lorenz_report(tmp_path_factory):
     src = "sim:lorenz?n_trials=60&n_neurons=12&n_bins=32"
     run("fit", src, "-o", d / "m", "--epochs-ae", 1, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY_ARGS)
     run("generate", "--model", d / "m", "-o", d / "s.nwb", "--n-trials", 20, "-q")
-    p = run("evaluate", "--real", src, "--synthetic", d / "s.nwb", "--model", d / "m", "-o", d / "report",
-            "--resamples", 2, "-q")
+    p = run(
+        "evaluate",
+        "--real",
+        src,
+        "--synthetic",
+        d / "s.nwb",
+        "--model",
+        d / "m",
+        "-o",
+        d / "report",
+        "--resamples",
+        2,
+        "-q",
+    )
     return d, src, p
 
 
@@ -136,8 +159,13 @@ def test_evaluate_command_writes_json_figures_and_page(lorenz_report):
         assert key in m
     assert m["kl_population_count"]["mean"] >= 0 and m["n_trials"] == {"real": 42, "synthetic": 20, "per_resample": 20}
     pngs = sorted(f.name for f in (d / "report").glob("*.png"))
-    assert {"population_count.png", "correlation_isi.png", "rasters.png", "autocorrelation.png",
-            "latent_psd.png"} <= set(pngs)
+    assert {
+        "population_count.png",
+        "correlation_isi.png",
+        "rasters.png",
+        "autocorrelation.png",
+        "latent_psd.png",
+    } <= set(pngs)
     again = run("evaluate", "--real", src, "--synthetic", d / "s.nwb", "-o", d / "report", check=False)
     assert "already exists" in one_line_error(again)
     bad = run("evaluate", "--real", src, "--synthetic", d / "m" / "config.json", "-o", d / "r2", check=False)
@@ -156,9 +184,18 @@ def _chromium():
 def test_report_page_in_headless_chromium(lorenz_report, tmp_path):
     d, _, _ = lorenz_report
     page = d / "report" / "index.html"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+    ]
     p = subprocess.run([_chromium(), *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     dom = p.stdout
     body = re.search(r"<body([^>]*)>", dom)
@@ -177,21 +214,29 @@ def test_report_page_in_headless_chromium(lorenz_report, tmp_path):
     stage = re.search(r'<p id="limiting-stage" data-stage="(\w+)"', dom)
     assert stage and stage.group(1) == m["limiting_stage"]["stage"]
     shot = tmp_path / "page.png"
-    subprocess.run([_chromium(), *flags[:-1], "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [_chromium(), *flags[:-1], "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.stat().st_size > 10_000  # something was drawn
 
 
-@pytest.mark.parametrize("ceiling, synthetic, stage", [
-    ((5.0, 4.0, 3.0, 1.0), (6.0, 5.0, 4.0, 1.5), "autoencoder"),  # the ceiling is already far from the floor
-    ((1.2, 1.1, 1.5, 1.0), (9.0, 3.0, 4.0, 1.2), "diffusion"),  # samples far beyond a good ceiling
-    ((1.2, 1.1, 1.5, 1.0), (1.5, 1.2, 1.6, 1.1), "none"),
-])
+@pytest.mark.parametrize(
+    "ceiling, synthetic, stage",
+    [
+        ((5.0, 4.0, 3.0, 1.0), (6.0, 5.0, 4.0, 1.5), "autoencoder"),  # the ceiling is already far from the floor
+        ((1.2, 1.1, 1.5, 1.0), (9.0, 3.0, 4.0, 1.2), "diffusion"),  # samples far beyond a good ceiling
+        ((1.2, 1.1, 1.5, 1.0), (1.5, 1.2, 1.6, 1.1), "none"),
+    ],
+)
 def test_limiting_stage(ceiling, synthetic, stage):
     from nwb_ldns.evaluate import CORE_METRICS, limiting_stage
 
-    report = {"half_vs_half": {k: {"mean": 2.0} for k in CORE_METRICS},
-              "autoencoder_ceiling": {k: {"mean": 2.0 * c} for k, c in zip(CORE_METRICS, ceiling)}}
+    report = {
+        "half_vs_half": {k: {"mean": 2.0} for k in CORE_METRICS},
+        "autoencoder_ceiling": {k: {"mean": 2.0 * c} for k, c in zip(CORE_METRICS, ceiling)},
+    }
     report.update({k: {"mean": 2.0 * v} for k, v in zip(CORE_METRICS, synthetic)})
     out = limiting_stage(report)
     assert out["stage"] == stage

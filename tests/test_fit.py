@@ -102,13 +102,16 @@ def test_existing_model_dir_needs_resume_or_overwrite(lorenz, model_dir):
         fit(lorenz, model_dir, preset="quick", overrides=TINY, progress=False)
 
 
-@pytest.mark.parametrize("damage, match", [
-    (lambda d: (d / "config.json").write_text("{not json"), "corrupt"),
-    (lambda d: (d / "config.json").write_text(json.dumps({"format": "other"})), "not an nwb-ldns model"),
-    (lambda d: (d / "autoencoder.safetensors").write_bytes(b"\x00" * 20), "not a readable safetensors"),
-    (lambda d: (d / "diffusion.safetensors").unlink(), "no fitted diffusion"),
-    (lambda d: (d / "config.json").unlink(), "config.json is missing"),
-])
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        (lambda d: (d / "config.json").write_text("{not json"), "corrupt"),
+        (lambda d: (d / "config.json").write_text(json.dumps({"format": "other"})), "not an nwb-ldns model"),
+        (lambda d: (d / "autoencoder.safetensors").write_bytes(b"\x00" * 20), "not a readable safetensors"),
+        (lambda d: (d / "diffusion.safetensors").unlink(), "no fitted diffusion"),
+        (lambda d: (d / "config.json").unlink(), "config.json is missing"),
+    ],
+)
 def test_corrupt_model_dir_is_a_one_line_error(model_dir, tmp_path, damage, match):
     import shutil
 
@@ -138,11 +141,17 @@ def _glm_stage(epochs, seed=0):
     rates = torch.rand(40, 3, 20, generator=g) + 0.2
     counts = torch.poisson(rates, generator=g)
     cfg = TrainConfig(epochs=epochs, batch_size=16, lr=0.05, warmup=0.25, weight_decay=0.0, seed=seed)
-    return Stage(name="spike_history", model=SpikeHistoryGLM(n_neurons=3, history=4), config=cfg,
-                 train={"counts": counts, "rates": rates}, val={"counts": counts[:8], "rates": rates[:8]},
-                 loss_fn=lambda m, b, rng: m.loss(b["counts"], b["rates"], reduction="trial"),
-                 val_fn=lambda m, b, rng: torch.stack([m.loss(b["counts"], b["rates"]) * len(b["counts"]),
-                                                       torch.tensor(float(len(b["counts"])))]))
+    return Stage(
+        name="spike_history",
+        model=SpikeHistoryGLM(n_neurons=3, history=4),
+        config=cfg,
+        train={"counts": counts, "rates": rates},
+        val={"counts": counts[:8], "rates": rates[:8]},
+        loss_fn=lambda m, b, rng: m.loss(b["counts"], b["rates"], reduction="trial"),
+        val_fn=lambda m, b, rng: torch.stack(
+            [m.loss(b["counts"], b["rates"]) * len(b["counts"]), torch.tensor(float(len(b["counts"])))]
+        ),
+    )
 
 
 def test_resume_repeats_the_uninterrupted_run(tmp_path):

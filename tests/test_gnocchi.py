@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_cli_fit import TINY as TINY_ARGS
+from test_cli_fit import one_line_error, run
 
 from nwb_ldns import artifacts
 from nwb_ldns.config import DataSpec
@@ -14,7 +16,6 @@ from nwb_ldns.fit import fit
 from nwb_ldns.generate import generate, traverse_codes
 from nwb_ldns.models.infodiffusion import mmd_rbf
 from nwb_ldns.nwb_io import open_latents
-from test_cli_fit import TINY as TINY_ARGS, one_line_error, run
 
 torch.set_num_threads(1)
 MAZE = "sim:maze?n_trials=80&n_neurons=12"
@@ -42,9 +43,9 @@ def test_mmd_by_hand_and_against_the_gaussian_closed_form():
         y = torch.randn(n, d, generator=g, dtype=torch.float64) * s2
         draws.append(float(mmd_rbf(x, y)))
     s2k = float(d)
-    exx = (s2k / (s2k + 2 * s1 ** 2)) ** (d / 2)
-    eyy = (s2k / (s2k + 2 * s2 ** 2)) ** (d / 2)
-    v = s2k + s1 ** 2 + s2 ** 2
+    exx = (s2k / (s2k + 2 * s1**2)) ** (d / 2)
+    eyy = (s2k / (s2k + 2 * s2**2)) ** (d / 2)
+    v = s2k + s1**2 + s2**2
     exy = (s2k / v) ** (d / 2) * np.exp(-mu @ mu / (2 * v))
     # the biased estimator keeps the diagonal (k = 1): E = exx + (1 - exx)/n + eyy + (1 - eyy)/n - 2 exy
     expected = exx + (1 - exx) / n + eyy + (1 - eyy) / n - 2 * exy
@@ -97,8 +98,24 @@ def test_codes_condition_samples_and_fixed_code_and_noise_reproduce(gnocchi):
 
 def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):
     m = tmp_path / "g"
-    run("fit", MAZE, "-o", m, "--method", "gnocchi", "--code-dim", 3, *ALIGN, "--epochs-ae", 1,
-        "--epochs-diffusion", 1, "--epochs-history", 1, *TINY_ARGS)
+    run(
+        "fit",
+        MAZE,
+        "-o",
+        m,
+        "--method",
+        "gnocchi",
+        "--code-dim",
+        3,
+        *ALIGN,
+        "--epochs-ae",
+        1,
+        "--epochs-diffusion",
+        1,
+        "--epochs-history",
+        1,
+        *TINY_ARGS,
+    )
     run("encode", MAZE, "--model", m, "-o", tmp_path / "e.nwb.zarr", "-q")
     ds = open_latents(tmp_path / "e.nwb.zarr")
     assert ds["code"].shape == (80, 3)
@@ -107,8 +124,23 @@ def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):
     out = open_latents(tmp_path / "s.nwb")
     np.testing.assert_allclose(out["code"].values, ds["code"].values[:5], rtol=1e-6)
     assert out["latents"].shape[0] == 5
-    run("generate", "--model", m, "-o", tmp_path / "t.nwb", "--code", tmp_path / "codes.npy", "--traverse", 1,
-        "--range", -1, 1, "--steps", 3, "-q")
+    run(
+        "generate",
+        "--model",
+        m,
+        "-o",
+        tmp_path / "t.nwb",
+        "--code",
+        tmp_path / "codes.npy",
+        "--traverse",
+        1,
+        "--range",
+        -1,
+        1,
+        "--steps",
+        3,
+        "-q",
+    )
     sweep = open_latents(tmp_path / "t.nwb")
     np.testing.assert_allclose(sweep["code"].values[:, 1], [-1, 0, 1])
     np.testing.assert_allclose(sweep["code"].values[:, 0], ds["code"].values[0, 0], rtol=1e-6)

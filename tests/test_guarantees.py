@@ -14,13 +14,25 @@ import subprocess
 import sys
 import time
 
+import nwb_fixtures
 import pytest
 
-import nwb_fixtures
-
 LORENZ = "sim:lorenz?n_trials=40&n_neurons=8&n_bins=32"
-TINY = ["--preset", "quick", "--hidden", "16", "--latent-dim", "3", "--denoiser-hidden", "16", "--batch-size", "16",
-        "--device", "cpu", "-q"]
+TINY = [
+    "--preset",
+    "quick",
+    "--hidden",
+    "16",
+    "--latent-dim",
+    "3",
+    "--denoiser-hidden",
+    "16",
+    "--batch-size",
+    "16",
+    "--device",
+    "cpu",
+    "-q",
+]
 EPOCHS = ["--epochs-ae", "1", "--epochs-diffusion", "1", "--epochs-history", "1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -82,12 +94,14 @@ def test_overwrite_never_deletes_a_folder_nwb_ldns_did_not_write(model, tmp_path
     synth = tmp_path / "s.nwb"
     if command == "evaluate":
         run("generate", "--model", model, "-o", synth, "--n-trials", 4, "--ddim-steps", 2, "-q")
-    args = {"generate": ["generate", "--model", model, "-o", d, "--n-trials", 2, "--ddim-steps", 2],
-            "bin": ["bin", LORENZ, "-o", d],
-            "evaluate": ["evaluate", "--real", LORENZ, "--synthetic", synth, "-o", d],
-            "fit": ["fit", LORENZ, "-o", d, *EPOCHS, *TINY],
-            "encode": ["encode", LORENZ, "--model", model, "-o", d],
-            "simulate": ["simulate", "lorenz", "-o", d, "--n-trials", 4, "--n-neurons", 4]}[command]
+    args = {
+        "generate": ["generate", "--model", model, "-o", d, "--n-trials", 2, "--ddim-steps", 2],
+        "bin": ["bin", LORENZ, "-o", d],
+        "evaluate": ["evaluate", "--real", LORENZ, "--synthetic", synth, "-o", d],
+        "fit": ["fit", LORENZ, "-o", d, *EPOCHS, *TINY],
+        "encode": ["encode", LORENZ, "--model", model, "-o", d],
+        "simulate": ["simulate", "lorenz", "-o", d, "--n-trials", 4, "--n-neurons", 4],
+    }[command]
     err = one_line_error(run(*args, "--overwrite", ok=False))
     assert "not written by nwb-ldns" in err and "not replacing it" in err
     assert digest(d) == before and (d / "thesis.tex").read_text() == "years of work"
@@ -96,8 +110,10 @@ def test_overwrite_never_deletes_a_folder_nwb_ldns_did_not_write(model, tmp_path
 def test_overwrite_never_replaces_another_tools_nwb_file(model, tmp_path):
     recording = nwb_fixtures.write(nwb_fixtures.maze_layout()[0], tmp_path / "recording.nwb")
     before = digest(tmp_path / "recording.nwb")
-    for args in (["generate", "--model", model, "--n-trials", 2, "--ddim-steps", 2],
-                 ["simulate", "lorenz", "--n-trials", 4, "--n-neurons", 4]):
+    for args in (
+        ["generate", "--model", model, "--n-trials", 2, "--ddim-steps", 2],
+        ["simulate", "lorenz", "--n-trials", 4, "--n-neurons", 4],
+    ):
         err = one_line_error(run(*args, "-o", recording, "--overwrite", ok=False))
         assert "not an NWB file written by nwb-ldns" in err
     assert digest(tmp_path / "recording.nwb") == before
@@ -133,8 +149,14 @@ def _wait_for(pred, proc, timeout=120):
 
 def test_a_second_writer_of_the_same_output_fails_in_one_line(model, tmp_path):
     out = tmp_path / "s.nwb"
-    first = subprocess.Popen(cli("generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20,
-                                 "--batch-size", 64, "-q"), stderr=subprocess.PIPE, text=True, env=ENV)
+    first = subprocess.Popen(
+        cli(
+            "generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20, "--batch-size", 64, "-q"
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     try:
         assert _wait_for(lambda: (tmp_path / ".nwb-ldns-lock.s.nwb").exists(), first), first.stderr.read()
         for extra in ([], ["--overwrite"]):
@@ -150,8 +172,14 @@ def test_a_second_writer_of_the_same_output_fails_in_one_line(model, tmp_path):
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, "Terminated."), (signal.SIGINT, 130, "Interrupted.")])
 def test_a_signal_during_generate_cleans_up_and_is_not_success(model, tmp_path, sig, code, word):
     out = tmp_path / "s.nwb"
-    proc = subprocess.Popen(cli("generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20,
-                                "--batch-size", 64, "-q"), stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen(
+        cli(
+            "generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20, "--batch-size", 64, "-q"
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     assert _wait_for(lambda: (tmp_path / ".nwb-ldns-scratch.s.nwb").exists(), proc)
     time.sleep(0.5)
     proc.send_signal(sig)
@@ -163,8 +191,13 @@ def test_a_signal_during_generate_cleans_up_and_is_not_success(model, tmp_path, 
 
 def test_sigkill_leftovers_are_removed_by_the_next_run(model, tmp_path):
     out = tmp_path / "s.nwb"
-    proc = subprocess.Popen(cli("generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20,
-                                "--batch-size", 64, "-q"), stderr=subprocess.DEVNULL, env=ENV)
+    proc = subprocess.Popen(
+        cli(
+            "generate", "--model", model, "-o", out, "--n-trials", 100_000, "--ddim-steps", 20, "--batch-size", 64, "-q"
+        ),
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
     assert _wait_for(lambda: (tmp_path / ".nwb-ldns-scratch.s.nwb").exists(), proc)
     time.sleep(0.5)
     proc.kill()
@@ -181,6 +214,7 @@ def _file_size_limit(nbytes):
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
     return limit
 
 
@@ -188,10 +222,13 @@ def test_a_failed_hdf5_write_ends_in_one_line_and_keeps_the_old_output(tmp_path)
     out = tmp_path / "l.nwb"
     run("simulate", "lorenz", "-o", out, "--n-trials", 4, "--n-neurons", 4)
     before = digest(out)
-    for cmd in (["simulate", "lorenz", "-o", out, "--n-trials", 300, "--n-neurons", 32, "--overwrite"],
-                ["simulate", "lorenz", "-o", tmp_path / "new.nwb", "--n-trials", 300, "--n-neurons", 32]):
-        p = subprocess.run(cli(*cmd), capture_output=True, text=True, env=ENV, timeout=300,
-                           preexec_fn=_file_size_limit(1_000_000))
+    for cmd in (
+        ["simulate", "lorenz", "-o", out, "--n-trials", 300, "--n-neurons", 32, "--overwrite"],
+        ["simulate", "lorenz", "-o", tmp_path / "new.nwb", "--n-trials", 300, "--n-neurons", 32],
+    ):
+        p = subprocess.run(
+            cli(*cmd), capture_output=True, text=True, env=ENV, timeout=300, preexec_fn=_file_size_limit(1_000_000)
+        )
         err = one_line_error(p)  # rc 1, not a segfault, no h5py tracebacks
         assert "file too large" in err and "nothing was replaced" in err
     assert digest(out) == before and not (tmp_path / "new.nwb").exists()
@@ -202,12 +239,16 @@ def test_a_full_disk_says_so(tmp_path):
     """ENOSPC from a real small file system, where this machine lets the tests mount one."""
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a small tmpfs here (the file-size-limit test covers the same path)")
     try:
-        err = one_line_error(run("simulate", "lorenz", "-o", mnt / "l.nwb", "--n-trials", 300, "--n-neurons", 32,
-                                 ok=False))
+        err = one_line_error(
+            run("simulate", "lorenz", "-o", mnt / "l.nwb", "--n-trials", 300, "--n-neurons", 32, ok=False)
+        )
         assert "no space left on device" in err and os.listdir(mnt) == []
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
@@ -220,8 +261,9 @@ def test_killed_fit_overwrite_keeps_the_old_model_and_resumes_the_new_one(model,
     m = tmp_path / "m"
     shutil.copytree(model, m)
     before = digest(m)
-    args = cli("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY,
-               "--overwrite")
+    args = cli(
+        "fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY, "--overwrite"
+    )
     proc = subprocess.Popen(args, stderr=subprocess.DEVNULL, env=ENV)
     ck = tmp_path / ".nwb-ldns-new.m" / "checkpoints" / "autoencoder.safetensors"
     assert _wait_for(ck.exists, proc)
@@ -229,27 +271,42 @@ def test_killed_fit_overwrite_keeps_the_old_model_and_resumes_the_new_one(model,
     proc.wait()
     assert digest(m) == before  # the old model is whole
     run("generate", "--model", m, "-o", tmp_path / "s.nwb", "--n-trials", 2, "--ddim-steps", 2, "-q")
-    run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY,
-        "--resume")
+    run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY, "--resume")
     cfg = json.loads((m / "config.json").read_text())
     assert len(cfg["stages"]["autoencoder"]["history"]["train_loss"]) == 400  # the new fit, continued
     assert hidden_files(tmp_path) == []
 
 
 # ---- 7. options are checked before any work or any file --------------------------------------------------
-@pytest.mark.parametrize("args", [
-    ["fit", LORENZ, "--epochs-ae", "0"], ["fit", LORENZ, "--epochs-ae", "-1"], ["fit", LORENZ, "--latent-dim", "0"],
-    ["fit", LORENZ, "--hidden", "0"], ["fit", LORENZ, "--denoiser-hidden", "0"], ["fit", LORENZ, "--batch-size", "0"],
-    ["fit", LORENZ, "--beta", "nan"], ["fit", LORENZ, "--td-beta", "-1"], ["fit", LORENZ, "--method", "gnocchi",
-                                                                              "--code-dim", "0"],
-    ["fit", LORENZ, "--seed", "-1"], ["fit", LORENZ, "--time-budget", "0s"], ["fit", LORENZ, "--bin-ms", "0"],
-    ["generate", "--ddim-steps", "0"], ["generate", "--length", "0"], ["generate", "--length", "1"],
-    ["generate", "--n-trials", "0"], ["generate", "--batch-size", "0"], ["generate", "--eta", "2"],
-    ["generate", "--range", "nan", "1", "--traverse", "0"], ["generate", "--guidance", "inf"],
-    ["bin", LORENZ, "--segment-ms", "-5"], ["bin", LORENZ, "--window", "nan", "100"],
-    ["evaluate", "--real", LORENZ, "--synthetic", "x.nwb", "--resamples", "0"],
-    ["simulate", "lorenz", "--n-neurons", "0"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fit", LORENZ, "--epochs-ae", "0"],
+        ["fit", LORENZ, "--epochs-ae", "-1"],
+        ["fit", LORENZ, "--latent-dim", "0"],
+        ["fit", LORENZ, "--hidden", "0"],
+        ["fit", LORENZ, "--denoiser-hidden", "0"],
+        ["fit", LORENZ, "--batch-size", "0"],
+        ["fit", LORENZ, "--beta", "nan"],
+        ["fit", LORENZ, "--td-beta", "-1"],
+        ["fit", LORENZ, "--method", "gnocchi", "--code-dim", "0"],
+        ["fit", LORENZ, "--seed", "-1"],
+        ["fit", LORENZ, "--time-budget", "0s"],
+        ["fit", LORENZ, "--bin-ms", "0"],
+        ["generate", "--ddim-steps", "0"],
+        ["generate", "--length", "0"],
+        ["generate", "--length", "1"],
+        ["generate", "--n-trials", "0"],
+        ["generate", "--batch-size", "0"],
+        ["generate", "--eta", "2"],
+        ["generate", "--range", "nan", "1", "--traverse", "0"],
+        ["generate", "--guidance", "inf"],
+        ["bin", LORENZ, "--segment-ms", "-5"],
+        ["bin", LORENZ, "--window", "nan", "100"],
+        ["evaluate", "--real", LORENZ, "--synthetic", "x.nwb", "--resamples", "0"],
+        ["simulate", "lorenz", "--n-neurons", "0"],
+    ],
+)
 def test_invalid_options_fail_in_one_line_before_any_file(tmp_path, args):
     (tmp_path / "x.nwb").write_text("")
     p = run(*args, "-o", tmp_path / "out", ok=False, cwd=tmp_path)
@@ -264,8 +321,9 @@ def test_a_fit_without_validation_trials_validates_on_a_tenth_of_the_training_tr
     assert "no validation trials: 1 of the 4 training trials validate instead" in p.stderr
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["data"]["n_trials"]["val"] == 1 and set(cfg["stages"]) == {"autoencoder", "diffusion", "spike_history"}
-    err = one_line_error(run("fit", "sim:lorenz?n_trials=1&n_neurons=4&n_bins=32", "-o", tmp_path / "one", *TINY,
-                             ok=False))
+    err = one_line_error(
+        run("fit", "sim:lorenz?n_trials=1&n_neurons=4&n_bins=32", "-o", tmp_path / "one", *TINY, ok=False)
+    )
     assert "needs at least 2 trials" in err and not (tmp_path / "one").exists()
 
 
@@ -273,8 +331,21 @@ def test_a_fit_without_validation_trials_validates_on_a_tenth_of_the_training_tr
 @pytest.fixture(scope="module")
 def angle_model(tmp_path_factory):
     d = tmp_path_factory.mktemp("angle") / "m"
-    run("fit", "sim:maze?n_trials=40&n_neurons=8", "-o", d, "--align", "move_onset_time", "--window", -250, 450,
-        "--condition", "angle", *EPOCHS, *TINY)
+    run(
+        "fit",
+        "sim:maze?n_trials=40&n_neurons=8",
+        "-o",
+        d,
+        "--align",
+        "move_onset_time",
+        "--window",
+        -250,
+        450,
+        "--condition",
+        "angle",
+        *EPOCHS,
+        *TINY,
+    )
     return d
 
 
@@ -284,10 +355,12 @@ def test_bad_condition_files_are_one_line_errors_without_numpy_warnings(angle_mo
     (tmp_path / "empty.npy").write_bytes(b"")
     np.save(tmp_path / "complex.npy", np.array([1 + 2j, 0.5j]))
     np.save(tmp_path / "huge.npy", np.array([1e300, 0.0]))
-    for name, message in (("empty.npy", "is empty"), ("complex.npy", "must be real numbers"),
-                          ("huge.npy", "out-of-range values")):
-        p = run("generate", "--model", angle_model, "-o", tmp_path / "s.nwb", "--condition", tmp_path / name,
-                ok=False)
+    for name, message in (
+        ("empty.npy", "is empty"),
+        ("complex.npy", "must be real numbers"),
+        ("huge.npy", "out-of-range values"),
+    ):
+        p = run("generate", "--model", angle_model, "-o", tmp_path / "s.nwb", "--condition", tmp_path / name, ok=False)
         assert message in one_line_error(p), p.stderr  # one line: no RuntimeWarning, no "Aborted."
     assert not (tmp_path / "s.nwb").exists()
 

@@ -6,17 +6,40 @@ import subprocess
 import sys
 
 import numpy as np
-
 import nwb_fixtures
 
-TINY = ["--preset", "quick", "--hidden", "16", "--latent-dim", "3", "--denoiser-hidden", "16", "--batch-size", "16",
-        "--epochs-ae", "2", "--epochs-diffusion", "1", "--epochs-history", "1", "--device", "cpu"]
+TINY = [
+    "--preset",
+    "quick",
+    "--hidden",
+    "16",
+    "--latent-dim",
+    "3",
+    "--denoiser-hidden",
+    "16",
+    "--batch-size",
+    "16",
+    "--epochs-ae",
+    "2",
+    "--epochs-diffusion",
+    "1",
+    "--epochs-history",
+    "1",
+    "--device",
+    "cpu",
+]
 
 
 def run(*args, ok=True, cwd=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)], capture_output=True, text=True,
-                       env=env, cwd=cwd, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
     if ok:
         assert p.returncode == 0, p.stderr
     return p
@@ -38,8 +61,22 @@ def chain(tmp_path, source, *data_opts):
     run("bin", source, "-o", tmp_path / "d.zarr", *data_opts, "-q")
     run("fit", source, "-o", tmp_path / "m", *data_opts, *TINY, "-q")
     run("generate", "--model", tmp_path / "m", "-o", tmp_path / "s.nwb", "--n-trials", 12, "--ddim-steps", 5, "-q")
-    run("evaluate", "--real", source, "--synthetic", tmp_path / "s.nwb", "--model", tmp_path / "m",
-        "-o", tmp_path / "r", "--resamples", 2, "--split", "all", "-q")
+    run(
+        "evaluate",
+        "--real",
+        source,
+        "--synthetic",
+        tmp_path / "s.nwb",
+        "--model",
+        tmp_path / "m",
+        "-o",
+        tmp_path / "r",
+        "--resamples",
+        2,
+        "--split",
+        "all",
+        "-q",
+    )
     return json.loads((tmp_path / "r" / "metrics.json").read_text())
 
 

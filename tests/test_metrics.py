@@ -78,8 +78,10 @@ def test_autocorrelation_by_fft_matches_the_lag_loop():
     x[:, 2] = 0.0  # a silent neuron: NaN
     c = x - x.mean(axis=(0, 2), keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        naive = np.stack([(c[:, :, :40 - k] * c[:, :, k:]).mean(axis=(0, 2)) for k in range(13)], 1) \
-            / (c ** 2).mean(axis=(0, 2))[:, None]
+        naive = (
+            np.stack([(c[:, :, : 40 - k] * c[:, :, k:]).mean(axis=(0, 2)) for k in range(13)], 1)
+            / (c**2).mean(axis=(0, 2))[:, None]
+        )
     np.testing.assert_allclose(M.autocorrelation(x, 12), naive, rtol=1e-5, atol=1e-6)
     short = M.autocorrelation(x[..., :5], 12)  # lags past the trial length stay NaN
     assert np.isnan(short[:, 5:]).all() and np.isfinite(short[[0, 1, 3, 4], :5]).all()

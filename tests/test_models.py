@@ -67,7 +67,9 @@ def test_causal_layer_ignores_the_future():
     u = torch.randn(1, 3, 120, dtype=torch.double)
     v = u.clone()
     v[..., 60:] = torch.randn(1, 3, 60, dtype=torch.double)
-    np.testing.assert_allclose(layer(u)[..., :60].detach(), layer(v)[..., :60].detach(), atol=2e-6)  # fp32 FFT rounding only
+    np.testing.assert_allclose(
+        layer(u)[..., :60].detach(), layer(v)[..., :60].detach(), atol=2e-6
+    )  # fp32 FFT rounding only
 
 
 def test_s4d_inv_init_and_bad_init():
@@ -115,8 +117,9 @@ def test_masked_norm_equals_norm_of_the_valid_part():
 def test_padding_does_not_change_valid_outputs():
     """Variable length: a padded trial gives the same latents/denoiser output as the unpadded one."""
     torch.manual_seed(0)
-    ae = Autoencoder(config=AutoencoderConfig(n_neurons=5, hidden=8, latent_dim=3, n_blocks=2, state_size=4,
-                                              bidirectional=False))
+    ae = Autoencoder(
+        config=AutoencoderConfig(n_neurons=5, hidden=8, latent_dim=3, n_blocks=2, state_size=4, bidirectional=False)
+    )
     counts = torch.poisson(torch.full((1, 5, 40), 0.5))
     padded = torch.cat([counts, torch.poisson(torch.full((1, 5, 30), 3.0))], -1)  # junk after the end
     mask = torch.zeros(1, 1, 70)
@@ -136,8 +139,9 @@ def test_padding_does_not_change_valid_outputs():
 
 def test_autoencoder_loss_counts_only_dropped_entries():
     torch.manual_seed(0)
-    cfg = AutoencoderConfig(n_neurons=6, hidden=8, latent_dim=2, n_blocks=1, state_size=4, dropout=0.3,
-                            beta=0.0, td_beta=0.0)
+    cfg = AutoencoderConfig(
+        n_neurons=6, hidden=8, latent_dim=2, n_blocks=1, state_size=4, dropout=0.3, beta=0.0, td_beta=0.0
+    )
     ae = Autoencoder(config=cfg)
     counts = torch.poisson(torch.full((3, 6, 20), 1.0))
     g = torch.Generator().manual_seed(5)
@@ -219,11 +223,13 @@ def test_diffusion_loss_respects_the_mask():
     x0 = torch.randn(2, 3, 10)
     mask = torch.zeros(2, 1, 10)
     mask[..., :4] = 1
+
     # a model that is exact on the valid bins and wrong on the padding has zero masked loss
     def fn(x, t):
         a = d._abar(t, x)
         eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
         return eps * mask + 100 * (1 - mask)
+
     assert d.loss(fn, x0, mask=mask).item() < 1e-6
 
 
@@ -259,7 +265,10 @@ def test_spike_history_fit_recovers_refractoriness():
         loss.backward()
         opt.step()
     assert (glm.w[:, 0] < -1.5).all()
-    assert glm.loss(counts, rates).item() < PoissonObservation().loss(counts, counts.mean() * torch.ones_like(rates)).item()
+    assert (
+        glm.loss(counts, rates).item()
+        < PoissonObservation().loss(counts, counts.mean() * torch.ones_like(rates)).item()
+    )
 
 
 def test_poisson_sampling_is_seeded():
@@ -268,7 +277,6 @@ def test_poisson_sampling_is_seeded():
     a = obs.sample(r, generator=torch.Generator().manual_seed(3))
     b = obs.sample(r, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and a.sum() > 0
-
 
 
 def test_max_kernel_limits_the_receptive_field_to_the_trained_taps():
@@ -283,7 +291,7 @@ def test_max_kernel_limits_the_receptive_field_to_the_trained_taps():
     y = layer(u)
     far = u.clone()
     far[..., :40] += 5.0  # more than 100 bins before or after t in 150..159: outside both cut kernels
-    far[..., 301 - 40:] += 5.0
+    far[..., 301 - 40 :] += 5.0
     torch.testing.assert_close(layer(far)[..., 150:160], y[..., 150:160])
     assert (layer(far)[..., 100:139] - y[..., 100:139]).abs().min() > 0  # within reach: changed
     # the cut kernel against an explicit convolution with the first 100 taps of each direction

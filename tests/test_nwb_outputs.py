@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import nwb_fixtures
 import pytest
 import torch
+from test_cli_fit import one_line_error, run
 
-import nwb_fixtures
 from nwb_ldns import artifacts
 from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import load_dataset
@@ -22,7 +23,6 @@ from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.fit import fit
 from nwb_ldns.generate import generate, generate_to_file, synthetic_nwbfile
 from nwb_ldns.nwb_io import open_latents, open_nwb, write_nwbfile
-from test_cli_fit import one_line_error, run
 
 torch.set_num_threads(1)
 EXT = Path(__file__).resolve().parents[1] / "extensions" / "ndx-ldns"
@@ -42,8 +42,15 @@ def maze(tmp_path_factory):
     """A velocity-conditioned model fitted on an MC_Maze-layout file (subject M1, Macaca mulatta)."""
     d = tmp_path_factory.mktemp("outputs")
     path = nwb_fixtures.write(nwb_fixtures.maze_layout()[0], d / "maze.nwb")
-    fit(load_dataset(path, SPEC), d / "model", preset="quick", condition="velocity", overrides=TINY, progress=False,
-        device="cpu")
+    fit(
+        load_dataset(path, SPEC),
+        d / "model",
+        preset="quick",
+        condition="velocity",
+        overrides=TINY,
+        progress=False,
+        device="cpu",
+    )
     model = artifacts.load_model(d / "model", require=("autoencoder", "diffusion"))
     velocity = np.random.default_rng(0).normal(size=(3, 140, 2)).astype(np.float32) * 100
     return {"dir": d, "file": path, "model_dir": d / "model", "model": model, "velocity": velocity}
@@ -56,8 +63,18 @@ def cli_outputs(maze):
     np.save(d / "v.npy", maze["velocity"])
     for backend, suffix in SUFFIX.items():
         out[f"gen-{backend}"] = d / f"synth{suffix}"
-        run("generate", "--model", maze["model_dir"], "-o", out[f"gen-{backend}"], "--condition", d / "v.npy",
-            "--seed", 3, "-q")
+        run(
+            "generate",
+            "--model",
+            maze["model_dir"],
+            "-o",
+            out[f"gen-{backend}"],
+            "--condition",
+            d / "v.npy",
+            "--seed",
+            3,
+            "-q",
+        )
         out[f"enc-{backend}"] = d / f"enc{suffix}"
         run("encode", maze["file"], "--model", maze["model_dir"], "-o", out[f"enc-{backend}"], "--device", "cpu", "-q")
     return out
@@ -72,7 +89,9 @@ def test_spec_generator_reproduces_the_committed_yaml(tmp_path):
         sys.path.pop(0)
     create_extension_spec.main(tmp_path)
     for name in ("ndx-ldns.namespace.yaml", "ndx-ldns.extensions.yaml"):
-        assert (tmp_path / name).read_text() == (EXT / "spec" / name).read_text(), f"re-run create_extension_spec.py ({name})"
+        assert (tmp_path / name).read_text() == (EXT / "spec" / name).read_text(), (
+            f"re-run create_extension_spec.py ({name})"
+        )
 
 
 def _validate_spec(spec_dir):
@@ -129,17 +148,26 @@ def test_generated_file_round_trip(maze, tmp_path, backend):
         np.testing.assert_array_equal(lat.data[:], syn.latents.transpose(0, 2, 1).reshape(-1, syn.latents.shape[1]))
         assert lat.bin_width_in_milliseconds == 5.0 and lat.milliseconds_from_event_to_first_bin == pytest.approx(-250)
         assert list(lat.bins_per_trial[:]) == [L] * n and lat.rate == pytest.approx(200.0)
-        np.testing.assert_allclose(nwb.processing["misc"]["rates"].data[:],
-                                   (syn.rates / syn.bin_s).transpose(0, 2, 1).reshape(-1, N), rtol=1e-6)
+        np.testing.assert_allclose(
+            nwb.processing["misc"]["rates"].data[:],
+            (syn.rates / syn.bin_s).transpose(0, 2, 1).reshape(-1, N),
+            rtol=1e-6,
+        )
         meta = nwb.lab_meta_data["ldns_model"]
         expected = {k: v for k, v in m.info.items() if k != "stages"}
         assert json.loads(meta.config) == json.loads(json.dumps(expected))
         assert set(json.loads(meta.training_history)) == {"autoencoder", "diffusion", "spike_history"}
-        assert meta.training_data.source_uri == str(maze["file"]) and meta.training_data.content_hash.startswith("sha256:")
+        assert meta.training_data.source_uri == str(maze["file"]) and meta.training_data.content_hash.startswith(
+            "sha256:"
+        )
         assert meta.autoencoder_weights is None  # only with include_weights
         gen = nwb.lab_meta_data["ldns_generation"]
-        assert (gen.seed, gen.observation_model, gen.condition_kind, gen.condition_name) == (1, "poisson", "velocity",
-                                                                                             "hand_vel")
+        assert (gen.seed, gen.observation_model, gen.condition_kind, gen.condition_name) == (
+            1,
+            "poisson",
+            "velocity",
+            "hand_vel",
+        )
         assert gen.model.object_id == meta.object_id and gen.condition_series.name == "hand_vel"
 
     ds = open_latents(path)
@@ -170,10 +198,14 @@ def test_a_streamed_file_holds_what_generate_returns(maze, tmp_path, backend, mo
             assert np.all(np.diff(times) >= 0)
             assert np.array_equal(np.histogram(times, bins=edges)[0], syn.counts[:, u].ravel())
         assert list(nwb.units["source_unit_id"][:]) == [str(u) for u in m.data["unit_ids"]]
-        np.testing.assert_allclose(nwb.processing["misc"]["latents"].data[:],
-                                   syn.latents.transpose(0, 2, 1).reshape(n * L, -1), rtol=1e-6)
-        np.testing.assert_allclose(nwb.processing["misc"]["rates"].data[:],
-                                   syn.rates.transpose(0, 2, 1).reshape(n * L, N) / syn.bin_s, rtol=1e-6)
+        np.testing.assert_allclose(
+            nwb.processing["misc"]["latents"].data[:], syn.latents.transpose(0, 2, 1).reshape(n * L, -1), rtol=1e-6
+        )
+        np.testing.assert_allclose(
+            nwb.processing["misc"]["rates"].data[:],
+            syn.rates.transpose(0, 2, 1).reshape(n * L, N) / syn.bin_s,
+            rtol=1e-6,
+        )
         np.testing.assert_allclose(nwb.processing["behavior"][m.condition.name].data[:], v.reshape(n * L, -1))
         assert len(nwb.trials) == n
     if backend == "hdf5":
@@ -305,15 +337,25 @@ def test_dandi_organize_and_validate_accept_generated_and_encoded_files(cli_outp
     shutil.copy(cli_outputs["gen-hdf5"], files[0])
     shutil.copy(cli_outputs["enc-hdf5"], files[1])
     dandi = [str(Path(sys.executable).parent / "dandi")]  # the dandi client's console script
-    p = subprocess.run([*dandi, "organize", "-f", "dry", "-d", str(ds), *map(str, files)], capture_output=True,
-                       text=True, env=env, timeout=300)
+    p = subprocess.run(
+        [*dandi, "organize", "-f", "dry", "-d", str(ds), *map(str, files)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     # same subject, told apart by session id
     assert "-> sub-M1/sub-M1_ses-ldns-synthetic-seed3.nwb" in p.stdout, p.stdout
     assert "-> sub-M1/sub-M1_ses-s1-ldns-encoded.nwb" in p.stdout, p.stdout
     assert not list((ds).glob("sub-*"))  # dry: nothing done
-    p = subprocess.run([*dandi, "organize", "-f", "copy", "-d", str(ds), *map(str, files)], capture_output=True,
-                       text=True, env=env, timeout=300)
+    p = subprocess.run(
+        [*dandi, "organize", "-f", "copy", "-d", str(ds), *map(str, files)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     assert len(list((ds / "sub-M1").glob("*.nwb"))) == 2
     p = subprocess.run([*dandi, "validate", str(ds)], capture_output=True, text=True, env=env, timeout=300)
@@ -343,8 +385,9 @@ def test_encode_refuses_to_replace_an_output(cli_outputs, maze):
 # ---- weights in the file ---------------------------------------------------------------------------------
 def test_a_file_with_weights_loads_as_the_model(maze, tmp_path):
     m, v = maze["model"], maze["velocity"]
-    path = write_nwbfile(synthetic_nwbfile(m, generate(m, condition=v, seed=0), include_weights=True),
-                         tmp_path / "w.nwb")
+    path = write_nwbfile(
+        synthetic_nwbfile(m, generate(m, condition=v, seed=0), include_weights=True), tmp_path / "w.nwb"
+    )
     again = artifacts.load_model(path, require=("autoencoder", "diffusion"))
     a, b = generate(m, condition=v, seed=9), generate(again, condition=v, seed=9)
     np.testing.assert_array_equal(a.latents, b.latents)
@@ -366,7 +409,9 @@ def _fail_after(n_calls):
             if calls["n"] > n_calls:
                 raise RuntimeError("injected failure")
             return original(*args, **kwargs)
+
         return wrapped
+
     return hook
 
 
@@ -395,6 +440,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(maze, tmp_path, mo
         def write_then_fail(self, *args, **kwargs):
             original(self, *args, **kwargs)
             raise RuntimeError("injected failure")
+
         monkeypatch.setattr(cls, "write", write_then_fail)
 
     with pytest.raises(NwbLdnsError, match="injected failure"):

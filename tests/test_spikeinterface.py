@@ -24,7 +24,9 @@ def test_saved_sorting_folder(sorting_folder):
         assert list(rec.unit_ids) == list(sorting.get_unit_ids())
         uid = sorting.get_unit_ids()[2]
         np.testing.assert_allclose(rec.spike_times(2), sorting.get_unit_spike_train(uid) / 30000.0)
-        np.testing.assert_array_equal(rec.spike_counts(), [len(sorting.get_unit_spike_train(u)) for u in sorting.get_unit_ids()])
+        np.testing.assert_array_equal(
+            rec.spike_counts(), [len(sorting.get_unit_spike_train(u)) for u in sorting.get_unit_ids()]
+        )
         assert rec.trials is None
         assert rec.provenance["content_hash"].startswith("sha256:")
     ds = load_dataset(f"si:{folder}", DataSpec(segment_ms=1000))
@@ -45,8 +47,13 @@ def _cli(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
 
 
 def _copy(folder, dest):
@@ -109,8 +116,11 @@ def _phy_folder(path, params):
 
 
 def test_phy_params_are_read_as_literals_never_run(tmp_path):
-    good = _phy_folder(tmp_path / "phy", "dat_path = 'raw.dat'\nn_channels_dat = 4\ndtype = 'int16'\n"
-                                         "offset = 0\nsample_rate = 30000.\nhp_filtered = False\n")
+    good = _phy_folder(
+        tmp_path / "phy",
+        "dat_path = 'raw.dat'\nn_channels_dat = 4\ndtype = 'int16'\n"
+        "offset = 0\nsample_rate = 30000.\nhp_filtered = False\n",
+    )
     with open_source(f"si:{good}") as rec:
         assert len(rec.unit_ids) == 4 and rec.spike_counts().sum() == 3000
     marker = tmp_path / "ran"
@@ -128,9 +138,8 @@ def test_a_crafted_pickle_in_an_nwb_zarr_file_does_not_run(tmp_path):
     import os
     import pickle
 
-    import zarr
-
     import nwb_fixtures
+    import zarr
 
     path = nwb_fixtures.write(nwb_fixtures.lab_file("electrode_group"), tmp_path / "eg.nwb.zarr")
     p = _cli("bin", path, "-o", tmp_path / "ok.zarr", "-q")
@@ -148,8 +157,13 @@ def test_a_crafted_pickle_in_an_nwb_zarr_file_does_not_run(tmp_path):
     import subprocess
     import sys
 
-    p = subprocess.run([sys.executable, "-m", "nwb_ldns_cli.main", "bin", path, "-o", tmp_path / "bad.zarr"],
-                       capture_output=True, text=True, env={**os.environ, **env_unsafe}, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "nwb_ldns_cli.main", "bin", path, "-o", tmp_path / "bad.zarr"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env_unsafe},
+        timeout=300,
+    )
     assert p.returncode == 1 and "pickled code" in p.stderr, p.stderr
     assert not marker.exists()
 
@@ -160,8 +174,10 @@ def test_missing_zarr_chunks_of_required_arrays_are_errors(tmp_path):
     import nwb_fixtures
 
     path = nwb_fixtures.write(nwb_fixtures.maze_layout()[0], tmp_path / "m.nwb.zarr")
-    for array, what in (("units/spike_times", "units/spike_times"), ("intervals/trials/start_time",
-                                                                      "trials/start_time")):
+    for array, what in (
+        ("units/spike_times", "units/spike_times"),
+        ("intervals/trials/start_time", "trials/start_time"),
+    ):
         broken = tmp_path / f"broken-{what.replace('/', '-')}.nwb.zarr"
         shutil.copytree(path, broken)
         (broken / array / "0").unlink()

@@ -31,7 +31,9 @@ class Autoencoder(nn.Module):
         self.config = c = config
         self.inp = nn.Conv1d(c.n_neurons, c.hidden, 1)
         self.blocks = nn.ModuleList(
-            S4Block(channels=c.hidden, state_size=c.state_size, bidirectional=c.bidirectional) for _ in range(c.n_blocks))
+            S4Block(channels=c.hidden, state_size=c.state_size, bidirectional=c.bidirectional)
+            for _ in range(c.n_blocks)
+        )
         self.bottleneck = nn.Conv1d(c.hidden, c.latent_dim, 1)
         self.dec1 = nn.Conv1d(c.latent_dim, c.hidden, 1)
         self.dec2 = nn.Conv1d(c.hidden, c.n_neurons, 1)
@@ -54,8 +56,14 @@ class Autoencoder(nn.Module):
         z = self.encode(counts, mask)
         return self.decode(z), z
 
-    def loss(self, counts: torch.Tensor, mask: torch.Tensor | None = None, *,
-             rng: BatchRandom | torch.Generator | None = None, reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self,
+        counts: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        *,
+        rng: BatchRandom | torch.Generator | None = None,
+        reduction: str = "mean",
+    ) -> torch.Tensor:
         """Coordinated-dropout training loss, per trial (``reduction="trial"``, (B,)) or its mean.
 
         Entries are dropped with probability ``p``; the kept ones are scaled by 1/(1-p) and fed

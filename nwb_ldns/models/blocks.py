@@ -67,8 +67,9 @@ class AdaLNZeroBlock(nn.Module):
     a second, independent modulation (GNOCCHI's per-trial code) applied after the first.
     """
 
-    def __init__(self, *, channels: int, state_size: int, cond_dim: int, bidirectional: bool = True,
-                 extra_cond_dim: int = 0):
+    def __init__(
+        self, *, channels: int, state_size: int, cond_dim: int, bidirectional: bool = True, extra_cond_dim: int = 0
+    ):
         super().__init__()
         self.s4 = S4D(channels=channels, state_size=state_size, bidirectional=bidirectional)
         self.mlp = PointwiseMLP(channels=channels)
@@ -81,8 +82,9 @@ class AdaLNZeroBlock(nn.Module):
             nn.init.zeros_(self.extra[1].weight)
             nn.init.zeros_(self.extra[1].bias)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor | None = None,
-                extra: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor | None = None, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``x`` (B, C, L), ``cond`` (B, cond_dim), ``mask`` (B, 1, L), ``extra`` (B, extra_cond_dim)."""
         sh1, sc1, g1, sh2, sc2, g2 = self.modulation(cond)[..., None].chunk(6, dim=1)  # each (B, C, 1)
         if self.extra is not None and extra is not None:

@@ -14,7 +14,9 @@ from .blocks import AdaLNZeroBlock
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding of diffusion steps ``t`` (B,) -> (B, dim)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)  # (half,)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half
+    )  # (half,)
     args = t.float()[:, None] * freqs[None]  # (B, half)
     emb = torch.cat([args.cos(), args.sin()], -1)  # (B, 2 * half)
     return torch.nn.functional.pad(emb, (0, dim % 2))
@@ -35,23 +37,35 @@ class Denoiser(nn.Module):
         self.config = c = config
         n_in = c.latent_dim + c.series_dim + (1 if c.series_dim else 0) + 1
         self.inp = nn.Conv1d(n_in, c.hidden, 1)
-        self.step_mlp = nn.Sequential(nn.Linear(c.embed_dim, c.embed_dim), nn.SiLU(), nn.Linear(c.embed_dim, c.embed_dim))
+        self.step_mlp = nn.Sequential(
+            nn.Linear(c.embed_dim, c.embed_dim), nn.SiLU(), nn.Linear(c.embed_dim, c.embed_dim)
+        )
         self.cond_mlp = None
         if c.cond_dim:
-            self.cond_mlp = nn.Sequential(nn.Linear(c.cond_dim, c.embed_dim), nn.SiLU(),
-                                          nn.Linear(c.embed_dim, c.embed_dim))
+            self.cond_mlp = nn.Sequential(
+                nn.Linear(c.cond_dim, c.embed_dim), nn.SiLU(), nn.Linear(c.embed_dim, c.embed_dim)
+            )
             self.null_cond = nn.Parameter(torch.zeros(c.embed_dim))
         self.blocks = nn.ModuleList(
             AdaLNZeroBlock(channels=c.hidden, state_size=c.state_size, cond_dim=c.embed_dim, extra_cond_dim=c.code_dim)
-            for _ in range(c.n_blocks))
+            for _ in range(c.n_blocks)
+        )
         self.out = nn.Conv1d(c.hidden, c.latent_dim, 1)
         with torch.no_grad():
             self.out.weight.mul_(0.1)
             self.out.bias.mul_(0.1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, *, mask: torch.Tensor | None = None,
-                cond: torch.Tensor | None = None, series: torch.Tensor | None = None,
-                drop: torch.Tensor | None = None, code: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        mask: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
+        series: torch.Tensor | None = None,
+        drop: torch.Tensor | None = None,
+        code: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Denoiser output (B, latent_dim, L).
 
         Parameters

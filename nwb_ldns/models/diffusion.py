@@ -71,8 +71,15 @@ class GaussianDiffusion:
             eps = (1 - a).sqrt() * x_t + a.sqrt() * out
         return x0, eps
 
-    def loss(self, model_fn: ModelFn, x0: torch.Tensor, *, mask: torch.Tensor | None = None,
-             rng: BatchRandom | torch.Generator | None = None, reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self,
+        model_fn: ModelFn,
+        x0: torch.Tensor,
+        *,
+        mask: torch.Tensor | None = None,
+        rng: BatchRandom | torch.Generator | None = None,
+        reduction: str = "mean",
+    ) -> torch.Tensor:
         """DDPM loss at uniformly drawn steps, averaged over each trial's valid (mask = 1) entries.
 
         Returns the per-trial losses (B,) with ``reduction="trial"``, else their mean.
@@ -102,8 +109,16 @@ class GaussianDiffusion:
         n = max(1, min(n, self.config.n_steps))
         return sorted({int(round(x)) for x in torch.linspace(0, self.config.n_steps - 1, n).tolist()}, reverse=True)
 
-    def ddim_step(self, out: torch.Tensor, x_t: torch.Tensor, t: int, t_prev: int, *, eta: float = 0.0,
-                  noise: torch.Tensor | None = None) -> torch.Tensor:
+    def ddim_step(
+        self,
+        out: torch.Tensor,
+        x_t: torch.Tensor,
+        t: int,
+        t_prev: int,
+        *,
+        eta: float = 0.0,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """One DDIM update from step ``t`` to ``t_prev`` (-1 for the clean sample)."""
         B = x_t.shape[0]
         tt = torch.full((B,), t, dtype=torch.long)
@@ -117,8 +132,16 @@ class GaussianDiffusion:
         return x
 
     @torch.no_grad()
-    def ddim_sample(self, model_fn: ModelFn, x_T: torch.Tensor, *, steps: int = 50, eta: float = 0.0,
-                    generator: torch.Generator | None = None, progress: Callable | None = None) -> torch.Tensor:
+    def ddim_sample(
+        self,
+        model_fn: ModelFn,
+        x_T: torch.Tensor,
+        *,
+        steps: int = 50,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+        progress: Callable | None = None,
+    ) -> torch.Tensor:
         """Deterministic (eta = 0) or stochastic DDIM from ``x_T`` (B, D, L)."""
         x = x_T
         seq = self.ddim_steps(steps)
@@ -132,8 +155,14 @@ class GaussianDiffusion:
         return x
 
     @torch.no_grad()
-    def ddpm_sample(self, model_fn: ModelFn, x_T: torch.Tensor, *, generator: torch.Generator | None = None,
-                    progress: Callable | None = None) -> torch.Tensor:
+    def ddpm_sample(
+        self,
+        model_fn: ModelFn,
+        x_T: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        progress: Callable | None = None,
+    ) -> torch.Tensor:
         """Full ancestral DDPM sampling over all T steps (the paper's sampler)."""
         x = x_T
         for t in range(self.config.n_steps - 1, -1, -1):

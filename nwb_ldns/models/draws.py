@@ -26,8 +26,14 @@ class BatchRandom:
     rows : (b,) long tensor of positions in the global batch, or None for all ``n``.
     """
 
-    def __init__(self, generator: torch.Generator | None, n: int, device: torch.device | str,
-                 rows: torch.Tensor | None = None, _draws: list | None = None):
+    def __init__(
+        self,
+        generator: torch.Generator | None,
+        n: int,
+        device: torch.device | str,
+        rows: torch.Tensor | None = None,
+        _draws: list | None = None,
+    ):
         self.generator, self.n, self.device = generator, n, torch.device(device)
         self.rows = rows
         self._draws = [] if _draws is None else _draws  # shared by every view of this batch
@@ -67,5 +73,6 @@ class BatchRandom:
 
     def randint(self, high: int, *shape: int) -> torch.Tensor:
         """Integers in [0, high) of ``shape`` (first axis: trials)."""
-        return self._draw(f"randint{high}", shape,
-                          lambda s: torch.randint(0, high, s, device=self.device, generator=self.generator))
+        return self._draw(
+            f"randint{high}", shape, lambda s: torch.randint(0, high, s, device=self.device, generator=self.generator)
+        )

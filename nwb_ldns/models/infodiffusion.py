@@ -21,8 +21,10 @@ class CodeEncoder(nn.Module):
         super().__init__()
         c = config
         self.inp = nn.Conv1d(latent_dim + 1, c.encoder_hidden, 1)
-        self.blocks = nn.ModuleList(S4Block(channels=c.encoder_hidden, state_size=c.encoder_state_size,
-                                            bidirectional=True) for _ in range(c.encoder_blocks))
+        self.blocks = nn.ModuleList(
+            S4Block(channels=c.encoder_hidden, state_size=c.encoder_state_size, bidirectional=True)
+            for _ in range(c.encoder_blocks)
+        )
         self.norm = nn.LayerNorm(c.encoder_hidden)
         self.out = nn.Linear(c.encoder_hidden, c.code_dim)
 

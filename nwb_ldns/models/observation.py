@@ -68,8 +68,9 @@ class SpikeHistoryGLM(nn.Module):
         h = 0.0 if counts is None else self.history_term(counts)
         return F.softplus(self._drive(rates) + h)  # (B, N, L)
 
-    def loss(self, counts: torch.Tensor, rates: torch.Tensor, mask: torch.Tensor | None = None, *,
-             reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self, counts: torch.Tensor, rates: torch.Tensor, mask: torch.Tensor | None = None, *, reduction: str = "mean"
+    ) -> torch.Tensor:
         """Poisson NLL per valid entry, averaged per trial ((B,) with ``reduction="trial"``) or overall."""
         per = poisson_nll(self.rates(rates, counts), counts.float())  # (B, N, L)
         if mask is None:

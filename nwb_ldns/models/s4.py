@@ -51,8 +51,16 @@ class S4D(nn.Module):
     rates of 16x-length Lorenz samples: r 0.52 with the whole kernel, 0.93 cut at L).
     """
 
-    def __init__(self, *, channels: int, state_size: int = 32, bidirectional: bool = True, init: str = "lin",
-                 dt_min: float = 1e-3, dt_max: float = 1e-1):
+    def __init__(
+        self,
+        *,
+        channels: int,
+        state_size: int = 32,
+        bidirectional: bool = True,
+        init: str = "lin",
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+    ):
         super().__init__()
         self.channels, self.state_size, self.bidirectional = channels, state_size, bidirectional
         n_kernels = 2 if bidirectional else 1
@@ -125,7 +133,7 @@ class S4D(nn.Module):
             return self._cache[key]
         k = self.kernel(length)  # (kernels * H, L)
         if self.max_kernel is not None and length > self.max_kernel:
-            k = F.pad(k[:, :self.max_kernel], (0, length - self.max_kernel))  # taps past the trained ones are 0
+            k = F.pad(k[:, : self.max_kernel], (0, length - self.max_kernel))  # taps past the trained ones are 0
         if length >= FFT_MIN_LENGTH:
             H = self.channels
             if self.bidirectional:
@@ -202,9 +210,11 @@ def parameter_groups(model: nn.Module, *, lr: float, weight_decay: float, ssm_lr
             no_decay.append(p)
         else:
             decay.append(p)
-    groups = [{"params": decay, "lr": lr, "weight_decay": weight_decay},
-              {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-              {"params": ssm, "lr": ssm_lr, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "lr": lr, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+        {"params": ssm, "lr": ssm_lr, "weight_decay": 0.0},
+    ]
     return [g for g in groups if g["params"]]
 
 

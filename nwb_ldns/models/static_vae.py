@@ -24,14 +24,16 @@ class StaticVAE(nn.Module):
         self.encoder = CodeEncoder(latent_dim=latent_dim, config=c)
         self.lift = nn.Linear(config.code_dim, config.encoder_hidden)
         self.position = nn.Parameter(torch.randn(config.encoder_hidden, n_bins) * 0.1)
-        self.blocks = nn.ModuleList(S4Block(channels=config.encoder_hidden, state_size=config.encoder_state_size,
-                                            bidirectional=True) for _ in range(config.encoder_blocks))
+        self.blocks = nn.ModuleList(
+            S4Block(channels=config.encoder_hidden, state_size=config.encoder_state_size, bidirectional=True)
+            for _ in range(config.encoder_blocks)
+        )
         self.out = nn.Conv1d(config.encoder_hidden, latent_dim, 1)
 
     def encode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, D, L) -> mean and log variance of the code, each (B, code_dim)."""
         h = self.encoder(z)  # (B, 2K)
-        return h[:, : self.code_dim], h[:, self.code_dim:].clamp(-10, 10)
+        return h[:, : self.code_dim], h[:, self.code_dim :].clamp(-10, 10)
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """(B, code_dim) -> latent trajectory (B, D, L)."""
@@ -40,8 +42,9 @@ class StaticVAE(nn.Module):
             h = block(h)  # (B, C, L)
         return self.out(h)  # (B, D, L)
 
-    def loss(self, z: torch.Tensor, rng: BatchRandom | torch.Generator | None = None, *,
-             reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self, z: torch.Tensor, rng: BatchRandom | torch.Generator | None = None, *, reduction: str = "mean"
+    ) -> torch.Tensor:
         """Negative ELBO per latent entry: MSE reconstruction + beta KL(q(code | z) || N(0, I)).
 
         Per trial ((B,)) with ``reduction="trial"``, else the mean over trials.
@@ -50,6 +53,6 @@ class StaticVAE(nn.Module):
         eps = BatchRandom.of(rng, z.shape[0], z.device).randn(*mu.shape)  # (B, K)
         rec = self.decode(mu + (0.5 * logvar).exp() * eps)  # (B, D, L)
         mse = ((rec - z) ** 2).mean((1, 2))  # (B,)
-        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1) / (z.shape[1] * z.shape[2])  # (B,)
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1) / (z.shape[1] * z.shape[2])  # (B,)
         per = mse + self.beta * kl
         return per if reduction == "trial" else per.mean()

@@ -58,9 +58,10 @@ def _lorenz_rk4(x: np.ndarray, dt: float, n_steps: int, sigma=10.0, rho=28.0, be
     """Integrate many Lorenz systems at once. x: (batch, 3) -> trajectory (batch, 3, n_steps)."""
 
     def f(s):
-        return np.stack([sigma * (s[:, 1] - s[:, 0]),
-                         s[:, 0] * (rho - s[:, 2]) - s[:, 1],
-                         s[:, 0] * s[:, 1] - beta * s[:, 2]], axis=1)
+        return np.stack(
+            [sigma * (s[:, 1] - s[:, 0]), s[:, 0] * (rho - s[:, 2]) - s[:, 1], s[:, 0] * s[:, 1] - beta * s[:, 2]],
+            axis=1,
+        )
 
     out = np.empty((x.shape[0], 3, n_steps))
     for t in range(n_steps):
@@ -94,7 +95,7 @@ class LorenzSimulation(PoissonSession):
         self.config = config = dataclasses.replace(config or LorenzConfig(), **overrides)
         rng = np.random.default_rng([config.seed, 0])
         x0 = rng.normal(size=(config.n_trials, 3)) * 10.0 + np.array([0.0, 0.0, 25.0])
-        traj = _lorenz_rk4(x0, config.dt, config.burn_in + config.n_bins)[:, :, config.burn_in:]
+        traj = _lorenz_rk4(x0, config.dt, config.burn_in + config.n_bins)[:, :, config.burn_in :]
         mean = traj.mean(axis=(0, 2), keepdims=True)
         std = traj.std(axis=(0, 2), keepdims=True)
         self.latents = ((traj - mean) / std).astype(np.float32)  # (trial, 3, time)
@@ -115,13 +116,16 @@ class LorenzSimulation(PoissonSession):
         """One trial per simulated trial, back to back."""
         import pandas as pd
 
-        return pd.DataFrame({"start_time": self.trial_starts, "stop_time": self.trial_starts + self.config.trial_s},
-                            index=pd.Index(np.arange(self.config.n_trials), name="id"))
+        return pd.DataFrame(
+            {"start_time": self.trial_starts, "stop_time": self.trial_starts + self.config.trial_s},
+            index=pd.Index(np.arange(self.config.n_trials), name="id"),
+        )
 
     def behavior(self) -> dict[str, tuple[str, np.ndarray, str]]:
         """name -> (NWB path, values per bin (trial * time, channel), unit)."""
-        return {"lorenz_latents": ("processing/misc/lorenz_latents",
-                                   self.latents.transpose(0, 2, 1).reshape(-1, 3), "a.u.")}
+        return {
+            "lorenz_latents": ("processing/misc/lorenz_latents", self.latents.transpose(0, 2, 1).reshape(-1, 3), "a.u.")
+        }
 
 
 def lorenz_nwbfile(sim: LorenzSimulation, *, subject: dict | None = None):
@@ -151,11 +155,18 @@ def lorenz_nwbfile(sim: LorenzSimulation, *, subject: dict | None = None):
         source_script="nwb-ldns simulate lorenz",
         source_script_file_name="nwb_ldns/sim/lorenz.py",
     )
-    nwb.subject = synthetic_subject(subject_id=f"sim-lorenz-{cfg.seed}", overrides=subject,
-                                    description="Simulated subject (NCBI taxon 32630, synthetic construct).")
+    nwb.subject = synthetic_subject(
+        subject_id=f"sim-lorenz-{cfg.seed}",
+        overrides=subject,
+        description="Simulated subject (NCBI taxon 32630, synthetic construct).",
+    )
 
-    nwb.add_unit_column(name="readout_weights", description="Ground-truth readout row C_i (3 values) of the Lorenz state")
-    nwb.add_unit_column(name="readout_bias", description="Ground-truth bias; expected count per bin = softplus_2(C_i z + bias)")
+    nwb.add_unit_column(
+        name="readout_weights", description="Ground-truth readout row C_i (3 values) of the Lorenz state"
+    )
+    nwb.add_unit_column(
+        name="readout_bias", description="Ground-truth bias; expected count per bin = softplus_2(C_i z + bias)"
+    )
     for u in range(cfg.n_neurons):
         nwb.add_unit(spike_times=sim.spike_times(u), readout_weights=sim.weights[u], readout_bias=sim.bias)
     nwb.units.resolution = 1.0 / cfg.sampling_rate
@@ -164,10 +175,14 @@ def lorenz_nwbfile(sim: LorenzSimulation, *, subject: dict | None = None):
         nwb.add_trial(start_time=float(start), stop_time=float(start + cfg.trial_s))
 
     misc = nwb.create_processing_module("misc", "Ground truth of the simulation")
-    misc.add(TimeSeries(
-        name="lorenz_latents",
-        description="Ground-truth z-scored Lorenz state per bin (time x 3), trials back to back",
-        data=sim.latents.transpose(0, 2, 1).reshape(-1, 3),  # (trial * time, 3), time first
-        unit="a.u.", starting_time=0.0, rate=1.0 / cfg.bin_s,
-    ))
+    misc.add(
+        TimeSeries(
+            name="lorenz_latents",
+            description="Ground-truth z-scored Lorenz state per bin (time x 3), trials back to back",
+            data=sim.latents.transpose(0, 2, 1).reshape(-1, 3),  # (trial * time, 3), time first
+            unit="a.u.",
+            starting_time=0.0,
+            rate=1.0 / cfg.bin_s,
+        )
+    )
     return nwb

@@ -14,7 +14,8 @@ population:
 Neurons fire at ``exp(C z + log(base rate))`` per bin (``C`` Gaussian, unit-norm rows times a
 gain), Poisson. Hand velocity (mm/s) is a bell-shaped speed profile along the reach angle that
 peaks 150 ms after onset, its peak varying from trial to trial (``speed_jitter``). The trials
-table has ``move_onset_time``, ``reach_angle`` (radians), ``target_id`` and ``peak_speed``; align with ``--align move_onset_time --window -250 450`` as for MC_Maze.
+table has ``move_onset_time``, ``reach_angle`` (radians), ``target_id`` and ``peak_speed``; align with
+``--align move_onset_time --window -250 450`` as for MC_Maze.
 """
 
 from __future__ import annotations
@@ -100,16 +101,20 @@ class MazeSimulation(PoissonSession):
         speed = lambda s: np.exp(-0.5 * ((s - 0.15) / 0.06) ** 2)  # noqa: E731  peak 150 ms after onset
         gain = self.speed_factor[:, None]  # (trial, 1)
         self.velocity = (cfg.peak_speed * (gain * speed(tau))[:, :, None] * direction.transpose(0, 2, 1)).astype(
-            np.float32)  # (trial, time, 2)
+            np.float32
+        )  # (trial, time, 2)
         prep = _sigmoid((tau + 0.15) / 0.03) * (1.0 - _sigmoid((tau - 0.1) / 0.03))  # (trial, time)
         lead = speed(tau + 0.1)  # velocity 100 ms ahead
         after = np.where(tau > 0, np.exp(-np.clip(tau, 0, None) / 0.3), 0.0)
         phase = 2 * np.pi * 2.0 * np.clip(tau, 0, None) + self.angles[:, None]
-        self.latents = np.concatenate([
-            prep[:, None] * direction,
-            (gain * lead)[:, None] * direction,
-            np.stack([after * np.cos(phase), after * np.sin(phase)], 1),
-        ], axis=1).astype(np.float32)  # (trial, 6, time)
+        self.latents = np.concatenate(
+            [
+                prep[:, None] * direction,
+                (gain * lead)[:, None] * direction,
+                np.stack([after * np.cos(phase), after * np.sin(phase)], 1),
+            ],
+            axis=1,
+        ).astype(np.float32)  # (trial, 6, time)
         w = rng.normal(size=(cfg.n_neurons, 6))
         self.weights = cfg.gain * w / np.linalg.norm(w, axis=1, keepdims=True)
         self.bias = np.log(cfg.base_rate_hz * cfg.bin_s)
@@ -126,10 +131,17 @@ class MazeSimulation(PoissonSession):
     def trials_table(self):
         import pandas as pd
 
-        return pd.DataFrame({"start_time": self.trial_starts, "stop_time": self.trial_starts + self.config.trial_s,
-                             "move_onset_time": self.trial_starts + self.onsets, "reach_angle": self.angles,
-                             "target_id": self.targets, "peak_speed": self.config.peak_speed * self.speed_factor},
-                            index=pd.Index(np.arange(self.config.n_trials), name="id"))
+        return pd.DataFrame(
+            {
+                "start_time": self.trial_starts,
+                "stop_time": self.trial_starts + self.config.trial_s,
+                "move_onset_time": self.trial_starts + self.onsets,
+                "reach_angle": self.angles,
+                "target_id": self.targets,
+                "peak_speed": self.config.peak_speed * self.speed_factor,
+            },
+            index=pd.Index(np.arange(self.config.n_trials), name="id"),
+        )
 
     def behavior(self) -> dict[str, tuple[str, np.ndarray, str]]:
         return {"hand_vel": ("processing/behavior/hand_vel", self.velocity.reshape(-1, 2), "mm/s")}

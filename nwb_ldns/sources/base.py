@@ -192,7 +192,8 @@ class Recording(abc.ABC):
         if len(matches) > 1:
             raise NwbLdnsError(
                 f"behaviour name {name!r} is ambiguous in {self.uri}: "
-                + ", ".join(s.path for s in matches) + "; pass the full path"
+                + ", ".join(s.path for s in matches)
+                + "; pass the full path"
             )
         return matches[0]
 

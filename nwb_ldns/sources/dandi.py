@@ -102,13 +102,21 @@ def _choose_asset(ds, label: str):
         if found is not None:
             sizes[a.path] = found
     # pick a file only when it has at least the units and trials of every other (NLB train vs test)
-    best = [a for a in nwb if a.path in sizes
-            and all(sizes[a.path][0] >= u and sizes[a.path][1] >= t for u, t in sizes.values())]
+    best = [
+        a
+        for a in nwb
+        if a.path in sizes and all(sizes[a.path][0] >= u and sizes[a.path][1] >= t for u, t in sizes.values())
+    ]
     if len(sizes) == 1 or (best and len(best) == 1):
         chosen = best[0] if best else next(a for a in nwb if a.path in sizes)
         others = [p for p in sizes if p != chosen.path]
-        logger.info("%s: using %s (%d units, %d trials)%s", label, chosen.path, *sizes[chosen.path],
-                    f"; also holds {', '.join(others)}" if others else "")
+        logger.info(
+            "%s: using %s (%d units, %d trials)%s",
+            label,
+            chosen.path,
+            *sizes[chosen.path],
+            f"; also holds {', '.join(others)}" if others else "",
+        )
         return chosen
     why = "none has both units and trials" if not sizes else "several have units and trials"
     raise NwbLdnsError(f"{label} holds {len(nwb)} NWB files and {why}; name one: {listing}")
@@ -122,9 +130,13 @@ def _download(url: str, dest: Path, size: int, quiet: bool) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
     try:
-        with requests.get(url, stream=True, timeout=(5.0, 60.0)) as r, open(tmp, "wb") as fh, \
-                tqdm(total=size, unit="B", unit_scale=True, desc=f"download {dest.name}", disable=quiet,
-                     leave=False) as bar:
+        with (
+            requests.get(url, stream=True, timeout=(5.0, 60.0)) as r,
+            open(tmp, "wb") as fh,
+            tqdm(
+                total=size, unit="B", unit_scale=True, desc=f"download {dest.name}", disable=quiet, leave=False
+            ) as bar,
+        ):
             r.raise_for_status()
             for block in r.iter_content(1 << 20):
                 fh.write(block)
@@ -145,8 +157,9 @@ def _open_cached(record: dict, uri: str) -> NWBRecording:
 
 
 @register_source("dandi")
-def open_dandi(rest: str, *, uri: str, cache_dir=None, dandi_api_url=None, quiet: bool = False,
-               **_options) -> NWBRecording:
+def open_dandi(
+    rest: str, *, uri: str, cache_dir=None, dandi_api_url=None, quiet: bool = False, **_options
+) -> NWBRecording:
     """Resolve a DANDI URI with the dandi client and open the asset (see module docstring)."""
     dandiset, asset_path, version = parse_dandi_uri(rest)
     api_url = (dandi_api_url or os.environ.get(ENV_API_URL) or default_api_url()).rstrip("/")
@@ -161,8 +174,9 @@ def open_dandi(rest: str, *, uri: str, cache_dir=None, dandi_api_url=None, quiet
         if record_file is not None and record_file.exists():
             record = json.loads(record_file.read_text())
             if Path(record["local_path"]).exists():
-                logger.warning("DANDI at %s is unreachable (%s); using the cached copy %s",
-                               api_url, exc, record["local_path"])
+                logger.warning(
+                    "DANDI at %s is unreachable (%s); using the cached copy %s", api_url, exc, record["local_path"]
+                )
                 return _open_cached(record, uri)
         hint = "" if cache else "use --cache-dir after one online run, or "
         raise NwbLdnsError(
@@ -179,7 +193,9 @@ def open_dandi(rest: str, *, uri: str, cache_dir=None, dandi_api_url=None, quiet
         version_id = ds.version_id
         asset = ds.get_asset_by_path(asset_path) if asset_path else _choose_asset(ds, label)
         if type(asset).__name__ == "RemoteZarrAsset":
-            raise NwbLdnsError(f"{label}/{asset.path} is a Zarr asset; streaming NWB-Zarr from DANDI is not supported yet")
+            raise NwbLdnsError(
+                f"{label}/{asset.path} is a Zarr asset; streaming NWB-Zarr from DANDI is not supported yet"
+            )
         url = asset.get_content_url(follow_redirects=1, strip_query=True)
         digest = asset.get_raw_digest()
     except NotFoundError as exc:
@@ -189,9 +205,17 @@ def open_dandi(rest: str, *, uri: str, cache_dir=None, dandi_api_url=None, quiet
     except Exception as exc:
         raise NwbLdnsError(f"{label}: DANDI request failed: {type(exc).__name__}: {exc}") from exc
 
-    provenance = {"source_uri": uri, "dandi_api_url": api_url, "dandiset": dandiset, "version": version_id,
-                  "asset_path": asset.path, "asset_id": asset.identifier, "content_url": url,
-                  "size": asset.size, "content_hash": f"dandi-etag:{digest}"}
+    provenance = {
+        "source_uri": uri,
+        "dandi_api_url": api_url,
+        "dandiset": dandiset,
+        "version": version_id,
+        "asset_path": asset.path,
+        "asset_id": asset.identifier,
+        "content_url": url,
+        "size": asset.size,
+        "content_hash": f"dandi-etag:{digest}",
+    }
 
     if cache is not None:
         local = cache / "dandi" / "blobs" / re.sub(r"[^0-9A-Za-z._-]", "_", digest) / Path(asset.path).name

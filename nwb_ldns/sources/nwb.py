@@ -20,9 +20,17 @@ from .base import BehaviorSeries, Recording, scalar_values
 logger = logging.getLogger("nwb_ldns")
 
 # time series kinds that are recordings, not behaviour: never offered as --behavior
-_NOT_BEHAVIOR = ("ElectricalSeries", "ImageSeries", "ImageMaskSeries", "OpticalSeries", "TwoPhotonSeries",
-                 "RoiResponseSeries", "FluorescenceSeries", "SpikeEventSeries",
-                 "TrialAlignedSeries")  # the last: latents and rates nwb-ldns wrote
+_NOT_BEHAVIOR = (
+    "ElectricalSeries",
+    "ImageSeries",
+    "ImageMaskSeries",
+    "OpticalSeries",
+    "TwoPhotonSeries",
+    "RoiResponseSeries",
+    "FluorescenceSeries",
+    "SpikeEventSeries",
+    "TrialAlignedSeries",
+)  # the last: latents and rates nwb-ldns wrote
 
 
 def _object_path(obj) -> str:
@@ -102,7 +110,7 @@ class NWBRecording(Recording):
 
     def _read_spike_times(self, index: int) -> np.ndarray:
         start = int(self._ends[index - 1]) if index > 0 else 0
-        return np.asarray(self._flat[start:int(self._ends[index])], dtype=np.float64)
+        return np.asarray(self._flat[start : int(self._ends[index])], dtype=np.float64)
 
     def spike_counts(self) -> np.ndarray:
         return np.diff(self._ends, prepend=0)
@@ -154,7 +162,7 @@ class NWBRecording(Recording):
             return None
         flat, ends = self._obs
         start = int(ends[index - 1]) if index > 0 else 0
-        return np.asarray(flat[start:int(ends[index])], dtype=np.float64).reshape(-1, 2)
+        return np.asarray(flat[start : int(ends[index])], dtype=np.float64).reshape(-1, 2)
 
     @functools.cached_property
     def trials(self) -> pd.DataFrame | None:
@@ -168,8 +176,9 @@ class NWBRecording(Recording):
         cache = self.__dict__.setdefault("_intervals", {})
         for name, table in self.nwbfile.intervals.items():  # trials, epochs, invalid_times and any other
             if name not in cache:
-                cache[name] = self.trials if name == "trials" else self.epochs if name == "epochs" \
-                    else self._table(table)
+                cache[name] = (
+                    self.trials if name == "trials" else self.epochs if name == "epochs" else self._table(table)
+                )
         return dict(cache)
 
     def _table(self, table) -> pd.DataFrame | None:
@@ -203,8 +212,9 @@ class NWBRecording(Recording):
                 head = np.asarray(ts.timestamps[: min(len(ts.timestamps), 1001)])
                 step = float(np.median(np.diff(head)))
                 rate = 1.0 / step if step > 0 else None
-            out.append(BehaviorSeries(name=ts.name, path=path, shape=tuple(ts.data.shape), rate=rate,
-                                      unit=str(ts.unit or "")))
+            out.append(
+                BehaviorSeries(name=ts.name, path=path, shape=tuple(ts.data.shape), rate=rate, unit=str(ts.unit or ""))
+            )
         return out
 
     def _timestamps(self, path: str) -> np.ndarray | None:
@@ -308,5 +318,6 @@ def open_nwb_file(path: str, *, uri: str | None = None, provenance: dict | None 
         raise NwbLdnsError(f"cannot open {uri} as {kind}: {type(exc).__name__}: {exc}") from exc
     if provenance is not None:
         return NWBRecording(io=io, uri=uri, provenance=provenance)
-    return NWBRecording(io=io, uri=uri, provenance={"source_uri": uri, "path": str(path.resolve())},
-                        hash_fn=lambda: content_hash(path))
+    return NWBRecording(
+        io=io, uri=uri, provenance={"source_uri": uri, "path": str(path.resolve())}, hash_fn=lambda: content_hash(path)
+    )

@@ -49,8 +49,12 @@ class SimRecording(Recording):
         cfg = sim.config
         params = dataclasses.asdict(cfg)
         digest = hashlib.sha256(json.dumps({"sim": name, **params}, sort_keys=True).encode()).hexdigest()
-        self.provenance = {"source_uri": uri, "simulation": name, "parameters": params,
-                           "content_hash": f"params-sha256:{digest}"}
+        self.provenance = {
+            "source_uri": uri,
+            "simulation": name,
+            "parameters": params,
+            "content_hash": f"params-sha256:{digest}",
+        }
         self._ids = np.arange(cfg.n_neurons)
 
     @property
@@ -75,8 +79,10 @@ class SimRecording(Recording):
 
     def behavior_series(self) -> list[BehaviorSeries]:
         cfg = self.simulation.config
-        return [BehaviorSeries(name=name, path=path, shape=values.shape, rate=1.0 / cfg.bin_s, unit=unit)
-                for name, (path, values, unit) in self.simulation.behavior().items()]
+        return [
+            BehaviorSeries(name=name, path=path, shape=values.shape, rate=1.0 / cfg.bin_s, unit=unit)
+            for name, (path, values, unit) in self.simulation.behavior().items()
+        ]
 
     def read_behavior(self, series, windows):
         """Samples at bin starts (the simulations' behaviour is defined per bin)."""
@@ -93,9 +99,17 @@ class SimRecording(Recording):
         from ..nwb_io import SYNTHETIC_SPECIES
 
         name = self.provenance["simulation"]
-        return {"session_description": f"simulated {name} session", "session_id": f"{name}-seed{cfg.seed}",
-                "subject": {"subject_id": f"sim-{name}-{cfg.seed}", "species": SYNTHETIC_SPECIES, "sex": "U",
-                            "age": "P0D", "description": "Simulated subject (NCBI taxon 32630, synthetic construct)."}}
+        return {
+            "session_description": f"simulated {name} session",
+            "session_id": f"{name}-seed{cfg.seed}",
+            "subject": {
+                "subject_id": f"sim-{name}-{cfg.seed}",
+                "species": SYNTHETIC_SPECIES,
+                "sex": "U",
+                "age": "P0D",
+                "description": "Simulated subject (NCBI taxon 32630, synthetic construct).",
+            },
+        }
 
 
 @register_source("sim")

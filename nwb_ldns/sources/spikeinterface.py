@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NwbLdnsError
+from ..untrusted import check_untrusted
 from . import register_source
 from .base import Recording, scalar_values
-from ..untrusted import check_untrusted
 from .nwb import content_hash
 
 logger = logging.getLogger("nwb_ldns")
@@ -37,9 +37,13 @@ def load_sorting(path: Path):
             if "sampling frequency" not in str(exc).lower():
                 raise
         # no units 'resolution' and no ElectricalSeries: SpikeInterface needs a rate to hold times as frames
-        logger.warning("%s: the units table has no resolution; SpikeInterface reads its spike times on a %g kHz "
-                       "grid (pass the plain path %s to read them exactly as stored)", path, FALLBACK_RATE_HZ / 1e3,
-                       path)
+        logger.warning(
+            "%s: the units table has no resolution; SpikeInterface reads its spike times on a %g kHz "
+            "grid (pass the plain path %s to read them exactly as stored)",
+            path,
+            FALLBACK_RATE_HZ / 1e3,
+            path,
+        )
         return se.read_nwb_sorting(path, sampling_frequency=FALLBACK_RATE_HZ)
     return sc.load(path)
 
@@ -61,8 +65,11 @@ class SortingRecording(Recording):
         self.uri = uri
         self._path = path
         self._ids = np.asarray(sorting.get_unit_ids())
-        self._provenance = {"source_uri": uri, "path": str(path.resolve()),
-                            "sampling_frequency": float(sorting.get_sampling_frequency())}
+        self._provenance = {
+            "source_uri": uri,
+            "path": str(path.resolve()),
+            "sampling_frequency": float(sorting.get_sampling_frequency()),
+        }
 
     @property
     def provenance(self) -> dict:
@@ -76,8 +83,9 @@ class SortingRecording(Recording):
 
     def _read_spike_times(self, index: int) -> np.ndarray:
         # return_times uses the sorting's time vector when it has one, else frames / sampling rate
-        return np.asarray(self.sorting.get_unit_spike_train(self._ids[index], segment_index=0, return_times=True),
-                          dtype=np.float64)
+        return np.asarray(
+            self.sorting.get_unit_spike_train(self._ids[index], segment_index=0, return_times=True), dtype=np.float64
+        )
 
     def spike_counts(self) -> np.ndarray:
         counts = self.sorting.count_num_spikes_per_unit(outputs="array")

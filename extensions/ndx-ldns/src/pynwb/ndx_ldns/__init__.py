@@ -43,5 +43,13 @@ TrialAlignedSeries = get_class("TrialAlignedSeries", NAMESPACE)
 LdnsGeneration = get_class("LdnsGeneration", NAMESPACE)
 LdnsEncoding = get_class("LdnsEncoding", NAMESPACE)
 
-__all__ = ["NAMESPACE", "SPEC_PATH", "LdnsDataSource", "LdnsEncoding", "LdnsGeneration", "LdnsModelMetadata",
-           "TrialAlignedSeries", "__version__"]
+__all__ = [
+    "NAMESPACE",
+    "SPEC_PATH",
+    "LdnsDataSource",
+    "LdnsEncoding",
+    "LdnsGeneration",
+    "LdnsModelMetadata",
+    "TrialAlignedSeries",
+    "__version__",
+]
