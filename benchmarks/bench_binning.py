@@ -68,7 +68,7 @@ def nwb_to_dataset(spikes, onsets, duration, folder):
 
     from nwb_ldns.config import DataSpec
     from nwb_ldns.dataset import load_dataset
-    from nwb_ldns.nwb_io import write_nwbfile
+    from nwb_ldns.io.nwbfile import write_nwbfile
 
     nwb = NWBFile(
         session_description="benchmark",

@@ -15,7 +15,7 @@ import click
 
 from nwb_ldns import __version__
 from nwb_ldns.errors import Interrupted, MainRankFailed, NwbLdnsError
-from nwb_ldns.outputs import check_replaceable
+from nwb_ldns.io.outputs import check_replaceable
 
 logger = logging.getLogger("nwb_ldns")
 
@@ -337,8 +337,9 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
     Example:
       nwb-ldns simulate lorenz -o lorenz.nwb --n-trials 200
     """
-    from nwb_ldns.nwb_io import write_nwbfile
-    from nwb_ldns.sim.lorenz import LorenzConfig, LorenzSimulation, lorenz_nwbfile
+    from nwb_ldns.io.nwbfile import write_nwbfile
+    from nwb_ldns.io.simulated import lorenz_nwbfile
+    from nwb_ldns.sim.lorenz import LorenzConfig, LorenzSimulation
 
     check_replaceable(output, kind="nwb", overwrite=overwrite)  # before any work
     try:
@@ -835,8 +836,9 @@ def encode_cmd(
       nwb-ldns encode dandi:000128 -o mc_maze-latents.nwb.zarr
     """
     from nwb_ldns.artifacts import load_model
-    from nwb_ldns.encode import encode_source, encoded_nwbfile
-    from nwb_ldns.nwb_io import write_nwbfile
+    from nwb_ldns.encode import encode_source
+    from nwb_ldns.io.encoded import encoded_nwbfile
+    from nwb_ldns.io.nwbfile import write_nwbfile
 
     check_replaceable(output, kind="nwb", overwrite=overwrite)  # before any work
     model = load_model(model_dir, device=device)
@@ -973,7 +975,7 @@ def _on_signal(signum, _frame):
 def _exit(code: int) -> None:
     """Exit with ``code``; after a failed HDF5 write skip interpreter teardown, where the HDF5 library
     can crash on the ids it could not close (a full disk ended in a segfault after the error line)."""
-    nwb_io = sys.modules.get("nwb_ldns.nwb_io")
+    nwb_io = sys.modules.get("nwb_ldns.io.nwbfile")
     if nwb_io is not None and getattr(nwb_io, "HDF5_WRITE_FAILED", False):
         sys.stdout.flush()
         sys.stderr.flush()
@@ -1028,7 +1030,7 @@ def main(argv=None) -> None:
     except Exception as exc:  # a bug or an unexpected library failure: still one line
         if debug:
             raise
-        from nwb_ldns.outputs import describe_os_error
+        from nwb_ldns.io.outputs import describe_os_error
 
         reason = describe_os_error(exc)
         msg = reason or f"{type(exc).__name__}: {' '.join(str(exc).split())} (set NWB_LDNS_DEBUG=1 for the traceback)"

@@ -11,8 +11,9 @@ import numpy as np
 from nwb_ldns import open_source
 from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import SpikeDataset, build_dataset
-from nwb_ldns.nwb_io import write_nwbfile
-from nwb_ldns.sim.lorenz import LorenzConfig, LorenzSimulation, lorenz_nwbfile
+from nwb_ldns.io.nwbfile import write_nwbfile
+from nwb_ldns.io.simulated import lorenz_nwbfile
+from nwb_ldns.sim.lorenz import LorenzConfig, LorenzSimulation
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "lorenz-example")
 out.mkdir(exist_ok=True)

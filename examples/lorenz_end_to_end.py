@@ -11,8 +11,9 @@ from nwb_ldns import metrics
 from nwb_ldns.artifacts import load_model
 from nwb_ldns.dataset import load_dataset
 from nwb_ldns.fit import fit
-from nwb_ldns.generate import generate, synthetic_nwbfile
-from nwb_ldns.nwb_io import write_nwbfile
+from nwb_ldns.generate import generate
+from nwb_ldns.io.nwbfile import write_nwbfile
+from nwb_ldns.io.synthetic import synthetic_nwbfile
 
 model_dir = sys.argv[1] if len(sys.argv) > 1 else "lorenz-example-model"
 data = load_dataset("sim:lorenz?n_trials=1000")

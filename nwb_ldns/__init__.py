@@ -1,9 +1,8 @@
 """nwb-ldns: latent diffusion models of neural spiking data, from and to NWB/DANDI."""
 
-__version__ = "0.1.0.dev0"
-
-from .errors import NwbLdnsError  # noqa: E402
-from .nwb_io import open_latents  # noqa: E402
-from .sources import open_source  # noqa: E402
+from ._version import __version__
+from .errors import NwbLdnsError
+from .io.nwbfile import open_latents
+from .sources import open_source
 
 __all__ = ["NwbLdnsError", "__version__", "open_latents", "open_source"]

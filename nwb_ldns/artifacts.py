@@ -24,9 +24,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from ._version import __version__
 from .config import AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig, DiffusionConfig
 from .errors import NwbLdnsError
+from .io.outputs import write_atomically
 
 FORMAT = "nwb-ldns-model"
 FORMAT_VERSION = 1
@@ -46,22 +47,9 @@ def versions() -> dict[str, str]:
     }
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates 0600 files; models are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_json(path: Path, obj: dict) -> None:
     """Atomic JSON write (temporary name, then rename)."""
-    _atomic(Path(path), lambda t: t.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n"))
+    write_atomically(path, lambda t: t.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n"))
 
 
 def _json_default(o):
@@ -77,7 +65,7 @@ def _json_default(o):
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """Atomic safetensors write; tensors are made contiguous and moved to the CPU."""
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    _atomic(Path(path), lambda t: save_file(flat, str(t), metadata=metadata))
+    write_atomically(path, lambda t: save_file(flat, str(t), metadata=metadata), shared=True)
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -250,7 +238,7 @@ def extract_model(nwb_path: str | os.PathLike, model_dir: str | os.PathLike) -> 
 
     The weights are safetensors bytes, so nothing in the file is executed.
     """
-    from .nwb_io import open_nwb, read_ldns_model
+    from .io.nwbfile import open_nwb, read_ldns_model
 
     out = Path(model_dir)
     with open_nwb(nwb_path) as io:
@@ -276,7 +264,7 @@ def extract_model(nwb_path: str | os.PathLike, model_dir: str | os.PathLike) -> 
                 )
         out.mkdir(parents=True, exist_ok=True)
         for stage, data in datas.items():
-            _atomic(_weights(out, stage), lambda t, data=data: t.write_bytes(data))
+            write_atomically(_weights(out, stage), lambda t, data=data: t.write_bytes(data), shared=True)
     write_json(out / "config.json", cfg)
     return out
 

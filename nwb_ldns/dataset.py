@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import __version__
+from ._version import __version__
 from .binning import WindowBinner
 from .config import DataSpec
 from .errors import NwbLdnsError
@@ -156,9 +156,9 @@ class SpikeDataset:
     def to_zarr(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Save to a Zarr folder (written under a hidden temporary name, then moved into place).
 
-        ``overwrite`` replaces only a dataset that nwb-ldns wrote (see :mod:`nwb_ldns.outputs`).
+        ``overwrite`` replaces only a dataset that nwb-ldns wrote (see :mod:`nwb_ldns.io.outputs`).
         """
-        from .outputs import claim
+        from .io.outputs import claim
 
         with claim(path, kind="dataset", overwrite=overwrite) as out:
             self.ds.to_zarr(out.tmp, mode="w", consolidated=True)

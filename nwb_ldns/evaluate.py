@@ -55,7 +55,7 @@ class Pair:
 
 
 def _model_config(synthetic_path: str) -> dict:
-    from .nwb_io import open_nwb, read_ldns_model
+    from .io.nwbfile import open_nwb, read_ldns_model
 
     with open_nwb(synthetic_path) as io:
         return json.loads(read_ldns_model(io, synthetic_path).config)
@@ -71,7 +71,7 @@ def load_pair(
     trial) are compared with every synthetic trial.
     """
     from .encode import select_units
-    from .nwb_io import open_latents
+    from .io.nwbfile import open_latents
 
     cfg = _model_config(synthetic_path)
     spec = DataSpec.from_dict(cfg["data"]["spec"])

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import artifacts, distributed, outputs
+from . import artifacts, distributed
 from .artifacts import STAGES
 from .config import (
     PRESETS,
@@ -29,6 +29,7 @@ from .config import (
 )
 from .dataset import SpikeDataset
 from .errors import NwbLdnsError
+from .io import outputs
 from .model import condition_features, latent_stats, resolve_device
 from .models.autoencoder import Autoencoder
 from .models.denoiser import Denoiser

@@ -1,25 +1,24 @@
-"""Generating synthetic trials from a fitted model, and writing them as NWB."""
+"""Generating synthetic trials from a fitted model (the NWB file: :mod:`nwb_ldns.io.synthetic`)."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import __version__
 from . import metrics as M
 from .errors import NwbLdnsError
+from .io.nwbfile import write_nwbfile
+from .io.outputs import claim
+from .io.store import SyntheticStore
+from .io.synthetic import synthetic_nwbfile
 from .model import LdnsModel, condition_features
-from .nwb_io import model_metadata, new_nwbfile, subject_from, trial_aligned_series
 
 logger = logging.getLogger("nwb_ldns")
-
-#: grid of written spike times (Units.resolution = 1 / SAMPLING_RATE); spikes fall strictly inside their bin
-SAMPLING_RATE = 30000.0
 
 
 @dataclasses.dataclass
@@ -162,6 +161,7 @@ def generate(
         fixed_noise=fixed_noise,
         noise=noise,
         eta=eta,
+        batch_size=batch_size,
     )
     counts, rates, latents = [], [], []
     for c, r, z in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
@@ -201,14 +201,8 @@ def generate_to_file(
     -------
     (path, n_trials, n_bins, n_units)
     """
-    from pathlib import Path
-
-    from .nwb_io import write_nwbfile
-    from .outputs import claim
-    from .stream import SyntheticStore
-
     path = Path(path)
-    plan = _plan(model, **kwargs)
+    plan = _plan(model, batch_size=batch_size, **kwargs)
     # held from the first batch to the rename: a second writer of the same file fails at once
     with claim(path, kind="nwb", overwrite=overwrite) as out:
         store = SyntheticStore(
@@ -265,6 +259,7 @@ def _plan(
     fixed_noise: bool = False,
     noise: np.ndarray | None = None,
     eta: float = 1.0,
+    batch_size: int = 256,
 ) -> _Plan:
     if codes is not None and not model.code_dim:
         raise NwbLdnsError("--code needs a model fitted with --method gnocchi")
@@ -286,6 +281,8 @@ def _plan(
         raise NwbLdnsError(f"unknown sampler {sampler!r}; use ddim or ddpm")
     if not 0.0 <= eta <= 1.0:
         raise NwbLdnsError(f"eta must be between 0 and 1, got {eta}")
+    if batch_size < 1:
+        raise NwbLdnsError(f"the batch size must be at least 1, got {batch_size}")
     if noise is not None or fixed_noise:
         eta = 0.0  # a fixed x_T: the same deterministic path for every trial, only the code differs
     model.observation(observation)  # fails now, not after sampling, when the model lacks it
@@ -313,6 +310,7 @@ def _plan(
         "eta": eta if sampler == "ddim" else 1.0,
         "n_trials": n,
         "length": L,
+        "batch_size": batch_size,  # the draw (and where spikes fall in their bins) depends on it
         "condition": model.condition.to_dict(),
     }
     if code_source is not None:
@@ -394,214 +392,3 @@ def traverse_codes(base: np.ndarray, dim: int, lo: float, hi: float, steps: int)
     out = np.repeat(base[None], steps, axis=0)
     out[:, dim] = np.linspace(lo, hi, steps, dtype=np.float32)
     return out
-
-
-def spike_times_from_counts(counts: np.ndarray, bin_s: float, *, seed, offset_bins: int = 0) -> np.ndarray:
-    """Sorted spike times of one unit from its counts per bin (flattened over trials).
-
-    Spikes fall on a 30 kHz grid strictly inside their bin, at seeded random samples, so
-    re-binning the times gives the counts back.
-    """
-    spb = int(round(bin_s * SAMPLING_RATE))
-    bins = np.repeat(np.arange(counts.size) + offset_bins, counts.astype(np.int64))
-    rng = np.random.default_rng(seed)
-    samples = bins * spb + rng.integers(1, max(spb, 2), size=bins.size)
-    return np.sort(samples) / SAMPLING_RATE
-
-
-def _units_table(spike_times, per_unit: np.ndarray, *, span: float, unit_ids: list[str]):
-    """A standard ``Units`` table from every unit's spike times one after the other (an array or
-    a :class:`~nwb_ldns.stream.Pieces`) and the spike count of each unit."""
-    from hdmf.common import VectorData, VectorIndex
-    from pynwb.misc import Units
-
-    n = len(unit_ids)
-    times = VectorData(name="spike_times", description="the spike times for each unit in seconds", data=spike_times)
-    obs = VectorData(
-        name="obs_intervals", description="the observation intervals for each unit", data=np.tile([[0.0, span]], (n, 1))
-    )
-    # each index before its target: hdmf drops a chunk-iterator column from its length check
-    # before it looks for the index's target, and would then not find it
-    return Units(
-        name="units",
-        id=list(range(n)),
-        resolution=1.0 / SAMPLING_RATE,
-        columns=[
-            VectorIndex(name="spike_times_index", data=np.cumsum(per_unit).tolist(), target=times),
-            times,
-            obs,
-            VectorIndex(name="obs_intervals_index", data=list(range(1, n + 1)), target=obs),
-            VectorData(
-                name="source_unit_id", description="id of the unit in the data the model was fitted on", data=unit_ids
-            ),
-        ],
-    )
-
-
-def synthetic_nwbfile(model: LdnsModel, syn: Synthetic, *, subject: dict | None = None, include_weights: bool = False):
-    """An in-memory NWBFile of synthetic trials.
-
-    Trials are laid back to back from t = 0.
-
-    - ``units``: standard ``Units``, one row per model unit, spike times on a 30 kHz grid
-      (``resolution`` 1/30 kHz), ``obs_intervals`` the whole span, the source's unit id in
-      ``source_unit_id``;
-    - ``trials``: a ``synthetic`` column, the trial-level condition, and the alignment column of
-      the training data (e.g. ``move_onset_time``) so the file bins like the source;
-    - ``processing/behavior``: a velocity condition as a time-first TimeSeries;
-    - ``processing/misc``: ``latents`` and ``rates`` (Hz) as ``TrialAlignedSeries``;
-    - ``/general/ldns_model`` and ``/general/ldns_generation`` (ndx-ldns): the model and the draw.
-
-    Subject and session fields come from the source where known, ``subject`` options over them.
-    """
-    from hdmf.common import VectorData
-    from ndx_ldns import LdnsGeneration
-    from pynwb import TimeSeries
-    from pynwb.epoch import TimeIntervals
-
-    lazy = getattr(syn, "lazy", False)  # a SyntheticStore: every large dataset is written piece by piece
-    n, N, L = (syn.n_trials, syn.n_units, syn.n_bins) if lazy else syn.counts.shape
-    bin_s = syn.bin_s
-    prov = model.info.get("provenance", {})
-    session = model.data.get("session", {})
-    nwb = new_nwbfile(
-        session_description=(
-            f"Synthetic spiking data: {n} trials x {L} bins of {bin_s * 1e3:g} ms x {N} units, "
-            f"sampled from an LDNS model fitted on {prov.get('source_uri', 'unknown data')}."
-        ),
-        session=session,
-        session_id=f"ldns-synthetic-seed{syn.settings['seed']}",
-        experiment_description=f"Generated by nwb-ldns {__version__} from a model of: "
-        f"{session.get('session_description', prov.get('source_uri', 'unknown data'))}",
-        source_script=f"nwb-ldns generate (nwb-ldns {__version__})",
-        keywords=("synthetic data",),
-    )
-    nwb.subject = subject_from(session.get("subject"), options=subject, synthetic_id="ldns-synthetic")
-
-    span = n * L * bin_s
-    unit_ids = model.data.get("unit_ids") or list(range(N))
-    if lazy:
-        spike_times, per_unit = syn.spike_pieces(), syn.spike_counts()
-    else:
-        flat = syn.counts.transpose(1, 0, 2).reshape(N, -1)  # (N, trial * time)
-        trains = [spike_times_from_counts(flat[u], bin_s, seed=syn.settings["seed"] * 100_003 + u) for u in range(N)]
-        spike_times, per_unit = np.concatenate(trains), np.array([t.size for t in trains])
-    nwb.units = _units_table(spike_times, per_unit, span=span, unit_ids=[str(u) for u in unit_ids[:N]])
-
-    spec = model.condition
-    offset = float(model.data.get("time_start_s", 0.0))  # window start relative to the alignment event
-    starts = np.arange(n) * L * bin_s
-    events = starts - offset
-    align = model.spec.align
-    # the trials table built column by column: add_trial per row costs ~85 us, 8 s per 100k trials
-    cols = [
-        VectorData(
-            name="synthetic",
-            description="True: the trial was generated by a model, not recorded",
-            data=np.ones(n, dtype=bool),
-        )
-    ]
-    if spec.trial_level:
-        cols.append(
-            VectorData(
-                name=spec.name,
-                description=f"condition the trial was generated with ({spec.kind})",
-                data=(
-                    np.asarray(syn.condition, dtype=np.float64).reshape(n)
-                    if syn.condition is not None
-                    else np.full(n, np.nan)
-                ),
-            )
-        )
-    if align and align not in ("start_time", "stop_time"):
-        cols.append(
-            VectorData(
-                name=align,
-                description=f"the alignment event of the training data ({align}): "
-                f"the trial's first bin starts {offset * 1e3:g} ms from it",
-                data=events.astype(np.float64),
-            )
-        )
-    if syn.codes is not None:
-        cols.append(
-            VectorData(
-                name="code",
-                description=f"GNOCCHI code the trial was generated from "
-                f"({syn.settings.get('codes')}; one "
-                f"{syn.codes.shape[1]}-vector per trial)",
-                data=np.asarray(syn.codes),
-            )
-        )
-    nwb.trials = TimeIntervals(
-        name="trials",
-        description="synthetic trials, back to back from t = 0",
-        id=np.arange(n),
-        columns=[
-            VectorData(name="start_time", description="start of the trial (s)", data=starts),
-            VectorData(name="stop_time", description="end of the trial (s)", data=starts + L * bin_s),
-            *cols,
-        ],
-    )
-
-    series = None
-    if spec.series and syn.condition is not None:
-        beh = nwb.create_processing_module("behavior", "Behaviour the synthetic trials were conditioned on")
-        series = TimeSeries(
-            name=spec.name,
-            description=f"condition {spec.name} per bin (time x channel), trials back to back",
-            data=syn.condition.reshape(-1, syn.condition.shape[-1]),
-            unit=spec.unit or "a.u.",
-            starting_time=0.0,
-            rate=1.0 / bin_s,
-        )
-        beh.add(series)
-    misc = nwb.create_processing_module("misc", "Model outputs behind the synthetic spikes")
-    lengths = np.full(n, L)
-    common = dict(lengths=lengths, bin_s=bin_s, event_times=events, offset_s=offset)
-    latents = dict(data=syn.series_pieces("latents")) if lazy else dict(values=syn.latents)
-    rates = dict(data=syn.series_pieces("rates", scale=1.0 / bin_s)) if lazy else dict(values=syn.rates / bin_s)
-    D = syn.latent_dim if lazy else syn.latents.shape[1]
-    misc.add(
-        trial_aligned_series(
-            name="latents",
-            **latents,
-            unit="a.u.",
-            channel_names=[f"latent_{d}" for d in range(D)],
-            description="sampled latents per bin (bins x latent) in the autoencoder's units, trials back to back",
-            trials_region=nwb.trials.create_region("trials", list(range(n)), "the synthetic trials"),
-            **common,
-        )
-    )
-    misc.add(
-        trial_aligned_series(
-            name="rates",
-            **rates,
-            unit="Hz",
-            channel_names=[str(u) for u in unit_ids],
-            description="firing rates decoded from the sampled latents (bins x unit), trials back to back",
-            trials_region=nwb.trials.create_region("trials", list(range(n)), "the synthetic trials"),
-            **common,
-        )
-    )
-
-    meta = model_metadata(model, include_weights=include_weights)
-    nwb.add_lab_meta_data(meta)
-    st = syn.settings
-    extra = {"condition_name": spec.name} if spec.kind != "none" else {}
-    if series is not None:
-        extra["condition_series"] = series
-    nwb.add_lab_meta_data(
-        LdnsGeneration(
-            name="ldns_generation",
-            seed=np.int64(st["seed"]),
-            observation_model=st["observation"],
-            guidance=float(st["guidance"]),
-            sampler=st["sampler"],
-            sampling_steps=int(st["steps"]),
-            condition_kind=spec.kind,
-            settings=json.dumps(st, sort_keys=True, default=str),
-            model=meta,
-            **extra,
-        )
-    )
-    return nwb

@@ -268,9 +268,9 @@ window.addEventListener("load", () => {{
 def write_report(output_dir, metrics: dict, arrays: dict, *, overwrite: bool = False) -> Path:
     """Write ``metrics.json``, the figures and ``index.html`` into ``output_dir`` atomically.
 
-    ``overwrite`` replaces only a report folder that nwb-ldns wrote (see :mod:`nwb_ldns.outputs`).
+    ``overwrite`` replaces only a report folder that nwb-ldns wrote (see :mod:`nwb_ldns.io.outputs`).
     """
-    from .outputs import claim
+    from .io.outputs import claim
 
     with claim(output_dir, kind="report", overwrite=overwrite) as out:
         out.tmp.mkdir()

@@ -107,7 +107,8 @@ def test_zarr_round_trip(maze_h5, tmp_path):
 
 
 def test_sim_file_equals_in_process_source(tmp_path):
-    from nwb_ldns.sim.lorenz import LorenzConfig, LorenzSimulation, lorenz_nwbfile
+    from nwb_ldns.io.simulated import lorenz_nwbfile
+    from nwb_ldns.sim.lorenz import LorenzConfig, LorenzSimulation
 
     cfg = LorenzConfig(n_trials=12, n_neurons=6, n_bins=32, seed=5)
     path = nwb_fixtures.write(lorenz_nwbfile(LorenzSimulation(cfg)), tmp_path / "l.nwb")

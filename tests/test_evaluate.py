@@ -19,8 +19,9 @@ from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import load_dataset
 from nwb_ldns.evaluate import SET_METRICS, Pair, evaluate, evaluate_pair
 from nwb_ldns.fit import fit
-from nwb_ldns.generate import generate, synthetic_nwbfile
-from nwb_ldns.nwb_io import write_nwbfile
+from nwb_ldns.generate import generate
+from nwb_ldns.io.nwbfile import write_nwbfile
+from nwb_ldns.io.synthetic import synthetic_nwbfile
 
 torch.set_num_threads(1)
 TINY = {

@@ -12,7 +12,9 @@ from nwb_ldns.config import TrainConfig
 from nwb_ldns.dataset import load_dataset
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.fit import fit
-from nwb_ldns.generate import check_condition, generate, spike_times_from_counts, synthetic_nwbfile
+from nwb_ldns.generate import check_condition, generate
+from nwb_ldns.io.spikes import spike_times_from_counts
+from nwb_ldns.io.synthetic import synthetic_nwbfile
 from nwb_ldns.models.observation import SpikeHistoryGLM
 from nwb_ldns.training import Stage, lr_factor, train
 
@@ -72,15 +74,18 @@ def test_unconditional_model_rejects_a_condition(model_dir):
 
 def test_spike_times_rebin_to_counts():
     counts = np.array([0, 3, 1, 0, 7])
-    t = spike_times_from_counts(counts, 0.005, seed=0)
+    t = spike_times_from_counts(counts, 0.005, seed=0, unit=3)
     assert np.all(np.diff(t) >= 0)
     assert np.array_equal(np.histogram(t, bins=np.arange(6) * 0.005)[0], counts)
+    assert np.all(np.round(t * 30000) % 150 != 0)  # on the 30 kHz grid, never on a bin edge
+    np.testing.assert_array_equal(t, spike_times_from_counts(counts, 0.005, seed=0, unit=3))
+    assert not np.array_equal(t, spike_times_from_counts(counts, 0.005, seed=0, unit=4))  # seeded per unit
 
 
 def test_synthetic_nwbfile_round_trip(model_dir, tmp_path):
     from pynwb import NWBHDF5IO
 
-    from nwb_ldns.nwb_io import write_nwbfile
+    from nwb_ldns.io.nwbfile import write_nwbfile
 
     m = artifacts.load_model(model_dir)
     syn = generate(m, n_trials=4, seed=0)

@@ -14,8 +14,8 @@ from nwb_ldns.dataset import load_dataset
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.fit import fit
 from nwb_ldns.generate import generate, traverse_codes
+from nwb_ldns.io.nwbfile import open_latents
 from nwb_ldns.models.infodiffusion import mmd_rbf
-from nwb_ldns.nwb_io import open_latents
 
 torch.set_num_threads(1)
 MAZE = "sim:maze?n_trials=80&n_neurons=12"

@@ -18,11 +18,13 @@ from test_cli_fit import one_line_error, run
 from nwb_ldns import artifacts
 from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import load_dataset
-from nwb_ldns.encode import encode_source, encoded_nwbfile
+from nwb_ldns.encode import encode_source
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.fit import fit
-from nwb_ldns.generate import generate, generate_to_file, synthetic_nwbfile
-from nwb_ldns.nwb_io import open_latents, open_nwb, write_nwbfile
+from nwb_ldns.generate import generate, generate_to_file
+from nwb_ldns.io.encoded import encoded_nwbfile
+from nwb_ldns.io.nwbfile import open_latents, open_nwb, write_nwbfile
+from nwb_ldns.io.synthetic import synthetic_nwbfile
 
 torch.set_num_threads(1)
 EXT = Path(__file__).resolve().parents[1] / "extensions" / "ndx-ldns"
@@ -181,9 +183,9 @@ def test_generated_file_round_trip(maze, tmp_path, backend):
 
 @pytest.mark.parametrize("backend", ["hdf5", "zarr"])
 def test_a_streamed_file_holds_what_generate_returns(maze, tmp_path, backend, monkeypatch):
-    from nwb_ldns import stream
+    from nwb_ldns.io import store
 
-    monkeypatch.setattr(stream, "CHUNK_BYTES", 256)  # many pieces: spike trains split within and across units
+    monkeypatch.setattr(store, "CHUNK_BYTES", 256)  # many pieces: spike trains split within and across units
     m, v = maze["model"], maze["velocity"]
     syn = generate(m, condition=v, seed=4, batch_size=2)
     path = tmp_path / f"big{SUFFIX[backend]}"
@@ -201,26 +203,33 @@ def test_a_streamed_file_holds_what_generate_returns(maze, tmp_path, backend, mo
         np.testing.assert_allclose(
             nwb.processing["misc"]["latents"].data[:], syn.latents.transpose(0, 2, 1).reshape(n * L, -1), rtol=1e-6
         )
+        rates_streamed = nwb.processing["misc"]["rates"].data[:]
         np.testing.assert_allclose(
-            nwb.processing["misc"]["rates"].data[:],
-            syn.rates.transpose(0, 2, 1).reshape(n * L, N) / syn.bin_s,
-            rtol=1e-6,
+            rates_streamed, syn.rates.transpose(0, 2, 1).reshape(n * L, N) / syn.bin_s, rtol=1e-6
         )
         np.testing.assert_allclose(nwb.processing["behavior"][m.condition.name].data[:], v.reshape(n * L, -1))
         assert len(nwb.trials) == n
+        streamed = [nwb.units.get_unit_spike_times(u) for u in range(N)]
     if backend == "hdf5":
         import pynwb
 
         assert pynwb.validate(path=str(path)) == []
+    # one writer: the trials held in memory give the same file, spike times included
+    in_memory = write_nwbfile(synthetic_nwbfile(m, syn), tmp_path / f"mem{SUFFIX[backend]}")
+    with open_nwb(in_memory) as io:
+        nwb = io.read()
+        for u in range(N):
+            np.testing.assert_array_equal(nwb.units.get_unit_spike_times(u), streamed[u])
+        np.testing.assert_array_equal(nwb.processing["misc"]["rates"].data[:], rates_streamed)
 
 
 def test_a_failed_streamed_generation_leaves_nothing(maze, tmp_path, monkeypatch):
-    from nwb_ldns import stream
+    from nwb_ldns.io import store
 
     def broken(self, *a):
         raise OSError("disk full")
 
-    monkeypatch.setattr(stream.SyntheticStore, "add", broken)
+    monkeypatch.setattr(store.SyntheticStore, "add", broken)
     with pytest.raises(OSError, match="disk full"):
         generate_to_file(maze["model"], tmp_path / "s.nwb", condition=maze["velocity"], seed=0)
     assert list(tmp_path.iterdir()) == []

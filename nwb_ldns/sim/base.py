@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..io.spikes import spike_times_from_counts
+
 
 class PoissonSession:
     """Mixin for simulations with ``config`` (``seed``, ``bin_s``, ``n_neurons``, ``sampling_rate``)
@@ -21,12 +23,9 @@ class PoissonSession:
     def spike_times(self, unit: int) -> np.ndarray:
         """Sorted spike times (s) of one unit, on the sample grid strictly inside each bin."""
         cfg = self.config
-        counts = self.counts(unit).ravel()  # (trial * time,)
-        spb = int(round(cfg.bin_s * cfg.sampling_rate))
-        bins = np.repeat(np.arange(counts.size), counts)  # global bin index per spike
-        rng = np.random.default_rng([cfg.seed, 2, unit])
-        samples = bins * spb + rng.integers(1, spb, size=bins.size)  # never on a bin edge
-        return np.sort(samples) / cfg.sampling_rate
+        return spike_times_from_counts(
+            self.counts(unit).ravel(), cfg.bin_s, seed=cfg.seed, unit=unit, sampling_rate=cfg.sampling_rate
+        )
 
     def total_counts(self) -> np.ndarray:
         """Spikes per unit over the whole session."""

@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 
 from ..errors import NwbLdnsError
-from . import register_source
+from ..io.outputs import write_atomically
 from .nwb import NWBRecording, open_nwb_file
+from .registry import register_source
 
 logger = logging.getLogger("nwb_ldns")
 
@@ -127,9 +128,7 @@ def _download(url: str, dest: Path, size: int, quiet: bool) -> None:
     import requests
     from tqdm.auto import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
-    try:
+    def fetch(tmp: Path) -> None:
         with (
             requests.get(url, stream=True, timeout=(5.0, 60.0)) as r,
             open(tmp, "wb") as fh,
@@ -143,12 +142,12 @@ def _download(url: str, dest: Path, size: int, quiet: bool) -> None:
                 bar.update(len(block))
         if tmp.stat().st_size != size:
             raise NwbLdnsError(f"download of {url} ended at {tmp.stat().st_size} of {size} bytes")
-        os.replace(tmp, dest)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_atomically(dest, fetch)
     except requests.RequestException as exc:
         raise NwbLdnsError(f"downloading {url} failed: {type(exc).__name__}: {exc}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _open_cached(record: dict, uri: str) -> NWBRecording:
@@ -222,9 +221,8 @@ def open_dandi(
         if not local.exists():
             _download(url, local, asset.size, quiet)
         record_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record_file.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"local_path": str(local), "provenance": provenance}, indent=1))
-        os.replace(tmp, record_file)
+        record = json.dumps({"local_path": str(local), "provenance": provenance}, indent=1)
+        write_atomically(record_file, lambda tmp: tmp.write_text(record))
         return _open_cached({"local_path": str(local), "provenance": provenance}, uri)
 
     import h5py

@@ -16,6 +16,7 @@ from ..binning import EDGE_TOL_S
 from ..errors import NwbLdnsError
 from ..untrusted import check_complete
 from .base import BehaviorSeries, Recording, scalar_values
+from .registry import register_source
 
 logger = logging.getLogger("nwb_ldns")
 
@@ -321,3 +322,9 @@ def open_nwb_file(path: str, *, uri: str | None = None, provenance: dict | None 
     return NWBRecording(
         io=io, uri=uri, provenance={"source_uri": uri, "path": str(path.resolve())}, hash_fn=lambda: content_hash(path)
     )
+
+
+@register_source("file", paths=True)
+def open_nwb_uri(rest: str, *, uri: str, **_options) -> NWBRecording:
+    """``file:PATH`` or a bare ``PATH``: a local NWB file (HDF5 or Zarr)."""
+    return open_nwb_file(rest)

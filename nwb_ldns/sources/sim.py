@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import NwbLdnsError
-from . import register_source
 from .base import BehaviorSeries, Recording
+from .registry import register_source
 
 
 def parse_sim_uri(rest: str):
@@ -96,7 +96,7 @@ class SimRecording(Recording):
 
     def session_metadata(self) -> dict:
         cfg = self.simulation.config
-        from ..nwb_io import SYNTHETIC_SPECIES
+        from ..io.nwbfile import SYNTHETIC_SPECIES
 
         name = self.provenance["simulation"]
         return {

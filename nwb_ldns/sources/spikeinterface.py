@@ -9,9 +9,9 @@ import numpy as np
 
 from ..errors import NwbLdnsError
 from ..untrusted import check_untrusted
-from . import register_source
 from .base import Recording, scalar_values
 from .nwb import content_hash
+from .registry import register_source
 
 logger = logging.getLogger("nwb_ldns")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import NwbLdnsError
+from .._version import __version__
+from ..errors import NwbLdnsError
 
 logger = logging.getLogger("nwb_ldns")
 

@@ -1,20 +1,26 @@
-"""Generated trials on disk, batch by batch, so that any number of trials is written with flat memory.
+"""Generated trials batch by batch, so that any number of trials is written with flat memory.
 
-``generate`` appends each sampled batch to a :class:`SyntheticStore` in a scratch folder beside
-the output: latents and rates time-first, spikes as times sorted by unit within the batch. The
-NWB writer then reads them back through :class:`Pieces`, an hdmf chunk iterator, one batch (or
-one unit's spike train) at a time. Files are read with plain reads, not memory maps, so pages
-already written out do not stay resident.
+Every synthetic file is written from a :class:`SyntheticStore`: ``generate_to_file`` appends
+each sampled batch to one in a scratch folder beside the output; trials already in memory (a
+:class:`~nwb_ldns.generate.Synthetic`) are added to one held in memory, batch by batch as they
+were sampled, so both give the same file. The store keeps latents and rates time-first and
+spikes as times sorted by unit within each batch; the NWB writer reads them back through
+:class:`Pieces`, an hdmf chunk iterator, one batch (or one unit's spike train) at a time. Scratch
+files are read with plain reads, not memory maps, so pages already written out do not stay
+resident.
 """
 
 from __future__ import annotations
 
+import bisect
 import shutil
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from hdmf.data_utils import AbstractDataChunkIterator, DataChunk
+
+from .spikes import spike_times_from_counts
 
 CHUNK_BYTES = 1 << 20  # ~1 MiB chunks in the written datasets
 
@@ -78,25 +84,38 @@ class Pieces(AbstractDataChunkIterator):
 
 
 class _Appendable:
-    """A raw binary file of rows (dtype, width), appended and read back by row ranges."""
+    """Rows (dtype, width) appended and read back by row ranges: a raw binary file, or in memory
+    when ``path`` is None."""
 
-    def __init__(self, path: Path, dtype, width: int | None):
+    def __init__(self, path: Path | None, dtype, width: int | None):
         self.path, self.dtype, self.width = path, np.dtype(dtype), width
         self.rows = 0
-        self._fh = open(path, "wb")
+        self._fh = None if path is None else open(path, "wb")
+        self._parts: list[np.ndarray] = []  # in memory
+        self._starts: list[int] = []
 
     def append(self, a: np.ndarray) -> int:
         """Append rows; return the first row's index."""
         start = self.rows
         a = np.ascontiguousarray(a, dtype=self.dtype)
-        self._fh.write(a.tobytes())
+        if self._fh is None:
+            self._parts.append(a)
+            self._starts.append(start)
+        else:
+            self._fh.write(a.tobytes())
         self.rows += a.shape[0]
         return start
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
 
     def read(self, start: int, stop: int) -> np.ndarray:
+        if self._fh is None:
+            first = max(bisect.bisect_right(self._starts, start) - 1, 0)
+            last = bisect.bisect_left(self._starts, stop)
+            a = np.concatenate(self._parts[first:last]) if last > first else self._parts[0][:0]
+            return a[start - self._starts[first] : stop - self._starts[first]]
         per = self.dtype.itemsize * (self.width or 1)
         with open(self.path, "rb") as fh:
             fh.seek(start * per)
@@ -105,39 +124,62 @@ class _Appendable:
 
 
 class SyntheticStore:
-    """Generated trials kept in a scratch folder, added one batch at a time.
+    """Generated trials, added one batch at a time, in a scratch folder or (``scratch=None``) in memory.
 
     Attributes mirror :class:`nwb_ldns.generate.Synthetic` where the NWB writer needs them
-    (``n_trials``, ``n_bins``, ``n_units``, ``bin_s``, ``settings``, ``condition``, ``codes``).
+    (``n_trials``, ``n_bins``, ``n_units``, ``latent_dim``, ``bin_s``, ``settings``,
+    ``condition``, ``codes``).
     """
 
-    lazy = True
-
-    def __init__(self, scratch: str | Path, *, n_units: int, latent_dim: int, n_bins: int, bin_s: float, seed: int):
-        self.scratch = Path(scratch)
-        self.scratch.mkdir(parents=True)
+    def __init__(
+        self,
+        scratch: str | Path | None,
+        *,
+        n_units: int,
+        latent_dim: int,
+        n_bins: int,
+        bin_s: float,
+        seed: int,
+    ):
+        self.scratch = None if scratch is None else Path(scratch)
+        if self.scratch is not None:
+            self.scratch.mkdir(parents=True)
+        where = (lambda name: None) if self.scratch is None else (lambda name: self.scratch / name)
         self.n_units, self.latent_dim, self.n_bins, self.bin_s, self.seed = n_units, latent_dim, n_bins, bin_s, seed
-        self._latents = _Appendable(self.scratch / "latents.f32", np.float32, latent_dim)
-        self._rates = _Appendable(self.scratch / "rates.f32", np.float32, n_units)
-        self._spikes = _Appendable(self.scratch / "spikes.f64", np.float64, None)
+        self._latents = _Appendable(where("latents.f32"), np.float32, latent_dim)
+        self._rates = _Appendable(where("rates.f32"), np.float32, n_units)
+        self._spikes = _Appendable(where("spikes.f64"), np.float64, None)
         self._batches: list[tuple[int, int, np.ndarray]] = []  # (first row, rows, per-unit spike offsets (N + 1,))
         self.n_trials = 0
         self.settings: dict = {}
         self.condition: np.ndarray | None = None
         self.codes: np.ndarray | None = None
 
+    @classmethod
+    def holding(cls, syn) -> SyntheticStore:
+        """An in-memory store of a :class:`~nwb_ldns.generate.Synthetic`, batch by batch as it was sampled."""
+        n, N, L = syn.counts.shape
+        store = cls(
+            None, n_units=N, latent_dim=syn.latents.shape[1], n_bins=L, bin_s=syn.bin_s, seed=syn.settings["seed"]
+        )
+        b = int(syn.settings.get("batch_size") or n or 1)
+        for i in range(0, n, b):
+            store.add(syn.counts[i : i + b], syn.rates[i : i + b], syn.latents[i : i + b])
+        store.close()
+        store.settings, store.condition, store.codes = syn.settings, syn.condition, syn.codes
+        return store
+
     def add(self, counts: np.ndarray, rates: np.ndarray, latents: np.ndarray) -> None:
         """Append a batch: counts and rates (b, N, L), latents (b, D, L), the next trials in time."""
-        from .generate import spike_times_from_counts
-
         b, N, L = counts.shape
         k = len(self._batches)
         row = self._latents.append(latents.transpose(0, 2, 1).reshape(b * L, -1))  # (b * L, D)
         self._rates.append(rates.transpose(0, 2, 1).reshape(b * L, N))  # (b * L, N)
         flat = counts.transpose(1, 0, 2).reshape(N, -1)  # (N, b * L)
         offsets = np.full(N + 1, self._spikes.rows, dtype=np.int64)  # unit u: rows offsets[u]:offsets[u + 1]
-        for u in range(N):  # this batch's spikes, unit after unit; seeded per (seed, unit, batch)
-            self._spikes.append(spike_times_from_counts(flat[u], self.bin_s, seed=(self.seed, u, k), offset_bins=row))
+        for u in range(N):  # this batch's spikes, unit after unit; the batch is the placement's part
+            times = spike_times_from_counts(flat[u], self.bin_s, seed=self.seed, unit=u, part=k, offset_bins=row)
+            self._spikes.append(times)
             offsets[u + 1] = self._spikes.rows
         self._batches.append((row, b * L, offsets))
         self.n_trials += b
@@ -148,7 +190,8 @@ class SyntheticStore:
 
     def remove(self) -> None:
         self.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     # ---- reading back -------------------------------------------------------------------------
     def spike_counts(self) -> np.ndarray:

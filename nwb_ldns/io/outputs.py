@@ -26,8 +26,9 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
-from .errors import NwbLdnsError
+from ..errors import NwbLdnsError
 
 try:
     import fcntl
@@ -374,6 +375,29 @@ def claim(path, *, kind: str, overwrite: bool = False, what: str = "", check: bo
         what exists was not written by nwb-ldns.
     """
     return Claim(Path(path), kind, overwrite, what, check)
+
+
+def write_atomically(path, write: Callable[[Path], object], *, shared: bool = False) -> Path:
+    """Write one file inside a folder this run owns: ``write(temporary)``, then an atomic rename.
+
+    The temporary is a hidden sibling named after the process (``.NAME.tmp-PID``); it is removed
+    when ``write`` fails, so readers see the old file or the new one, never a part. With
+    ``shared`` the file gets the usual permissions (rw for all, less the umask) even when the
+    writer created it private (safetensors writes 0600).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        if shared:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
 def describe_os_error(exc: BaseException) -> str | None:
