@@ -37,11 +37,12 @@ from nwb_ldns import metrics as M
 from nwb_ldns.artifacts import load_model
 from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import load_dataset
-from nwb_ldns.evaluate import CORE_METRICS, evaluate
+from nwb_ldns.evaluate import evaluate
 from nwb_ldns.fit import count_parameters, fit
 from nwb_ldns.generate import generate
 from nwb_ldns.io.nwbfile import write_nwbfile
 from nwb_ldns.io.synthetic import synthetic_nwbfile
+from nwb_ldns.metrics import CORE_METRICS
 from nwb_ldns.sources.sim import parse_sim_uri
 
 MAZE_SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("hand_vel",), behavior_lag_ms=100.0)

@@ -932,15 +932,9 @@ def evaluate_cmd(
         allow_pickle=allow_pickle,
     )
     floor, ceiling = m["half_vs_half"], m.get("autoencoder_ceiling", {})
-    for key in (
-        "kl_population_count",
-        "rmse_pairwise_correlation",
-        "rmse_mean_isi",
-        "rmse_std_isi",
-        "velocity_decoding_r2",
-        "angle_error_deg",
-        "co_bps",
-    ):
+    from nwb_ldns.metrics import METRICS
+
+    for key in (metric.name for metric in METRICS if metric.headline):
         if key in m and m[key]["mean"] is not None:
             f = floor.get(key, {}).get("mean")
             c = ceiling.get(key, {}).get("mean")

@@ -16,20 +16,6 @@ from .errors import NwbLdnsError
 
 logger = logging.getLogger("nwb_ldns")
 
-#: metrics that compare two sets of trials; each has a half-vs-half floor (lower is better unless noted)
-SET_METRICS = (
-    "kl_population_count",
-    "rmse_pairwise_correlation",
-    "rmse_mean_isi",
-    "rmse_std_isi",
-    "rmse_firing_rate",
-    "rmse_fano_factor",
-    "rmse_autocorrelation",
-    "psth_r2",
-)
-HIGHER_IS_BETTER = {"psth_r2", "velocity_decoding_r2", "bits_per_spike", "co_bps"}
-SMOOTH_S = 0.02  # Gaussian smoothing of counts for PSTHs and decoders
-
 
 @dataclasses.dataclass
 class Pair:
@@ -149,32 +135,6 @@ def load_pair(
     )
 
 
-# ---- metrics of two sets of trials ----------------------------------------------------------------------
-def set_metrics(a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, labels_b=None) -> dict[str, float]:
-    """Every set metric of ``b`` against reference ``a`` (both (trial, neuron, time) counts)."""
-    mean_a, std_a = M.isi_stats(a, bin_s)
-    mean_b, std_b = M.isi_stats(b, bin_s)
-    la = np.zeros(len(a), int) if labels_a is None else labels_a
-    lb = np.zeros(len(b), int) if labels_b is None else labels_b
-    ac_a, ac_b = M.autocorrelation(a, 30)[:, 1:], M.autocorrelation(b, 30)[:, 1:]
-    return {
-        "kl_population_count": M.population_count_kl(a, b),
-        "rmse_pairwise_correlation": M.rmse(M.pairwise_correlations(a), M.pairwise_correlations(b)),
-        "rmse_mean_isi": M.rmse(mean_a, mean_b),
-        "rmse_std_isi": M.rmse(std_a, std_b),
-        "rmse_firing_rate": M.rmse(M.firing_rates(a, bin_s), M.firing_rates(b, bin_s)),
-        "rmse_fano_factor": M.rmse(M.fano_factors(a), M.fano_factors(b)),
-        "rmse_autocorrelation": M.rmse(ac_a, ac_b),
-        "psth_r2": _psth_r2(a, b, la, lb, bin_s),
-    }
-
-
-def _psth_r2(a, b, la, lb, bin_s) -> float:
-    """PSTH R^2 of smoothed counts; smoothing is linear, so the trial averages are smoothed, not every trial."""
-    (ma, ua), (mb, ub) = M.condition_means(a, la), M.condition_means(b, lb)
-    return M.psth_r2(M.smooth_counts(ma, bin_s, SMOOTH_S), M.smooth_counts(mb, bin_s, SMOOTH_S), ua, ub)
-
-
 def _bins(features):
     """(trial, N, time) -> (trial * time, N) and the trial of each row."""
     x = features.transpose(0, 2, 1).reshape(-1, features.shape[1])
@@ -215,10 +175,6 @@ def latent_channel_stats(latents: np.ndarray) -> dict[str, list[float]]:
     return {"mean": z.mean(axis=(0, 2)).tolist(), "std": np.sqrt(var).tolist(), "lag1_autocorrelation": lag1.tolist()}
 
 
-#: the statistics whose ratio to the floor decides which stage limits realism
-CORE_METRICS = ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi")
-
-
 def limiting_stage(report: dict) -> dict:
     """Which stage limits realism: per core statistic, synthetic and autoencoder-ceiling ratios to the floor.
 
@@ -227,7 +183,7 @@ def limiting_stage(report: dict) -> dict:
     """
     floor, ceil = report.get("half_vs_half", {}), report.get("autoencoder_ceiling")
     rows = {}
-    for k in CORE_METRICS:
+    for k in M.CORE_METRICS:
         f = (floor.get(k) or {}).get("mean")
         v = (report.get(k) or {}).get("mean")
         c = (ceil or {}).get(k, {}).get("mean")
@@ -291,7 +247,11 @@ def evaluate_pair(
     if real_rates is not None and pair.synthetic_rates is not None:
         fa, fb, features = real_rates.astype(np.float64), pair.synthetic_rates.astype(np.float64), "rates"
     else:
-        fa, fb, features = M.smooth_counts(a, bin_s, SMOOTH_S), M.smooth_counts(b, bin_s, SMOOTH_S), "smoothed counts"
+        fa, fb, features = (
+            M.smooth_counts(a, bin_s, M.SMOOTH_S),
+            M.smooth_counts(b, bin_s, M.SMOOTH_S),
+            "smoothed counts",
+        )
     vel_w = ang_w = None
     if pair.real_velocity is not None and pair.synthetic_velocity is not None:
         vel_w = _velocity_decoder(fa, pair.real_velocity)
@@ -303,7 +263,7 @@ def evaluate_pair(
     ceil: dict[str, list[float]] = {}
     for _ in tqdm(range(n_boot), desc="bootstrap", disable=not progress, leave=False):
         ia, ib = rng.integers(0, len(a), n), rng.integers(0, len(b), n)
-        vals = set_metrics(a[ia], b[ib], bin_s, None if la is None else la[ia], None if lb is None else lb[ib])
+        vals = M.set_metrics(a[ia], b[ib], bin_s, None if la is None else la[ia], None if lb is None else lb[ib])
         if vel_w is not None:
             vals["velocity_decoding_r2"] = _velocity_r2(vel_w, fb[ib], pair.synthetic_velocity[ib])
         if ang_w is not None:
@@ -315,7 +275,7 @@ def evaluate_pair(
         half = min(n, len(a) // 2)
         perm = rng.permutation(len(a))
         h1, h2 = perm[:half], perm[half : 2 * half]
-        vals = set_metrics(a[h1], a[h2], bin_s, None if la is None else la[h1], None if la is None else la[h2])
+        vals = M.set_metrics(a[h1], a[h2], bin_s, None if la is None else la[h1], None if la is None else la[h2])
         if vel_w is not None:  # decoder fitted on one half, tested on the other
             w = _velocity_decoder(fa[h1], pair.real_velocity[h1])
             vals["velocity_decoding_r2"] = _velocity_r2(w, fa[h2], pair.real_velocity[h2])
@@ -327,7 +287,7 @@ def evaluate_pair(
 
         if ceiling is not None:
             ic = rng.integers(0, len(a), n)
-            vals = set_metrics(
+            vals = M.set_metrics(
                 a[ia], ceiling[ic], bin_s, None if la is None else la[ia], None if la is None else la[ic]
             )
             for k, v in vals.items():

@@ -5,6 +5,10 @@ Counts are ``(trial, neuron, time)`` integer arrays, the models' layout.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from typing import Callable
+
 import numpy as np
 
 
@@ -346,3 +350,97 @@ def rate_warning(ratio: float | None, *, what: str = "synthetic") -> str | None:
         f"{what} firing rates are {ratio:.2f}x the training data's (median over neurons): the model does not "
         "match the data yet; see `nwb-ldns evaluate` for which stage limits it"
     )
+
+
+# ---- the table of reported metrics ------------------------------------------------------------------
+SMOOTH_S = 0.02  # Gaussian smoothing of counts for PSTHs and decoders
+
+
+class TrialSets:
+    """Reference trials ``a`` and compared trials ``b`` ((trial, neuron, time) counts), with the
+    statistics several metrics share computed once; ``labels_*`` group trials by condition."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, labels_b=None):
+        self.a, self.b, self.bin_s = a, b, bin_s
+        self.labels_a = np.zeros(len(a), int) if labels_a is None else labels_a
+        self.labels_b = np.zeros(len(b), int) if labels_b is None else labels_b
+
+    @functools.cached_property
+    def isi(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        return isi_stats(self.a, self.bin_s), isi_stats(self.b, self.bin_s)
+
+    def psth_r2(self) -> float:
+        """PSTH R^2 of smoothed counts; smoothing is linear, so the trial averages are smoothed, not every trial."""
+        (ma, ua), (mb, ub) = condition_means(self.a, self.labels_a), condition_means(self.b, self.labels_b)
+        return psth_r2(smooth_counts(ma, self.bin_s, SMOOTH_S), smooth_counts(mb, self.bin_s, SMOOTH_S), ua, ub)
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """One reported metric: its key in ``metrics.json``, its label in the report and the CLI.
+
+    ``compare`` scores compared trials against reference trials (then the metric has a
+    half-vs-half floor and an autoencoder ceiling); metrics without it are computed by
+    ``evaluate`` from decoders or the model. ``core`` metrics decide which stage limits realism;
+    ``headline`` ones are printed by ``nwb-ldns evaluate``.
+    """
+
+    name: str
+    label: str
+    compare: Callable[[TrialSets], float] | None = None
+    higher_is_better: bool = False
+    core: bool = False
+    headline: bool = False
+
+
+def _ac(x: np.ndarray) -> np.ndarray:
+    return autocorrelation(x, 30)[:, 1:]
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric(
+        "kl_population_count",
+        "KL population spike count (synthetic || real)",
+        lambda s: population_count_kl(s.a, s.b),
+        core=True,
+        headline=True,
+    ),
+    Metric(
+        "rmse_pairwise_correlation",
+        "RMSE pairwise correlation",
+        lambda s: rmse(pairwise_correlations(s.a), pairwise_correlations(s.b)),
+        core=True,
+        headline=True,
+    ),
+    Metric("rmse_mean_isi", "RMSE mean ISI (s)", lambda s: rmse(s.isi[0][0], s.isi[1][0]), core=True, headline=True),
+    Metric("rmse_std_isi", "RMSE std ISI (s)", lambda s: rmse(s.isi[0][1], s.isi[1][1]), core=True, headline=True),
+    Metric(
+        "rmse_firing_rate",
+        "RMSE firing rate (Hz)",
+        lambda s: rmse(firing_rates(s.a, s.bin_s), firing_rates(s.b, s.bin_s)),
+    ),
+    Metric("rmse_fano_factor", "RMSE Fano factor", lambda s: rmse(fano_factors(s.a), fano_factors(s.b))),
+    Metric("rmse_autocorrelation", "RMSE autocorrelation (lags 1-30)", lambda s: rmse(_ac(s.a), _ac(s.b))),
+    Metric("psth_r2", "PSTH R^2 by condition", TrialSets.psth_r2, higher_is_better=True),
+    Metric(
+        "velocity_decoding_r2",
+        "velocity decoding R^2 (decoder fitted on real trials)",
+        higher_is_better=True,
+        headline=True,
+    ),
+    Metric("angle_error_deg", "decoded vs requested reach angle (deg)", headline=True),
+    Metric("bits_per_spike", "autoencoder bits/spike (real trials)", higher_is_better=True),
+    Metric("co_bps", "co-bps (held-out units)", higher_is_better=True, headline=True),
+    Metric("rmse_log_latent_psd", "RMSE log10 latent PSD"),
+)
+BY_NAME = {m.name: m for m in METRICS}
+#: metrics that compare two sets of trials; each has a half-vs-half floor
+SET_METRICS = tuple(m.name for m in METRICS if m.compare is not None)
+#: the statistics whose ratio to the floor decides which stage limits realism
+CORE_METRICS = tuple(m.name for m in METRICS if m.core)
+
+
+def set_metrics(a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, labels_b=None) -> dict[str, float]:
+    """Every set metric of ``b`` against reference ``a`` (both (trial, neuron, time) counts)."""
+    sets = TrialSets(a, b, bin_s, labels_a, labels_b)
+    return {m.name: m.compare(sets) for m in METRICS if m.compare is not None}

@@ -10,21 +10,6 @@ import numpy as np
 
 from . import metrics as M
 
-LABELS = {
-    "kl_population_count": "KL population spike count (synthetic || real)",
-    "rmse_pairwise_correlation": "RMSE pairwise correlation",
-    "rmse_mean_isi": "RMSE mean ISI (s)",
-    "rmse_std_isi": "RMSE std ISI (s)",
-    "rmse_firing_rate": "RMSE firing rate (Hz)",
-    "rmse_fano_factor": "RMSE Fano factor",
-    "rmse_autocorrelation": "RMSE autocorrelation (lags 1-30)",
-    "psth_r2": "PSTH R^2 by condition",
-    "velocity_decoding_r2": "velocity decoding R^2 (decoder fitted on real trials)",
-    "angle_error_deg": "decoded vs requested reach angle (deg)",
-    "bits_per_spike": "autoencoder bits/spike (real trials)",
-    "co_bps": "co-bps (held-out units)",
-    "rmse_log_latent_psd": "RMSE log10 latent PSD",
-}
 REAL, SYN = "#1f77b4", "#d62728"
 
 
@@ -196,16 +181,13 @@ def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
     floor = metrics.get("half_vs_half", {})
     ceiling = metrics.get("autoencoder_ceiling")
     rows = []
-    for key, label in LABELS.items():
+    for metric in M.METRICS:
+        key, label = metric.name, metric.label
         if key not in metrics:
             continue
         v, f = metrics[key], floor.get(key, {})
         ratio = ""
-        if (
-            v.get("mean") is not None
-            and f.get("mean") not in (None, 0)
-            and key not in ("psth_r2", "velocity_decoding_r2")
-        ):
+        if v.get("mean") is not None and f.get("mean") not in (None, 0) and not metric.higher_is_better:
             ratio = _fmt(v["mean"] / f["mean"])
         sd = f" &plusmn; {_fmt(v['sd'])}" if v.get("sd") is not None else ""
         fsd = f" &plusmn; {_fmt(f['sd'])}" if f.get("sd") is not None else ""

@@ -17,11 +17,12 @@ from nwb_ldns import artifacts
 from nwb_ldns import metrics as M
 from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import load_dataset
-from nwb_ldns.evaluate import SET_METRICS, Pair, evaluate, evaluate_pair
+from nwb_ldns.evaluate import Pair, evaluate, evaluate_pair
 from nwb_ldns.fit import fit
 from nwb_ldns.generate import generate
 from nwb_ldns.io.nwbfile import write_nwbfile
 from nwb_ldns.io.synthetic import synthetic_nwbfile
+from nwb_ldns.metrics import SET_METRICS
 
 torch.set_num_threads(1)
 TINY = {
@@ -232,7 +233,8 @@ def test_report_page_in_headless_chromium(lorenz_report, tmp_path):
     ],
 )
 def test_limiting_stage(ceiling, synthetic, stage):
-    from nwb_ldns.evaluate import CORE_METRICS, limiting_stage
+    from nwb_ldns.evaluate import limiting_stage
+    from nwb_ldns.metrics import CORE_METRICS
 
     report = {
         "half_vs_half": {k: {"mean": 2.0} for k in CORE_METRICS},

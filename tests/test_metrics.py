@@ -155,10 +155,20 @@ def test_cross_validated_r2():
 
 
 def test_psth_of_smoothed_trials_equals_smoothed_condition_means():
-    from nwb_ldns.evaluate import _psth_r2
-
     rng = np.random.default_rng(5)
     a, b = rng.poisson(0.5, (30, 4, 50)).astype(float), rng.poisson(0.6, (20, 4, 50)).astype(float)
     la, lb = rng.integers(0, 3, 30), rng.integers(0, 3, 20)
     slow = M.psth_r2(M.smooth_counts(a, 0.005, 0.02), M.smooth_counts(b, 0.005, 0.02), la, lb)
-    assert _psth_r2(a, b, la, lb, 0.005) == pytest.approx(slow, rel=1e-10)
+    assert M.TrialSets(a, b, 0.005, la, lb).psth_r2() == pytest.approx(slow, rel=1e-10)
+
+
+def test_the_metrics_table_drives_set_metrics():
+    rng = np.random.default_rng(6)
+    a, b = rng.poisson(0.5, (12, 5, 40)), rng.poisson(0.9, (10, 5, 40))
+    vals = M.set_metrics(a, b, 0.005)
+    assert tuple(vals) == M.SET_METRICS and M.CORE_METRICS == M.SET_METRICS[:4]
+    (mean_a, std_a), (mean_b, std_b) = M.isi_stats(a, 0.005), M.isi_stats(b, 0.005)
+    assert vals["rmse_mean_isi"] == M.rmse(mean_a, mean_b) and vals["rmse_std_isi"] == M.rmse(std_a, std_b)
+    assert vals["kl_population_count"] == M.population_count_kl(a, b)
+    assert M.set_metrics(a, a, 0.005)["rmse_firing_rate"] == 0.0
+    assert len(M.BY_NAME) == len(M.METRICS)  # one row per name
