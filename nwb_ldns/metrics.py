@@ -167,7 +167,7 @@ def autocorrelation(counts: np.ndarray, max_lag: int = 30) -> np.ndarray:
         return out / var[:, None]
 
 
-def poisson_nll(counts: np.ndarray, rates: np.ndarray) -> float:
+def _summed_poisson_nll(counts: np.ndarray, rates: np.ndarray) -> float:
     """Summed Poisson negative log likelihood (without the log k! term, which cancels in bits/spike)."""
     r = np.clip(np.asarray(rates, dtype=np.float64), 1e-9, None)
     return float(np.sum(r - np.asarray(counts, dtype=np.float64) * np.log(r)))
@@ -183,7 +183,7 @@ def bits_per_spike(counts: np.ndarray, rates: np.ndarray) -> float:
     n = c.sum()
     if n == 0:
         return float("nan")
-    return (poisson_nll(c, null) - poisson_nll(c, rates)) / n / np.log(2)
+    return (_summed_poisson_nll(c, null) - _summed_poisson_nll(c, rates)) / n / np.log(2)
 
 
 # ---- conditions and behaviour ------------------------------------------------------------------------------

@@ -1,12 +1,9 @@
 import os
-import sys
 
+import nwb_fixtures
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("DANDI_NO_ET", "1")
-
-import nwb_fixtures  # noqa: E402
 
 
 @pytest.fixture(params=["hdf5", "zarr"])

@@ -1,26 +1,12 @@
 """The command line end to end, through subprocess, on real files."""
 
 import json
-import subprocess
-import sys
 
 import nwb_fixtures
 import pytest
+from helpers import run
 
 SMALL_LORENZ = "sim:lorenz?n_trials=20&n_neurons=8&n_bins=64"
-
-
-def run(*args, ok=True, cwd=None):
-    out = subprocess.run(
-        [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
-    if ok:
-        assert out.returncode == 0, out.stderr
-    return out
 
 
 def test_inspect_json_on_sim():

@@ -9,45 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from helpers import error_line, run, tiny_args
 
 LORENZ = "sim:lorenz?n_trials=60&n_neurons=12&n_bins=32"
-TINY = [
-    "--preset",
-    "quick",
-    "--hidden",
-    "16",
-    "--latent-dim",
-    "3",
-    "--denoiser-hidden",
-    "16",
-    "--batch-size",
-    "32",
-    "--device",
-    "cpu",
-    "-q",
-]
-
-
-def run(*args, check=True, cwd=None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run(
-        [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
-    if check and p.returncode != 0:
-        raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def one_line_error(p):
-    assert p.returncode == 1
-    lines = [line for line in p.stderr.strip().splitlines() if line.startswith("Error")]
-    assert len(lines) == 1, p.stderr
-    return lines[0]
+TINY = tiny_args()
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +47,8 @@ def test_fit_then_generate_opens_in_spikeinterface_and_validates(lorenz_model, t
     above = [i for i in issues if i.importance.value > Importance.BEST_PRACTICE_SUGGESTION.value]
     assert not above, [f"{i.check_function_name}: {i.message}" for i in above]
 
-    p = run("generate", "--model", lorenz_model, "-o", out, check=False)
-    assert "already exists" in one_line_error(p)
+    p = run("generate", "--model", lorenz_model, "-o", out, ok=False)
+    assert "already exists" in error_line(p)
     p = run(
         "generate",
         "--model",
@@ -101,20 +66,20 @@ def test_fit_then_generate_opens_in_spikeinterface_and_validates(lorenz_model, t
 
 
 def test_generate_with_a_missing_or_corrupt_model(tmp_path):
-    p = run("generate", "--model", tmp_path / "nope", "-o", tmp_path / "s.nwb", check=False)
-    assert "no model dir" in one_line_error(p)
+    p = run("generate", "--model", tmp_path / "nope", "-o", tmp_path / "s.nwb", ok=False)
+    assert "no model dir" in error_line(p)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.json").write_text("{")
-    p = run("generate", "--model", tmp_path / "bad", "-o", tmp_path / "s.nwb", check=False)
-    assert "corrupt" in one_line_error(p)
+    p = run("generate", "--model", tmp_path / "bad", "-o", tmp_path / "s.nwb", ok=False)
+    assert "corrupt" in error_line(p)
     assert not (tmp_path / "s.nwb").exists()
 
 
 def test_gnocchi_refuses_a_condition_and_code_dim_needs_gnocchi(tmp_path):
-    p = run("fit", LORENZ, "--method", "gnocchi", "--condition", "angle", "-o", tmp_path / "g", check=False)
-    assert "drop --condition" in one_line_error(p)
-    p = run("fit", LORENZ, "--code-dim", 4, "-o", tmp_path / "g", check=False)
-    assert "--code-dim needs --method gnocchi" in one_line_error(p)
+    p = run("fit", LORENZ, "--method", "gnocchi", "--condition", "angle", "-o", tmp_path / "g", ok=False)
+    assert "drop --condition" in error_line(p)
+    p = run("fit", LORENZ, "--code-dim", 4, "-o", tmp_path / "g", ok=False)
+    assert "--code-dim needs --method gnocchi" in error_line(p)
 
 
 def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):
@@ -161,8 +126,8 @@ def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):
 
     for bad in [np.zeros((3, 140, 3)), np.zeros(3), np.zeros((3, 140, 2, 1))]:
         np.save(tmp_path / "bad.npy", bad)
-        p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--condition", tmp_path / "bad.npy", check=False)
-        assert "must be shaped" in one_line_error(p)
+        p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--condition", tmp_path / "bad.npy", ok=False)
+        assert "must be shaped" in error_line(p)
         assert not (tmp_path / "bad.nwb").exists()
     p = run(
         "generate",
@@ -174,9 +139,9 @@ def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):
         tmp_path / "v.npy",
         "--length",
         50,
-        check=False,
+        ok=False,
     )
-    assert "--length 50 but the condition has 140 bins" in one_line_error(p)
+    assert "--length 50 but the condition has 140 bins" in error_line(p)
     # one velocity trace for several trials
     np.save(tmp_path / "one.npy", v[0])
     run(
@@ -242,8 +207,8 @@ def test_angle_conditioned_fit_and_guidance(maze_h5, tmp_path):
 
     with NWBHDF5IO(str(tmp_path / "a.nwb"), "r") as io:
         np.testing.assert_allclose(io.read().trials["reach_angle"][:], [0.0, np.pi / 2], atol=1e-6)
-    p = run("generate", "--model", m, "-o", tmp_path / "b.nwb", "--spike-history", check=False)
-    assert "no fitted spike-history" in one_line_error(p)
+    p = run("generate", "--model", m, "-o", tmp_path / "b.nwb", "--spike-history", ok=False)
+    assert "no fitted spike-history" in error_line(p)
 
 
 def test_killed_fit_resumes(tmp_path):
@@ -275,10 +240,8 @@ def test_killed_fit_resumes(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert ck.exists(), "no checkpoint was written before the kill"
-    p = run(
-        "fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY, check=False
-    )
-    assert "--resume" in one_line_error(p)
+    p = run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY, ok=False)
+    assert "--resume" in error_line(p)
     t0 = time.time()
     run("fit", LORENZ, "-o", m, "--epochs-ae", 400, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY, "--resume")
     cfg = json.loads((m / "config.json").read_text())
@@ -320,7 +283,7 @@ def test_fit_by_steps_within_a_time_budget(tmp_path):
     "value, message", [("0", "not a positive duration"), ("soon", "not a duration"), ("-5m", "not a duration")]
 )
 def test_bad_time_budgets_are_refused_before_any_work(tmp_path, value, message):
-    p = run("fit", LORENZ, "-o", tmp_path / "x", "--time-budget", value, *TINY, check=False)
+    p = run("fit", LORENZ, "-o", tmp_path / "x", "--time-budget", value, *TINY, ok=False)
     assert p.returncode == 2 and message in p.stderr and not (tmp_path / "x").exists()
 
 

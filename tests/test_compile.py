@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from test_fit import TINY
+from helpers import tiny
 from torch import nn
 
 from nwb_ldns import artifacts
@@ -13,6 +13,7 @@ from nwb_ldns.generate import generate
 from nwb_ldns.models.blocks import AdaLNZeroBlock, S4Block, compiled_blocks
 
 torch.set_num_threads(1)
+TINY = tiny(ae=2, diffusion=2, history=2)
 
 
 class _Pair(nn.Module):

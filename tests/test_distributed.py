@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 from ddp_worker import glm_stage
+from helpers import run
 from safetensors.torch import load_file
-from test_cli_fit import run
 
 from nwb_ldns.artifacts import load_checkpoint
 from nwb_ldns.models.draws import BatchRandom

@@ -10,8 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from test_cli_fit import TINY as TINY_ARGS
-from test_cli_fit import one_line_error, run
+from helpers import error_line, run, tiny, tiny_args
 
 from nwb_ldns import artifacts
 from nwb_ldns import metrics as M
@@ -25,13 +24,7 @@ from nwb_ldns.io.synthetic import synthetic_nwbfile
 from nwb_ldns.metrics import SET_METRICS
 
 torch.set_num_threads(1)
-TINY = {
-    "autoencoder": {"hidden": 16, "latent_dim": 4, "n_blocks": 1, "state_size": 4},
-    "denoiser": {"hidden": 16, "n_blocks": 1, "state_size": 4, "embed_dim": 16},
-    "ae_train": {"epochs": 2, "batch_size": 32},
-    "diffusion_train": {"epochs": 2, "batch_size": 32},
-    "history_train": {"epochs": 1, "batch_size": 32},
-}
+TINY = tiny(latent_dim=4, ae=2, diffusion=2, history=1)
 MAZE = "sim:maze?n_trials=80&n_neurons=12"
 MAZE_SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("hand_vel",), behavior_lag_ms=100.0)
 
@@ -134,7 +127,7 @@ def test_co_bps_on_held_out_units(maze_h5, tmp_path):
 def lorenz_report(tmp_path_factory):
     d = tmp_path_factory.mktemp("lorenz-report")
     src = "sim:lorenz?n_trials=60&n_neurons=12&n_bins=32"
-    run("fit", src, "-o", d / "m", "--epochs-ae", 1, "--epochs-diffusion", 1, "--epochs-history", 1, *TINY_ARGS)
+    run("fit", src, "-o", d / "m", "--epochs-ae", 1, "--epochs-diffusion", 1, "--epochs-history", 1, *tiny_args())
     run("generate", "--model", d / "m", "-o", d / "s.nwb", "--n-trials", 20, "-q")
     p = run(
         "evaluate",
@@ -168,10 +161,10 @@ def test_evaluate_command_writes_json_figures_and_page(lorenz_report):
         "autocorrelation.png",
         "latent_psd.png",
     } <= set(pngs)
-    again = run("evaluate", "--real", src, "--synthetic", d / "s.nwb", "-o", d / "report", check=False)
-    assert "already exists" in one_line_error(again)
-    bad = run("evaluate", "--real", src, "--synthetic", d / "m" / "config.json", "-o", d / "r2", check=False)
-    assert one_line_error(bad) and not (d / "r2").exists()
+    again = run("evaluate", "--real", src, "--synthetic", d / "s.nwb", "-o", d / "report", ok=False)
+    assert "already exists" in error_line(again)
+    bad = run("evaluate", "--real", src, "--synthetic", d / "m" / "config.json", "-o", d / "r2", ok=False)
+    assert error_line(bad) and not (d / "r2").exists()
 
 
 def _chromium():

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import tiny
 
 from nwb_ldns import artifacts
 from nwb_ldns.config import TrainConfig
@@ -20,13 +21,7 @@ from nwb_ldns.training import Stage, lr_factor, train
 
 torch.set_num_threads(1)
 
-TINY = {
-    "autoencoder": {"hidden": 16, "latent_dim": 3, "n_blocks": 1, "state_size": 4},
-    "denoiser": {"hidden": 16, "n_blocks": 1, "state_size": 4, "embed_dim": 16},
-    "ae_train": {"epochs": 2, "batch_size": 32},
-    "diffusion_train": {"epochs": 2, "batch_size": 32},
-    "history_train": {"epochs": 2, "batch_size": 32},
-}
+TINY = tiny(ae=2, diffusion=2, history=2)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_cli_fit import TINY as TINY_ARGS
-from test_cli_fit import one_line_error, run
+from helpers import error_line, run, tiny, tiny_args
 
 from nwb_ldns import artifacts
 from nwb_ldns.config import DataSpec
@@ -20,14 +19,10 @@ from nwb_ldns.models.infodiffusion import mmd_rbf
 torch.set_num_threads(1)
 MAZE = "sim:maze?n_trials=80&n_neurons=12"
 ALIGN = ["--align", "move_onset_time", "--window", -250, 450]
-TINY = {
-    "autoencoder": {"hidden": 16, "latent_dim": 3, "n_blocks": 1, "state_size": 4},
-    "denoiser": {"hidden": 16, "n_blocks": 1, "state_size": 4, "embed_dim": 16},
-    "gnocchi": {"code_dim": 2, "encoder_hidden": 16, "encoder_state_size": 4},
-    "ae_train": {"epochs": 1, "batch_size": 32},
-    "diffusion_train": {"epochs": 2, "batch_size": 32, "lr": 2e-3},
-    "history_train": {"epochs": 1, "batch_size": 32},
-}
+TINY = tiny(
+    diffusion_train={"epochs": 2, "batch_size": 32, "lr": 2e-3},
+    gnocchi={"code_dim": 2, "encoder_hidden": 16, "encoder_state_size": 4},
+)
 
 
 def test_mmd_by_hand_and_against_the_gaussian_closed_form():
@@ -114,7 +109,7 @@ def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):
         1,
         "--epochs-history",
         1,
-        *TINY_ARGS,
+        *tiny_args(),
     )
     run("encode", MAZE, "--model", m, "-o", tmp_path / "e.nwb.zarr", "-q")
     ds = open_latents(tmp_path / "e.nwb.zarr")
@@ -145,14 +140,14 @@ def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):
     np.testing.assert_allclose(sweep["code"].values[:, 1], [-1, 0, 1])
     np.testing.assert_allclose(sweep["code"].values[:, 0], ds["code"].values[0, 0], rtol=1e-6)
     assert json.loads(sweep.attrs["generation"])["fixed_noise"] is True
-    p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--traverse", 7, check=False)
-    assert "dimensions 0..2" in one_line_error(p)
+    p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--traverse", 7, ok=False)
+    assert "dimensions 0..2" in error_line(p)
 
 
 def test_code_with_an_ldns_model_is_a_clear_error(tmp_path):
     m = tmp_path / "l"
-    run("fit", MAZE, "-o", m, *ALIGN, "--epochs-ae", 1, "--epochs-diffusion", 1, "--stage", "autoencoder", *TINY_ARGS)
-    run("fit", MAZE, "-o", m, *ALIGN, "--epochs-ae", 1, "--epochs-diffusion", 1, "--stage", "diffusion", *TINY_ARGS)
+    run("fit", MAZE, "-o", m, *ALIGN, "--epochs-ae", 1, "--epochs-diffusion", 1, "--stage", "autoencoder", *tiny_args())
+    run("fit", MAZE, "-o", m, *ALIGN, "--epochs-ae", 1, "--epochs-diffusion", 1, "--stage", "diffusion", *tiny_args())
     np.save(tmp_path / "c.npy", np.zeros((2, 3)))
-    p = run("generate", "--model", m, "-o", tmp_path / "s.nwb", "--code", tmp_path / "c.npy", check=False)
-    assert "--method gnocchi" in one_line_error(p)
+    p = run("generate", "--model", m, "-o", tmp_path / "s.nwb", "--code", tmp_path / "c.npy", ok=False)
+    assert "--method gnocchi" in error_line(p)

@@ -11,48 +11,15 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import time
 
 import nwb_fixtures
 import pytest
+from helpers import ENV, cli, one_line_error, run, tiny_args
 
 LORENZ = "sim:lorenz?n_trials=40&n_neurons=8&n_bins=32"
-TINY = [
-    "--preset",
-    "quick",
-    "--hidden",
-    "16",
-    "--latent-dim",
-    "3",
-    "--denoiser-hidden",
-    "16",
-    "--batch-size",
-    "16",
-    "--device",
-    "cpu",
-    "-q",
-]
+TINY = tiny_args(batch_size=16)
 EPOCHS = ["--epochs-ae", "1", "--epochs-diffusion", "1", "--epochs-history", "1"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def cli(*args, **kw):
-    return [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)]
-
-
-def run(*args, ok=True, **kw):
-    p = subprocess.run(cli(*args), capture_output=True, text=True, env=ENV, timeout=600, **kw)
-    if ok:
-        assert p.returncode == 0, p.stderr
-    return p
-
-
-def one_line_error(p) -> str:
-    assert p.returncode == 1, (p.returncode, p.stderr)
-    lines = [line for line in p.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
-    return lines[0]
 
 
 def digest(path) -> str:

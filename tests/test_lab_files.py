@@ -1,55 +1,12 @@
 """Files as other labs and tools write them: each quirk, through the CLI, from inspect to evaluate."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import nwb_fixtures
+from helpers import one_line_error, run, tiny_args
 
-TINY = [
-    "--preset",
-    "quick",
-    "--hidden",
-    "16",
-    "--latent-dim",
-    "3",
-    "--denoiser-hidden",
-    "16",
-    "--batch-size",
-    "16",
-    "--epochs-ae",
-    "2",
-    "--epochs-diffusion",
-    "1",
-    "--epochs-history",
-    "1",
-    "--device",
-    "cpu",
-]
-
-
-def run(*args, ok=True, cwd=None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run(
-        [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
-    if ok:
-        assert p.returncode == 0, p.stderr
-    return p
-
-
-def one_line_error(p) -> str:
-    assert p.returncode == 1, p.stderr
-    lines = [line for line in p.stderr.strip().splitlines() if line]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
-    return lines[0]
+TINY = [*tiny_args(batch_size=16, quiet=False), "--epochs-ae", "2", "--epochs-diffusion", "1", "--epochs-history", "1"]
 
 
 def lab_file(tmp_path, quirk, **kw):

@@ -13,7 +13,7 @@ import numpy as np
 import nwb_fixtures
 import pytest
 import torch
-from test_cli_fit import one_line_error, run
+from helpers import error_line, run, tiny
 
 from nwb_ldns import artifacts
 from nwb_ldns.config import DataSpec
@@ -28,13 +28,7 @@ from nwb_ldns.io.synthetic import synthetic_nwbfile
 
 torch.set_num_threads(1)
 EXT = Path(__file__).resolve().parents[1] / "extensions" / "ndx-ldns"
-TINY = {
-    "autoencoder": {"hidden": 16, "latent_dim": 3, "n_blocks": 1, "state_size": 4},
-    "denoiser": {"hidden": 16, "n_blocks": 1, "state_size": 4, "embed_dim": 16},
-    "ae_train": {"epochs": 1, "batch_size": 32},
-    "diffusion_train": {"epochs": 1, "batch_size": 32},
-    "history_train": {"epochs": 1, "batch_size": 32},
-}
+TINY = tiny()
 SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("hand_vel",), behavior_lag_ms=100.0)
 SUFFIX = {"hdf5": ".nwb", "zarr": ".nwb.zarr"}
 
@@ -379,15 +373,15 @@ def test_encode_another_recording_with_the_same_units(maze, tmp_path):
     fewer = nwb_fixtures.write(nwb_fixtures.maze_layout(n_units=8)[0], tmp_path / "fewer.nwb")
     with pytest.raises(NwbLdnsError, match="lacks 2 of them"):
         encode_source(maze["model"], fewer)
-    p = run("encode", fewer, "--model", maze["model_dir"], "-o", tmp_path / "e.nwb", check=False)
-    assert "lacks 2 of them (ids 8, 9): use a recording with the same units" in one_line_error(p)
+    p = run("encode", fewer, "--model", maze["model_dir"], "-o", tmp_path / "e.nwb", ok=False)
+    assert "lacks 2 of them (ids 8, 9): use a recording with the same units" in error_line(p)
     assert not (tmp_path / "e.nwb").exists()
 
 
 def test_encode_refuses_to_replace_an_output(cli_outputs, maze):
     before = cli_outputs["enc-hdf5"].read_bytes()
-    p = run("encode", maze["file"], "--model", maze["model_dir"], "-o", cli_outputs["enc-hdf5"], check=False)
-    assert "already exists" in one_line_error(p)
+    p = run("encode", maze["file"], "--model", maze["model_dir"], "-o", cli_outputs["enc-hdf5"], ok=False)
+    assert "already exists" in error_line(p)
     assert cli_outputs["enc-hdf5"].read_bytes() == before
 
 

@@ -1,7 +1,6 @@
 """Observation models: how spikes are drawn from the autoencoder's rates.
 
-Both follow one interface (lfads-torch's reconstruction slot): ``loss(counts, rates, mask)``,
-``rates(rates, counts)`` (the conditional intensity given the spikes so far) and
+Both follow one interface (lfads-torch's reconstruction slot): ``loss(counts, rates, mask)`` and
 ``sample(rates, generator)``. Tensors are ``(batch, neurons, time)``, rates in expected counts
 per bin.
 """
@@ -26,9 +25,6 @@ class PoissonObservation(nn.Module):
             return per.mean()
         m = mask.expand_as(per)
         return (per * m).sum() / m.sum().clamp(min=1.0)
-
-    def rates(self, rates: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
-        return rates
 
     @torch.no_grad()
     def sample(self, rates: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -63,7 +59,7 @@ class SpikeHistoryGLM(nn.Module):
         kernel = self.w.flip(-1)[:, None, :]  # (N, 1, K) oldest lag first
         return F.conv1d(s, kernel, groups=self.n_neurons)  # (B, N, L)
 
-    def rates(self, rates: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
+    def intensity(self, rates: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
         """Conditional intensity given the observed ``counts`` (teacher forcing)."""
         h = 0.0 if counts is None else self.history_term(counts)
         return F.softplus(self._drive(rates) + h)  # (B, N, L)
@@ -72,7 +68,7 @@ class SpikeHistoryGLM(nn.Module):
         self, counts: torch.Tensor, rates: torch.Tensor, mask: torch.Tensor | None = None, *, reduction: str = "mean"
     ) -> torch.Tensor:
         """Poisson NLL per valid entry, averaged per trial ((B,) with ``reduction="trial"``) or overall."""
-        per = poisson_nll(self.rates(rates, counts), counts.float())  # (B, N, L)
+        per = poisson_nll(self.intensity(rates, counts), counts.float())  # (B, N, L)
         if mask is None:
             per = per.mean((1, 2))  # (B,)
         else:

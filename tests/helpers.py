@@ -1,0 +1,57 @@
+"""What the test modules share: the tiny model sizes and running the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def tiny(*, latent_dim: int = 3, ae: int = 1, diffusion: int = 1, history: int = 1, **extra) -> dict:
+    """``fit(overrides=...)`` for a model of a few thousand parameters trained ``ae``/``diffusion``/``history``
+    passes in batches of 32; ``extra`` adds or replaces whole config sections."""
+    return {
+        "autoencoder": {"hidden": 16, "latent_dim": latent_dim, "n_blocks": 1, "state_size": 4},
+        "denoiser": {"hidden": 16, "n_blocks": 1, "state_size": 4, "embed_dim": 16},
+        "ae_train": {"epochs": ae, "batch_size": 32},
+        "diffusion_train": {"epochs": diffusion, "batch_size": 32},
+        "history_train": {"epochs": history, "batch_size": 32},
+        **extra,
+    }
+
+
+def tiny_args(*, batch_size: int = 32, quiet: bool = True) -> list[str]:
+    """The same sizes as ``fit`` options (training length is left to each test)."""
+    args = ["--preset", "quick", "--hidden", "16", "--latent-dim", "3", "--denoiser-hidden", "16"]
+    args += ["--batch-size", str(batch_size), "--device", "cpu"]
+    return args + (["-q"] if quiet else [])
+
+
+def cli(*args) -> list[str]:
+    return [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)]
+
+
+def run(*args, ok: bool = True, cwd=None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """``nwb-ldns ARGS`` in a subprocess on one thread; with ``ok`` it must exit 0."""
+    p = subprocess.run(cli(*args), capture_output=True, text=True, env=ENV, cwd=cwd, timeout=timeout, **kw)
+    if ok:
+        assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def one_line_error(p) -> str:
+    """Exit 1 and stderr is exactly one line, ``Error: ...``."""
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = [line for line in p.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
+    return lines[0]
+
+
+def error_line(p) -> str:
+    """Exit 1 and exactly one ``Error`` line on stderr (warnings may come before it)."""
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = [line for line in p.stderr.strip().splitlines() if line.startswith("Error")]
+    assert len(lines) == 1, p.stderr
+    return lines[0]
