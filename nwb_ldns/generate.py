@@ -388,7 +388,7 @@ def traverse_codes(base: np.ndarray, dim: int, lo: float, hi: float, steps: int)
     if not 0 <= dim < base.size:
         raise NwbLdnsError(f"--traverse {dim}: the codes have dimensions 0..{base.size - 1}")
     if steps < 2:
-        raise NwbLdnsError("--steps must be at least 2 to traverse")
+        raise NwbLdnsError("a traversal needs at least 2 points")
     out = np.repeat(base[None], steps, axis=0)
     out[:, dim] = np.linspace(lo, hi, steps, dtype=np.float32)
     return out

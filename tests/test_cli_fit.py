@@ -288,7 +288,7 @@ def test_bad_time_budgets_are_refused_before_any_work(tmp_path, value, message):
 
 
 def test_duration_parsing():
-    from nwb_ldns_cli.main import Duration
+    from nwb_ldns_cli.options import Duration
 
     d = Duration()
     assert [d.convert(v, None, None) for v in ("90s", "15m", "1h30m", "45", "2.5m")] == [90, 900, 5400, 45, 150]

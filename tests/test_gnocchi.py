@@ -132,7 +132,7 @@ def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):
         "--range",
         -1,
         1,
-        "--steps",
+        "--points",
         3,
         "-q",
     )
