@@ -320,6 +320,48 @@ class _Run:
         else:
             self.bad_evals += 1
 
+    # ---- after each validation --------------------------------------------------------------
+    def check_finite(self, train_loss: float, checkpoint: Path | None) -> None:
+        """Stop with a one-line error when the loss or any weight is NaN/inf (the last checkpoint stays)."""
+        if math.isfinite(train_loss) and all(torch.isfinite(p).all() for p in self.model.parameters()):
+            return
+        where = f"; the last good checkpoint ({checkpoint}) is kept" if checkpoint is not None else ""
+        raise NwbLdnsError(
+            f"{self.stage.name} training diverged at step {self.step} (epoch "
+            f"{math.ceil(self.step / self.per_epoch)}, loss {train_loss}){where}; try a lower learning rate"
+        )
+
+    def record(self, train_loss: float, val_loss: float | None, seconds: float) -> None:
+        h = self.history
+        h["step"].append(self.step)
+        h["train_loss"].append(train_loss)
+        h["val_loss"].append(val_loss)
+        h["steps"] = self.step
+        h["epochs"] = round(self.step / self.per_epoch, 3)
+        h["seconds"] = h.get("seconds", 0.0) + seconds
+        h["world_size"] = self.world
+
+    def end_of_schedule(self) -> str:
+        """Why the schedule ended: all planned ``steps``, or a schedule shortened for ``time``."""
+        return "steps" if self.total >= plan_steps(self.cfg, self.n)[0] else "time"
+
+    def stop_reason(self, *, past_deadline: bool) -> str | None:
+        """``patience``, ``time`` or ``steps`` when training stops after this validation, else None."""
+        if self.cfg.epochs == 0 and self.cfg.patience > 0 and self.bad_evals >= self.cfg.patience:
+            return "patience"
+        if past_deadline:
+            return "time"
+        return self.end_of_schedule() if self.step >= self.total else None
+
+    def finish(self) -> None:
+        """Leave the selected weights in the model: the best validation's, else the EMA's, else the last."""
+        if self.stage.select == "best" and self.best_state is not None:
+            self.model.load_state_dict({k: v.to(self.device) for k, v in self.best_state.items()})
+        elif self.ema is not None:
+            self.model.load_state_dict(self.ema.shadow)
+        self.model.eval()
+        self.history["best_val"] = None if not math.isfinite(self.best_val) else self.best_val
+
     # ---- time ----------------------------------------------------------------------------------------
     def replan(self, seconds_per_step: float) -> bool:
         """Shorten the schedule so that it ends by the deadline; True once the deadline has passed.
@@ -383,17 +425,10 @@ def train(
         When the loss becomes NaN/inf (the last good checkpoint is kept).
     """
     run = _Run(stage, device, deadline)
-    cfg = run.cfg
     if resume and checkpoint is not None and checkpoint.is_file():
         run.restore(checkpoint)
-    history = run.history
-    bar = None
-    if progress and run.rank == 0:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=run.total, initial=run.step, desc=stage.name, unit="step", leave=False, dynamic_ncols=True)
-    t_start, step_start = time.monotonic(), run.step
-    t_last = t_start
+    bar = _Progress(run, enabled=progress and run.rank == 0)
+    clock = _Clock(run)
     interval_loss, interval_trials = torch.zeros((), device=device), 0
     stopped = None
     try:
@@ -401,65 +436,78 @@ def train(
             run.model.train()
             while stopped is None:
                 if run.step >= run.total:
-                    stopped = "steps" if run.total >= plan_steps(cfg, run.n)[0] else "time"
+                    stopped = run.end_of_schedule()
                     break
                 loss_sum, size = run.train_step()
                 interval_loss += loss_sum
                 interval_trials += size
-                if bar is not None:
-                    bar.update(1)
-                last = run.step >= run.total
+                bar.step()
                 # alone, a passed deadline ends the interval at once; under torchrun the processes stop
                 # together at a validation (rank 0's clock) or at the end of the shortened schedule
                 out_of_time = deadline is not None and run.world == 1 and time.monotonic() >= deadline
-                if run.step % run.eval_every and not last and not out_of_time:
+                if run.step % run.eval_every and run.step < run.total and not out_of_time:
                     continue
                 # ---- a validation: one host sync for the interval's loss ----
                 train_loss = float(distributed.all_reduce_sum(interval_loss)) / max(interval_trials, 1)
                 interval_loss, interval_trials = torch.zeros((), device=device), 0
-                if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in run.model.parameters()):
-                    where = f"; the last good checkpoint ({checkpoint}) is kept" if checkpoint is not None else ""
-                    raise NwbLdnsError(
-                        f"{stage.name} training diverged at step {run.step} (epoch "
-                        f"{math.ceil(run.step / run.per_epoch)}, loss {train_loss}){where}; "
-                        "try a lower learning rate"
-                    )
+                run.check_finite(train_loss, checkpoint)
                 model = run.eval_model()
                 val_loss = run.validate(model)
                 run.improved(val_loss, model)
-                now = time.monotonic()
-                history["step"].append(run.step)
-                history["train_loss"].append(train_loss)
-                history["val_loss"].append(val_loss)
-                history["steps"] = run.step
-                history["epochs"] = round(run.step / run.per_epoch, 3)
-                history["seconds"] = history.get("seconds", 0.0) + (now - t_last)
-                history["world_size"] = run.world
-                t_last = now
-                past_deadline = run.replan((now - t_start) / max(1, run.step - step_start))
-                if cfg.epochs == 0 and cfg.patience > 0 and run.bad_evals >= cfg.patience:
-                    stopped = "patience"
-                elif past_deadline:
-                    stopped = "time"
-                elif run.step >= run.total:
-                    stopped = "steps" if run.total >= plan_steps(cfg, run.n)[0] else "time"
-                history["stopped"] = stopped
+                run.record(train_loss, val_loss, clock.lap())
+                stopped = run.stop_reason(past_deadline=run.replan(clock.seconds_per_step()))
+                run.history["stopped"] = stopped
                 run.save(checkpoint)
-                if bar is not None:
-                    bar.total = run.total
-                    shown = {"val": f"{val_loss:.4g}"} if val_loss is not None else {}
-                    if deadline is not None:
-                        shown["left"] = f"{max(0.0, deadline - now):.0f}s"
-                    bar.set_postfix(loss=f"{train_loss:.4g}", **shown)
-                    bar.refresh()
+                bar.show(train_loss, val_loss)
     finally:
-        if bar is not None:
-            bar.close()
-    history["stopped"] = stopped
-    if stage.select == "best" and run.best_state is not None:
-        run.model.load_state_dict({k: v.to(device) for k, v in run.best_state.items()})
-    elif run.ema is not None:
-        run.model.load_state_dict(run.ema.shadow)
-    run.model.eval()
-    history["best_val"] = None if not math.isfinite(run.best_val) else run.best_val
-    return history
+        bar.close()
+    run.history["stopped"] = stopped
+    run.finish()
+    return run.history
+
+
+class _Clock:
+    """Wall time of a stage: per validation interval, and per step since this process started it."""
+
+    def __init__(self, run: _Run):
+        self.run, self.start, self.step_start = run, time.monotonic(), run.step
+        self.last = self.start
+
+    def lap(self) -> float:
+        now = time.monotonic()
+        lap, self.last = now - self.last, now
+        return lap
+
+    def seconds_per_step(self) -> float:
+        return (time.monotonic() - self.start) / max(1, self.run.step - self.step_start)
+
+
+class _Progress:
+    """The stage's progress bar (rank 0): steps, training and validation loss, time left."""
+
+    def __init__(self, run: _Run, *, enabled: bool):
+        self.run, self.bar = run, None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=run.total, initial=run.step, desc=run.stage.name, unit="step", leave=False, dynamic_ncols=True
+            )
+
+    def step(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def show(self, train_loss: float, val_loss: float | None) -> None:
+        if self.bar is None:
+            return
+        self.bar.total = self.run.total
+        shown = {"val": f"{val_loss:.4g}"} if val_loss is not None else {}
+        if self.run.deadline is not None:
+            shown["left"] = f"{max(0.0, self.run.deadline - time.monotonic()):.0f}s"
+        self.bar.set_postfix(loss=f"{train_loss:.4g}", **shown)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
