@@ -10,7 +10,7 @@ import click
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import NON_NEGATIVE, SEED, Duration, data_options, source_options, spec_from_options
+from .options import NON_NEGATIVE, SEED, STAGE, Duration, data_options, source_options, spec_from_options
 
 
 @click.command("fit")
@@ -116,10 +116,11 @@ from .options import NON_NEGATIVE, SEED, Duration, data_options, source_options,
 )
 @click.option(
     "--stage",
-    type=click.Choice(["all", "autoencoder", "diffusion", "spike-history"]),
+    type=STAGE,
     default="all",
     show_default=True,
-    help="Run one stage (the later ones need the earlier ones in the model dir).",
+    help="Run one stage: autoencoder, diffusion, or a fitted observation model's (spike-history); the "
+    "later ones need the earlier ones in the model dir.",
 )
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
@@ -225,7 +226,7 @@ def fit_cmd(
         "diffusion_train": {"epochs": epochs_diffusion, **bs},
         "history_train": {"epochs": epochs_history, **bs},
     }
-    stages = None if stage == "all" else (stage.replace("-", "_"),)
+    stages = None if stage == "all" else (stage,)
     fit(
         dataset,
         output,

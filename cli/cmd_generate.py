@@ -7,7 +7,7 @@ import click
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import FINITE, NPY, SEED, quiet_callback, subject_options
+from .options import FINITE, NPY, OBSERVATION, SEED, quiet_callback, subject_options
 
 
 @click.command("generate")
@@ -38,10 +38,16 @@ from .options import FINITE, NPY, SEED, quiet_callback, subject_options
     "(n_trials, n_bins, channels) / (n_bins, channels), as the model was fitted.",
 )
 @click.option(
+    "--observation",
+    type=OBSERVATION,
+    default=None,
+    help="Observation model: poisson (independent Poisson, the default) or spike-history (the GLM of "
+    "its own fit stage).",
+)
+@click.option(
     "--spike-history/--poisson",
-    default=False,
-    show_default=True,
-    help="Observation model: spike-history GLM or independent Poisson.",
+    default=None,
+    help="Shorthands for --observation spike-history / poisson.",
 )
 @click.option(
     "--guidance",
@@ -127,6 +133,7 @@ def generate_cmd(
     n_trials,
     length,
     values,
+    observation,
     spike_history,
     guidance,
     sampler,
@@ -162,7 +169,14 @@ def generate_cmd(
 
     check_replaceable(output, kind="nwb", overwrite=overwrite)  # before any work
 
-    require = ("autoencoder", "diffusion") + (("spike_history",) if spike_history else ())
+    if observation is not None and spike_history is not None:
+        raise click.UsageError("give --observation or --spike-history/--poisson, not both")
+    if observation is None:
+        observation = "spike_history" if spike_history else "poisson"
+    from nwb_ldns.models.observation import OBSERVATION_MODELS
+
+    fitted = OBSERVATION_MODELS[observation].fitted
+    require = ("autoencoder", "diffusion") + ((observation,) if fitted else ())
     model = load_model(model_dir, device=device, require=require)
     if compile_:
         model.compile()
@@ -194,7 +208,7 @@ def generate_cmd(
         n_trials=n_trials,
         length=length,
         condition=values,
-        observation="spike_history" if spike_history else "poisson",
+        observation=observation,
         seed=seed,
         guidance=guidance,
         sampler=sampler,

@@ -88,6 +88,42 @@ NON_NEGATIVE = FiniteFloat(0.0)
 SEED = click.IntRange(min=0, max=2**32 - 1)  # what numpy and torch both accept
 
 
+class TableChoice(click.ParamType):
+    """One of the names of a library table, read when a value is given (so ``--help`` imports no torch).
+
+    ``names`` returns the table's names as the library spells them (``spike_history``); the
+    command line takes them with dashes (``spike-history``) and hands them back with underscores.
+    """
+
+    def __init__(self, names, *, extra: tuple[str, ...] = (), metavar: str = "NAME"):
+        self._names, self._extra, self.name = names, extra, metavar
+
+    def choices(self) -> list[str]:
+        return [*self._extra, *(n.replace("_", "-") for n in self._names())]
+
+    def convert(self, value, param, ctx):
+        given = str(value).replace("_", "-")
+        if given not in self.choices():
+            self.fail(f"{value!r} is not one of {', '.join(self.choices())}", param, ctx)
+        return given.replace("-", "_")
+
+
+def _stages() -> tuple[str, ...]:
+    from nwb_ldns.artifacts import STAGES
+
+    return STAGES
+
+
+def _observations() -> tuple[str, ...]:
+    from nwb_ldns.models.observation import OBSERVATION_MODELS
+
+    return tuple(OBSERVATION_MODELS)
+
+
+STAGE = TableChoice(_stages, extra=("all",), metavar="STAGE")
+OBSERVATION = TableChoice(_observations, metavar="MODEL")
+
+
 class NpyArray(click.ParamType):
     """A ``.npy`` file (``numpy.save``) read as an array; pickled object arrays are refused.
 

@@ -28,10 +28,12 @@ from ._version import __version__
 from .config import AutoencoderConfig, ConditionSpec, DataSpec, DenoiserConfig, DiffusionConfig
 from .errors import NwbLdnsError
 from .io.outputs import write_atomically
+from .models.observation import FITTED_OBSERVATIONS, OBSERVATION_MODELS
 
 FORMAT = "nwb-ldns-model"
 FORMAT_VERSION = 1
-STAGES = ("autoencoder", "diffusion", "spike_history")
+#: the fit stages in order: each fitted observation model (``spike_history``) is a stage of its own
+STAGES = ("autoencoder", "diffusion", *FITTED_OBSERVATIONS)
 DEFAULT_MODEL_DIR = "ldns-model"
 
 
@@ -158,7 +160,6 @@ def load_model(
     from .model import LdnsModel, resolve_device
     from .models.autoencoder import Autoencoder
     from .models.denoiser import Denoiser
-    from .models.observation import SpikeHistoryGLM
 
     d = Path(model_dir)
     if d.suffix == ".nwb" or str(d).rstrip("/").endswith(".zarr"):
@@ -211,12 +212,13 @@ def load_model(
         from .models.s4 import limit_kernels
 
         limit_kernels(denoiser, int(data.get("max_length") or data["n_bins"]))
-    history = None
-    if "spike_history" in done and _weights(d, "spike_history").is_file():
-        path = _weights(d, "spike_history")
-        t = load_tensors(path)
-        history = SpikeHistoryGLM(n_neurons=ae.config.n_neurons, history=int(t["w"].shape[1]))
-        load_state(history, t, path)
+    observations = {}
+    for name in FITTED_OBSERVATIONS:
+        if name in done and _weights(d, name).is_file():
+            path = _weights(d, name)
+            t = load_tensors(path)
+            observations[name] = OBSERVATION_MODELS[name].build(n_neurons=ae.config.n_neurons, state=t)
+            load_state(observations[name], t, path)
     model = LdnsModel(
         autoencoder=ae,
         denoiser=denoiser,
@@ -224,7 +226,7 @@ def load_model(
         latent_mean=mean,
         latent_std=std,
         condition=condition,
-        spike_history=history,
+        observations=observations,
         data=data,
         info=cfg,
         path=d,

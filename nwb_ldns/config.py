@@ -207,7 +207,8 @@ class TrainConfig(_Config):
 SMALL_TRAIN_TRIALS = 200
 
 #: ``--preset``: "paper" sizes the models as the LDNS paper (for a GPU); "quick" finishes in
-#: minutes on a laptop CPU. Each entry holds overrides of the config dataclasses' defaults.
+#: minutes on a laptop CPU. Each entry holds overrides of the config dataclasses' defaults;
+#: observation models with a fit stage carry their own entries (``train_presets``).
 #: Stages are sized in optimizer steps with early stopping on the validation loss, so one
 #: preset serves 50 trials and 50,000 alike; ``fit --time-budget`` shortens them further.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -223,14 +224,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 1e-3,
             "grad_clip": 1.0,
             "ema_decay": 0.999,
-        },
-        "history_train": {
-            "steps": 2_000,
-            "patience": 10,
-            "batch_size": 256,
-            "lr": 1e-2,
-            "warmup": 0.0,
-            "weight_decay": 0.0,
         },
     },
     "quick": {
@@ -254,14 +247,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "warmup": 0.05,
             "grad_clip": 1.0,
             "ema_decay": 0.995,
-        },
-        "history_train": {
-            "steps": 500,
-            "patience": 5,
-            "batch_size": 128,
-            "lr": 1e-2,
-            "warmup": 0.0,
-            "weight_decay": 0.0,
         },
     },
 }

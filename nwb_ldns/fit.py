@@ -34,7 +34,7 @@ from .model import condition_features, latent_stats, resolve_device
 from .models.autoencoder import Autoencoder
 from .models.denoiser import Denoiser
 from .models.diffusion import GaussianDiffusion
-from .models.observation import SpikeHistoryGLM
+from .models.observation import FITTED_OBSERVATIONS, OBSERVATION_MODELS
 from .training import Stage, train
 
 logger = logging.getLogger("nwb_ldns")
@@ -42,7 +42,11 @@ logger = logging.getLogger("nwb_ldns")
 #: how a time budget is shared between the stages (of what is left when each starts); the
 #: denoiser gets most, as its training limits the samples' realism most (docs/fitting.md)
 DIFFUSION_VAL_ROWS = 256  # validation draws of the denoising loss (a small val split is repeated)
-STAGE_SHARES = {"autoencoder": 0.25, "diffusion": 0.7, "spike_history": 0.05}
+STAGE_SHARES = {
+    "autoencoder": 0.25,
+    "diffusion": 0.7,
+    **{name: OBSERVATION_MODELS[name].time_share for name in FITTED_OBSERVATIONS},
+}
 
 
 # ---- conditions ------------------------------------------------------------------------------
@@ -143,8 +147,12 @@ def build_configs(
         g = GnocchiConfig(**{**p.get("gnocchi", {}), **o.get("gnocchi", {})})
         out["gnocchi"] = g.to_dict()
         out["denoiser"] = den.replace(code_dim=g.code_dim).to_dict()
-    for key in ("ae_train", "diffusion_train", "history_train"):
+    for key in ("ae_train", "diffusion_train"):
         out[key] = TrainConfig(**{**p[key], "seed": seed, **o.get(key, {})}).to_dict()
+    for name in FITTED_OBSERVATIONS:
+        obs = OBSERVATION_MODELS[name]
+        key = obs.train_config
+        out[key] = TrainConfig(**{**obs.train_presets.get(preset, {}), "seed": seed, **o.get(key, {})}).to_dict()
     out["preset"] = preset
     return out
 
@@ -186,11 +194,8 @@ def _small_data_guard(n_train: int, n_val: int) -> dict:
 def _plan_line(configs: dict, n_train: int, n_val: int) -> str:
     """What the fit will do, in words: trials, and optimizer steps per stage."""
     parts = []
-    for stage, key in (
-        ("autoencoder", "ae_train"),
-        ("denoiser", "diffusion_train"),
-        ("spike history", "history_train"),
-    ):
+    observations = [(OBSERVATION_MODELS[n].label, OBSERVATION_MODELS[n].train_config) for n in FITTED_OBSERVATIONS]
+    for stage, key in (("autoencoder", "ae_train"), ("denoiser", "diffusion_train"), *observations):
         cfg = TrainConfig.from_dict(configs[key])
         rows = min(cfg.batch_size, n_train)
         if cfg.epochs > 0:
@@ -525,43 +530,47 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile, dea
     )
 
 
-def _fit_spike_history(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
-    c = cfg["configs"]
-    model = artifacts.load_model(model_dir, device=device)
-    variable = cfg["data"]["variable_length"]
+def _fit_observation(name: str):
+    """The fit stage of observation model ``name``: its parameters, on the autoencoder's rates of the real trials."""
+    obs_cls = OBSERVATION_MODELS[name]
 
-    def tensors(split):
-        ds = dataset.select(split)
-        counts = ds.counts_bct()
-        _, rates = model.encode(counts, ds.lengths if variable else None)
-        out = {"counts": _tensor(counts, device), "rates": _tensor(rates, device)}
-        if variable:
-            out["mask"] = _mask(ds.lengths, ds.n_bins, device)
-        return out
+    def fit_stage(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
+        model = artifacts.load_model(model_dir, device=device)
+        variable = cfg["data"]["variable_length"]
 
-    glm = SpikeHistoryGLM(n_neurons=model.n_neurons)
+        def tensors(split):
+            ds = dataset.select(split)
+            counts = ds.counts_bct()
+            _, rates = model.encode(counts, ds.lengths if variable else None)
+            out = {"counts": _tensor(counts, device), "rates": _tensor(rates, device)}
+            if variable:
+                out["mask"] = _mask(ds.lengths, ds.n_bins, device)
+            return out
 
-    stage = Stage(
-        name="spike_history",
-        model=glm,
-        config=TrainConfig.from_dict(c["history_train"]),
-        train=tensors("train"),
-        val=tensors("val"),
-        loss_fn=lambda m, b, r: m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial"),
-        val_fn=lambda m, b, r: _sum_count(m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial")),
-        select="best",
-    )
-    history = train(
-        stage,
-        device=device,
-        checkpoint=model_dir / "checkpoints" / "spike_history.safetensors",
-        resume=resume,
-        progress=progress,
-        compile=compile,
-        deadline=deadline,
-    )
-    _finish_stage(model_dir, cfg, "spike_history", glm.state_dict(), history)
-    logger.info("spike history: best validation NLL %s", history["best_val"])
+        obs = obs_cls.build(n_neurons=model.n_neurons)
+        stage = Stage(
+            name=name,
+            model=obs,
+            config=TrainConfig.from_dict(cfg["configs"][obs_cls.train_config]),
+            train=tensors("train"),
+            val=tensors("val"),
+            loss_fn=lambda m, b, r: m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial"),
+            val_fn=lambda m, b, r: _sum_count(m.loss(b["counts"], b["rates"], b.get("mask"), reduction="trial")),
+            select="best",
+        )
+        history = train(
+            stage,
+            device=device,
+            checkpoint=model_dir / "checkpoints" / f"{name}.safetensors",
+            resume=resume,
+            progress=progress,
+            compile=compile,
+            deadline=deadline,
+        )
+        _finish_stage(model_dir, cfg, name, obs.state_dict(), history)
+        logger.info("%s: best validation NLL %s", obs_cls.label, history["best_val"])
+
+    return fit_stage
 
 
 def fit(
@@ -594,7 +603,8 @@ def fit(
         (``paper`` on CUDA, ``quick`` on a CPU).
     condition : None, ``angle``, ``velocity`` or a numeric trials column.
     method : ``ldns``, or ``gnocchi`` (the diffusion stage learns a per-trial code with it; no condition).
-    stages : subset of ``autoencoder``, ``diffusion``, ``spike_history``; default all, in order.
+    stages : subset of :data:`~nwb_ldns.artifacts.STAGES` (``autoencoder``, ``diffusion``, then each
+        fitted observation model, ``spike_history``); default all, in order.
         A later stage needs the earlier ones already in the model dir.
     device : ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     seed : int
@@ -690,7 +700,7 @@ def _fit_stages(
         run = {
             "autoencoder": _fit_autoencoder,
             "diffusion": _fit_gnocchi if cfg.get("method") == "gnocchi" else _fit_diffusion,
-            "spike_history": _fit_spike_history,
+            **{name: _fit_observation(name) for name in FITTED_OBSERVATIONS},
         }[s]
         deadline = None
         if end is not None:

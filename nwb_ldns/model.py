@@ -18,7 +18,7 @@ from .errors import NwbLdnsError
 from .models.autoencoder import Autoencoder
 from .models.denoiser import Denoiser
 from .models.diffusion import GaussianDiffusion
-from .models.observation import PoissonObservation, SpikeHistoryGLM
+from .models.observation import OBSERVATION_MODELS
 from .models.s4 import cached_kernels
 
 
@@ -78,7 +78,8 @@ class LdnsModel:
     latent_mean, latent_std : torch.Tensor (latent_dim,)
         Per-channel statistics of the training latents; the denoiser works on z-scored latents.
     condition : ConditionSpec
-    spike_history : SpikeHistoryGLM or None
+    observations : dict
+        The fitted observation models by name (``spike_history``), each from its own stage.
     data : dict
         ``spec`` (DataSpec), ``unit_ids``, ``n_bins``, ``bin_s``, ``variable_length``.
     info : dict
@@ -95,7 +96,7 @@ class LdnsModel:
     latent_mean: torch.Tensor
     latent_std: torch.Tensor
     condition: ConditionSpec
-    spike_history: SpikeHistoryGLM | None
+    observations: dict[str, torch.nn.Module]
     data: dict[str, Any]
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     device: torch.device = torch.device("cpu")
@@ -125,7 +126,7 @@ class LdnsModel:
 
     def to(self, device: torch.device | str) -> LdnsModel:
         self.device = torch.device(device)
-        for m in (self.autoencoder, self.denoiser, self.spike_history, self.code_encoder):
+        for m in (self.autoencoder, self.denoiser, self.code_encoder, *self.observations.values()):
             if m is not None:
                 m.to(self.device).eval()
         self.latent_mean = self.latent_mean.to(self.device)
@@ -295,16 +296,17 @@ class LdnsModel:
             return self.autoencoder.decode(latents.to(self.device)).float()
 
     def observation(self, name: str):
-        if name == "spike_history":
-            if self.spike_history is None:
-                raise NwbLdnsError(
-                    "the model has no spike-history stage; run `nwb-ldns fit --stage spike-history` "
-                    "or generate with --poisson"
-                )
-            return self.spike_history
-        if name == "poisson":
-            return PoissonObservation()
-        raise NwbLdnsError(f"unknown observation model {name!r}; use poisson or spike_history")
+        """The observation model ``name`` (see :data:`~nwb_ldns.models.observation.OBSERVATION_MODELS`)."""
+        if name not in OBSERVATION_MODELS:
+            raise NwbLdnsError(f"unknown observation model {name!r}; use {' or '.join(OBSERVATION_MODELS)}")
+        if not OBSERVATION_MODELS[name].fitted:
+            return OBSERVATION_MODELS[name].build(n_neurons=self.n_neurons)
+        if name not in self.observations:
+            raise NwbLdnsError(
+                f"the model has no {name.replace('_', '-')} stage; run `nwb-ldns fit --stage {name.replace('_', '-')}` "
+                "or generate with --poisson"
+            )
+        return self.observations[name]
 
 
 def _device_generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:

@@ -13,7 +13,7 @@ from nwb_ldns.models.autoencoder import Autoencoder, poisson_nll
 from nwb_ldns.models.blocks import masked_instance_norm
 from nwb_ldns.models.denoiser import Denoiser
 from nwb_ldns.models.diffusion import GaussianDiffusion, make_betas
-from nwb_ldns.models.observation import PoissonObservation, SpikeHistoryGLM
+from nwb_ldns.models.observation import OBSERVATION_MODELS, PoissonObservation, SpikeHistoryGLM
 
 torch.set_num_threads(1)
 
@@ -302,3 +302,27 @@ def test_max_kernel_limits_the_receptive_field_to_the_trained_taps():
             naive[..., t] += (k[:3, t - s] if s <= t else k[3:, s - t - 1]) * u[..., s]
     naive += layer.d[:, None] * u
     torch.testing.assert_close(y, naive, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(__import__("nwb_ldns.models.observation").models.observation.OBSERVATION_MODELS)
+)
+def test_every_observation_model_keeps_the_contract(name):
+    from nwb_ldns.artifacts import STAGES
+    from nwb_ldns.config import PRESETS, TrainConfig
+
+    cls = OBSERVATION_MODELS[name]
+    obs = cls.build(n_neurons=3)
+    assert obs.name == name and isinstance(cls.label, str)
+    rates = torch.full((2, 3, 16), 0.3)
+    counts = obs.sample(rates, generator=torch.Generator().manual_seed(0))
+    assert counts.shape == rates.shape and (counts >= 0).all() and (counts == counts.round()).all()
+    assert torch.isfinite(obs.loss(counts, rates)) and obs.loss(counts, rates).ndim == 0
+    assert (name in STAGES) == cls.fitted
+    if cls.fitted:  # a stage of its own: a per-trial loss, a train config per preset, a time share, saved weights
+        assert obs.loss(counts, rates, reduction="trial").shape == (2,)
+        assert set(cls.train_presets) == set(PRESETS) and 0 < cls.time_share < 1
+        for preset in PRESETS:
+            TrainConfig(**cls.train_presets[preset])
+        again = cls.build(n_neurons=3, state=obs.state_dict())
+        again.load_state_dict(obs.state_dict())

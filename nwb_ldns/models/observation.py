@@ -1,7 +1,13 @@
 """Observation models: how spikes are drawn from the autoencoder's rates.
 
-Both follow one interface (lfads-torch's reconstruction slot): ``loss(counts, rates, mask)`` and
-``sample(rates, generator)``. Tensors are ``(batch, neurons, time)``, rates in expected counts
+Each follows one interface (lfads-torch's reconstruction slot): ``loss(counts, rates, mask)`` and
+``sample(rates, generator)``, plus ``build(n_neurons=, state=)``. :data:`OBSERVATION_MODELS` is the
+table the rest of the package reads: a model with ``fitted = True`` gets a fit stage of its own
+(its ``name``), trained on the autoencoder's rates of the real trials by its
+``loss(..., reduction="trial")`` with the :class:`~nwb_ldns.config.TrainConfig` under
+``train_config`` in the model's configs (its ``train_presets`` entry for the preset), saved as
+``NAME.safetensors`` and selectable in ``generate --observation``. Adding one is a class here (or
+in a module of its own, listed here). Tensors are ``(batch, neurons, time)``, rates in expected counts
 per bin.
 """
 
@@ -18,6 +24,12 @@ class PoissonObservation(nn.Module):
     """Independent Poisson counts with the given rates (no parameters)."""
 
     name = "poisson"
+    label = "independent Poisson"
+    fitted = False
+
+    @classmethod
+    def build(cls, *, n_neurons: int, state: dict | None = None) -> PoissonObservation:
+        return cls()
 
     def loss(self, counts: torch.Tensor, rates: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         per = poisson_nll(rates, counts)  # (B, N, L)
@@ -41,6 +53,21 @@ class SpikeHistoryGLM(nn.Module):
     """
 
     name = "spike_history"
+    label = "spike history"
+    fitted = True
+    train_config = "history_train"  # the key of its TrainConfig in a model's configs
+    #: its stage's TrainConfig per ``--preset`` (over TrainConfig's defaults)
+    train_presets: dict = {
+        "paper": {"steps": 2_000, "patience": 10, "batch_size": 256, "lr": 1e-2, "warmup": 0.0, "weight_decay": 0.0},
+        "quick": {"steps": 500, "patience": 5, "batch_size": 128, "lr": 1e-2, "warmup": 0.0, "weight_decay": 0.0},
+    }
+    time_share = 0.05  # of a fit's --time-budget, against the autoencoder's 0.25 and the denoiser's 0.7
+
+    @classmethod
+    def build(cls, *, n_neurons: int, state: dict | None = None) -> SpikeHistoryGLM:
+        """A new GLM, or one shaped for saved weights ``state``."""
+        history = 20 if state is None else int(state["w"].shape[1])
+        return cls(n_neurons=n_neurons, history=history)
 
     def __init__(self, *, n_neurons: int, history: int = 20, cap: int = 5):
         super().__init__()
@@ -92,4 +119,7 @@ class SpikeHistoryGLM(nn.Module):
         return out
 
 
-OBSERVATION_MODELS = {"poisson": PoissonObservation, "spike_history": SpikeHistoryGLM}
+#: every observation model, by name
+OBSERVATION_MODELS: dict[str, type[nn.Module]] = {m.name: m for m in (PoissonObservation, SpikeHistoryGLM)}
+#: those with parameters: each is a fit stage of that name, after the autoencoder and the diffusion model
+FITTED_OBSERVATIONS: tuple[str, ...] = tuple(n for n, m in OBSERVATION_MODELS.items() if m.fitted)
