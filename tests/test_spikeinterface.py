@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import one_line_error, run
 
 from nwb_ldns import NwbLdnsError, open_source
 from nwb_ldns.config import DataSpec
@@ -42,32 +43,11 @@ def test_not_a_sorting(tmp_path):
 
 
 # ---- untrusted sorting folders: nothing read from them runs code ----------------------------------------
-def _cli(*args):
-    import os
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "nwb_ldns_cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        timeout=300,
-    )
-
-
 def _copy(folder, dest):
     import shutil
 
     shutil.copytree(folder, dest)
     return dest
-
-
-def _one_line(p):
-    assert p.returncode == 1, p.stderr
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
-    return lines[0]
 
 
 def test_si_folder_json_naming_a_foreign_class_is_refused(sorting_folder, tmp_path):
@@ -79,7 +59,7 @@ def test_si_folder_json_naming_a_foreign_class_is_refused(sorting_folder, tmp_pa
     meta["class"] = "subprocess.Popen"
     meta["kwargs"] = {"args": ["touch", str(marker)]}
     (folder / "si_folder.json").write_text(json.dumps(meta))
-    err = _one_line(_cli("inspect", f"si:{folder}"))
+    err = one_line_error(run("inspect", f"si:{folder}", ok=False))
     assert "names subprocess.Popen, which is not a SpikeInterface extractor" in err
     assert not marker.exists()
 
@@ -89,9 +69,9 @@ def test_pickles_are_refused_unless_allowed(sorting_folder, tmp_path):
 
     folder = _copy(sorting_folder[0], tmp_path / "pkl")
     np.save(folder / "properties" / "quality.npy", np.array([{"a": 1}] * 5, dtype=object), allow_pickle=True)
-    err = _one_line(_cli("inspect", f"si:{folder}"))
+    err = one_line_error(run("inspect", f"si:{folder}", ok=False))
     assert "properties/quality.npy" in err and "pickled data" in err and "--allow-pickle" in err
-    assert _cli("inspect", f"si:{folder}", "--allow-pickle").returncode == 0
+    assert run("inspect", f"si:{folder}", "--allow-pickle").returncode == 0
 
     class Evil:
         def __reduce__(self):
@@ -100,7 +80,7 @@ def test_pickles_are_refused_unless_allowed(sorting_folder, tmp_path):
     cached = _copy(sorting_folder[0], tmp_path / "cached")
     (cached / "si_folder.json").unlink()
     (cached / "cached.pkl").write_bytes(pickle.dumps(Evil()))
-    err = _one_line(_cli("bin", f"si:{cached}", "-o", tmp_path / "d.zarr"))
+    err = one_line_error(run("bin", f"si:{cached}", "-o", tmp_path / "d.zarr", ok=False))
     assert "cached.pkl" in err and not (tmp_path / "ran").exists() and not (tmp_path / "d.zarr").exists()
 
 
@@ -125,11 +105,11 @@ def test_phy_params_are_read_as_literals_never_run(tmp_path):
         assert len(rec.unit_ids) == 4 and rec.spike_counts().sum() == 3000
     marker = tmp_path / "ran"
     evil = _phy_folder(tmp_path / "evil", f"import os\nos.system('touch {marker}')\nsample_rate = 30000.\n")
-    err = _one_line(_cli("inspect", f"si:{evil}"))
+    err = one_line_error(run("inspect", f"si:{evil}", ok=False))
     assert "params.py" in err and "line 1 is not an assignment of a literal value" in err
     assert not marker.exists()
     sneaky = _phy_folder(tmp_path / "sneaky", f"sample_rate = __import__('os').system('touch {marker}')\n")
-    assert "params.py" in _one_line(_cli("inspect", f"si:{sneaky}"))
+    assert "params.py" in one_line_error(run("inspect", f"si:{sneaky}", ok=False))
     assert not marker.exists()
 
 
@@ -142,7 +122,7 @@ def test_a_crafted_pickle_in_an_nwb_zarr_file_does_not_run(tmp_path):
     import zarr
 
     path = nwb_fixtures.write(nwb_fixtures.lab_file("electrode_group"), tmp_path / "eg.nwb.zarr")
-    p = _cli("bin", path, "-o", tmp_path / "ok.zarr", "-q")
+    p = run("bin", path, "-o", tmp_path / "ok.zarr", "-q")
     assert p.returncode == 0, p.stderr  # the genuine references decode (to the groups' names)
     marker = tmp_path / "ran"
 
@@ -182,6 +162,6 @@ def test_missing_zarr_chunks_of_required_arrays_are_errors(tmp_path):
         shutil.copytree(path, broken)
         (broken / array / "0").unlink()
         for cmd in (["bin", broken, "-o", tmp_path / "x.zarr"], ["fit", broken, "-o", tmp_path / "xm"]):
-            err = _one_line(_cli(*cmd))
+            err = one_line_error(run(*cmd, ok=False))
             assert f"{what} is incomplete: 1 of its 1 Zarr chunks are missing" in err
         assert not (tmp_path / "x.zarr").exists() and not (tmp_path / "xm").exists()
