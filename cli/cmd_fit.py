@@ -7,10 +7,13 @@ import time
 
 import click
 
+from nwb_ldns.config import AutoencoderConfig
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.io.outputs import check_replaceable
 
 from .options import NON_NEGATIVE, SEED, STAGE, Duration, data_options, source_options, spec_from_options
+
+_AE = AutoencoderConfig()  # help texts quote its defaults
 
 
 @click.command("fit")
@@ -90,14 +93,14 @@ from .options import NON_NEGATIVE, SEED, STAGE, Duration, data_options, source_o
     "ae_beta",
     type=NON_NEGATIVE,
     default=None,
-    help="Autoencoder latent L2 weight (default 0.01, Lorenz; the paper's MC_Maze: 0.001).",
+    help=f"Autoencoder latent L2 weight (default {_AE.beta:g}, Lorenz; the paper's MC_Maze: 0.001).",
 )
 @click.option(
     "--td-beta",
     "ae_td_beta",
     type=NON_NEGATIVE,
     default=None,
-    help="Autoencoder temporal-smoothness weight (default 0.01, Lorenz; the paper's MC_Maze: 0.2).",
+    help=f"Autoencoder temporal-smoothness weight (default {_AE.td_beta:g}, Lorenz; the paper's MC_Maze: 0.2).",
 )
 @click.option("--denoiser-hidden", type=click.IntRange(min=1), default=None, help="Denoiser channels.")
 @click.option(
