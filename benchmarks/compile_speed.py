@@ -7,7 +7,7 @@ neurons, 256 channels, 4 blocks; the MC_Maze denoiser: 256 channels, 6 blocks):
 - **autoencoder training step** and **denoiser training step**, with the S4 blocks compiled in
   place as ``fit --compile`` does (:func:`nwb_ldns.models.blocks.compiled_blocks`);
 - **one sampling step** (the denoiser with cached kernels, no gradients), with the whole
-  denoiser compiled as ``generate --compile`` does (:meth:`nwb_ldns.model.LdnsModel.compile`).
+  denoiser compiled as ``generate --compile`` does (:meth:`nwb_ldns.fitted.LdnsModel.compile`).
 
 Eager and compiled steps alternate, and each figure is the median of ``--repeats``. The first
 compiled call's extra time is the compilation (the inductor's on-disk cache makes a second run

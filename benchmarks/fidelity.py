@@ -43,7 +43,7 @@ from nwb_ldns.generate import generate
 from nwb_ldns.io.nwbfile import write_nwbfile
 from nwb_ldns.io.synthetic import synthetic_nwbfile
 from nwb_ldns.metrics import CORE_METRICS
-from nwb_ldns.sources.sim import parse_sim_uri
+from nwb_ldns.sources.simulation import parse_sim_uri
 
 MAZE_SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("hand_vel",), behavior_lag_ms=100.0)
 COLUMNS = [

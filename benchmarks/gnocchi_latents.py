@@ -100,7 +100,7 @@ def vae_rates(vae: StaticVAE, model, codes: np.ndarray) -> np.ndarray:
 def diffusion_space(source: str, data: SpikeDataset, model) -> dict[str, float]:
     """Why diffuse in the autoencoder's latents: how well each candidate space carries the
     simulation's true firing rates (R^2 over trials, units and bins of the test split)."""
-    from nwb_ldns.sources.sim import parse_sim_uri
+    from nwb_ldns.sources.simulation import parse_sim_uri
 
     _, sim_cls, config = parse_sim_uri(source.partition(":")[2])
     sim = sim_cls(config)

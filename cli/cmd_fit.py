@@ -186,7 +186,7 @@ def fit_cmd(
     from nwb_ldns import distributed
     from nwb_ldns.dataset import load_dataset
     from nwb_ldns.fit import describe, fit
-    from nwb_ldns.model import resolve_device
+    from nwb_ldns.fitted import resolve_device
 
     started = time.monotonic()  # the budget counts from here: reading the data is part of the fit
     if method != "gnocchi" and code_dim is not None:

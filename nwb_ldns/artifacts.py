@@ -155,9 +155,9 @@ def load_model(
 
     Returns
     -------
-    nwb_ldns.model.LdnsModel
+    nwb_ldns.fitted.LdnsModel
     """
-    from .model import LdnsModel, resolve_device
+    from .fitted import LdnsModel, resolve_device
     from .models.autoencoder import Autoencoder
     from .models.denoiser import Denoiser
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .dataset import SpikeDataset, load_dataset
 from .errors import NwbLdnsError
-from .model import LdnsModel
+from .fitted import LdnsModel
 
 
 @dataclasses.dataclass

@@ -29,8 +29,8 @@ from .config import (
 )
 from .dataset import SpikeDataset
 from .errors import NwbLdnsError
+from .fitted import condition_features, latent_stats, resolve_device
 from .io import outputs
-from .model import condition_features, latent_stats, resolve_device
 from .models.autoencoder import Autoencoder
 from .models.denoiser import Denoiser
 from .models.diffusion import GaussianDiffusion

@@ -12,11 +12,11 @@ import torch
 
 from . import metrics as M
 from .errors import NwbLdnsError
+from .fitted import LdnsModel, condition_features
 from .io.nwbfile import write_nwbfile
 from .io.outputs import claim
 from .io.store import SyntheticStore
 from .io.synthetic import synthetic_nwbfile
-from .model import LdnsModel, condition_features
 
 logger = logging.getLogger("nwb_ldns")
 

@@ -35,9 +35,9 @@ from . import distributed
 from .artifacts import flatten_optimizer, load_checkpoint, save_checkpoint, unflatten_optimizer
 from .config import TrainConfig
 from .errors import NwbLdnsError
-from .model import autocast, micro_batch
+from .fitted import autocast, micro_batch
+from .models.batch_random import BatchRandom
 from .models.blocks import compiled_blocks
-from .models.draws import BatchRandom
 from .models.s4 import parameter_groups
 
 logger = logging.getLogger("nwb_ldns")

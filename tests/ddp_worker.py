@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from nwb_ldns import distributed, model
+from nwb_ldns import distributed, fitted
 from nwb_ldns.config import TrainConfig
 from nwb_ldns.models.observation import SpikeHistoryGLM
 from nwb_ldns.training import Stage, train
@@ -46,7 +46,7 @@ class Stop(Exception):
 def main(checkpoint: str, stop_at: int = 0, micro: int | None = None) -> None:
     distributed.init(torch.device("cpu"))
     if micro:
-        model.CPU_MICRO_BATCH = micro
+        fitted.CPU_MICRO_BATCH = micro
     stage = glm_stage()
     if stop_at:
         inner, calls = stage.loss_fn, {"n": 0}

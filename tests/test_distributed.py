@@ -17,7 +17,7 @@ from helpers import run
 from safetensors.torch import load_file
 
 from nwb_ldns.artifacts import load_checkpoint
-from nwb_ldns.models.draws import BatchRandom
+from nwb_ldns.models.batch_random import BatchRandom
 from nwb_ldns.training import train
 
 HERE = Path(__file__).parent

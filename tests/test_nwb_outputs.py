@@ -458,7 +458,7 @@ def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(maze, tmp_path, mo
 
 def test_cpu_pieces_give_what_one_pass_gives(maze, monkeypatch):
     """On a CPU the denoiser and the encoder run in pieces of CPU_MICRO_BATCH trials: the same draw."""
-    from nwb_ldns import model as model_mod
+    from nwb_ldns import fitted as model_mod
 
     m, v = maze["model"], maze["velocity"]
     out = {}

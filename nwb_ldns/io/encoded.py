@@ -12,7 +12,7 @@ from .nwbfile import data_source, model_metadata, new_nwbfile, subject_from, tri
 
 if TYPE_CHECKING:
     from ..encode import Encoded
-    from ..model import LdnsModel
+    from ..fitted import LdnsModel
 
 _RESERVED_TRIAL_COLUMNS = {"id", "start_time", "stop_time", "tags", "timeseries"}
 

@@ -13,8 +13,8 @@ from .spikes import SAMPLING_RATE
 from .store import SyntheticStore
 
 if TYPE_CHECKING:
+    from ..fitted import LdnsModel
     from ..generate import Synthetic
-    from ..model import LdnsModel
 
 
 def _units_table(spike_times, per_unit: np.ndarray, *, span: float, unit_ids: list[str]):

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import AutoencoderConfig
+from .batch_random import BatchRandom
 from .blocks import S4Block
-from .draws import BatchRandom
 
 
 def poisson_nll(rates: torch.Tensor, counts: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

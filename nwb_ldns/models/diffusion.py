@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DiffusionConfig
-from .draws import BatchRandom
+from .batch_random import BatchRandom
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

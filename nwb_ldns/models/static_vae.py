@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from ..config import GnocchiConfig
+from .batch_random import BatchRandom
 from .blocks import S4Block
-from .draws import BatchRandom
 from .infodiffusion import CodeEncoder
 
 

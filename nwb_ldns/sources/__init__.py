@@ -8,7 +8,7 @@ module that decorates its opener with :func:`register_source`, and one line belo
 from __future__ import annotations
 
 # the built-in readers register themselves on import
-from . import dandi, nwb, sim, spikeinterface  # noqa: F401
+from . import dandi, nwb, simulation, spikeinterface  # noqa: F401
 from .base import BehaviorSeries, Recording, check_spike_times
 from .registry import open_source, register_source, source_schemes
 
