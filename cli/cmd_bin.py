@@ -6,17 +6,17 @@ import click
 
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import data_options, source_options, spec_from_options
+from .options import data_options, overwrite_option, source_options, spec_from_options
 
 
 @click.command("bin")
 @click.argument("source")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Zarr folder for the SpikeDataset.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@overwrite_option()
 @data_options
 @source_options
 @click.pass_context
-def bin_cmd(ctx, source, output, overwrite, cache_dir, dandi_api_url, allow_pickle, **data):
+def bin_cmd(ctx, source, output, overwrite, reader, **data):
     """Bin SOURCE into aligned trials and save the SpikeDataset (xarray, Zarr).
 
     \b
@@ -33,9 +33,7 @@ def bin_cmd(ctx, source, output, overwrite, cache_dir, dandi_api_url, allow_pick
         source,
         spec,
         progress=not ctx.obj["quiet"],
-        cache_dir=cache_dir,
-        allow_pickle=allow_pickle,
-        dandi_api_url=dandi_api_url,
+        **reader,
         quiet=ctx.obj["quiet"],
     )
     dataset.to_zarr(output, overwrite=overwrite)

@@ -6,31 +6,28 @@ import click
 
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import source_options, subject_options
+from .options import (
+    device_option,
+    include_weights_option,
+    model_option,
+    output_option,
+    overwrite_option,
+    source_options,
+    subject_options,
+)
 
 
 @click.command("encode")
 @click.argument("source")
-@click.option(
-    "--model",
-    "model_dir",
-    default="ldns-model",
-    show_default=True,
-    type=click.Path(),
-    help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.",
-)
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
+@model_option
+@output_option()
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Trials encoded at once."
 )
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
+@device_option
 @subject_options("the source's")
-@click.option(
-    "--include-weights",
-    is_flag=True,
-    help="Store the model's weights in the file, so the file alone can be loaded as --model.",
-)
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@include_weights_option
+@overwrite_option()
 @source_options
 @click.pass_context
 def encode_cmd(
@@ -43,9 +40,7 @@ def encode_cmd(
     subject,
     include_weights,
     overwrite,
-    cache_dir,
-    dandi_api_url,
-    allow_pickle,
+    reader,
 ):
     """Infer latents and rates for every trial of SOURCE and write them as NWB.
 
@@ -72,9 +67,7 @@ def encode_cmd(
         source,
         batch_size=batch_size,
         progress=not quiet,
-        cache_dir=cache_dir,
-        allow_pickle=allow_pickle,
-        dandi_api_url=dandi_api_url,
+        **reader,
         quiet=quiet,
     )
     nwb = encoded_nwbfile(model, enc, subject=subject, include_weights=include_weights)

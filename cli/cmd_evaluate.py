@@ -8,7 +8,7 @@ import click
 
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import SEED, source_options
+from .options import overwrite_option, seed_option, source_options
 
 
 @click.command("evaluate")
@@ -36,8 +36,8 @@ from .options import SEED, source_options
     help="Real trials to compare with.",
 )
 @click.option("--resamples", type=click.IntRange(min=1), default=5, show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing report folder.")
+@seed_option
+@overwrite_option("report folder")
 @source_options
 @click.pass_context
 def evaluate_cmd(
@@ -50,9 +50,7 @@ def evaluate_cmd(
     resamples,
     seed,
     overwrite,
-    cache_dir,
-    dandi_api_url,
-    allow_pickle,
+    reader,
 ):
     """Compare synthetic trials with real ones: metrics.json, figures and index.html.
 
@@ -78,10 +76,8 @@ def evaluate_cmd(
         seed=seed,
         overwrite=overwrite,
         progress=not quiet,
-        cache_dir=cache_dir,
-        dandi_api_url=dandi_api_url,
         quiet=quiet,
-        allow_pickle=allow_pickle,
+        **reader,
     )
     floor, ceiling = m["half_vs_half"], m.get("autoencoder_ceiling", {})
     from nwb_ldns.metrics import METRICS

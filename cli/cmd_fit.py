@@ -11,7 +11,17 @@ from nwb_ldns.config import AutoencoderConfig
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import NON_NEGATIVE, SEED, STAGE, Duration, data_options, source_options, spec_from_options
+from .options import (
+    NON_NEGATIVE,
+    STAGE,
+    Duration,
+    data_options,
+    device_option,
+    overwrite_option,
+    seed_option,
+    source_options,
+    spec_from_options,
+)
 
 _AE = AutoencoderConfig()  # help texts quote its defaults
 
@@ -125,8 +135,8 @@ _AE = AutoencoderConfig()  # help texts quote its defaults
     help="Run one stage: autoencoder, diffusion, or a fitted observation model's (spike-history); the "
     "later ones need the earlier ones in the model dir.",
 )
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@device_option
+@seed_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its last checkpoint.")
 @click.option(
     "--compile",
@@ -134,7 +144,7 @@ _AE = AutoencoderConfig()  # help texts quote its defaults
     is_flag=True,
     help="Train with the S4 blocks compiled by torch.compile: faster steps after seconds to a minute of compiling.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing model dir.")
+@overwrite_option("model dir")
 @source_options
 @click.pass_context
 def fit_cmd(
@@ -164,9 +174,7 @@ def fit_cmd(
     resume,
     compile_,
     overwrite,
-    cache_dir,
-    dandi_api_url,
-    allow_pickle,
+    reader,
     **data,
 ):
     """Fit LDNS on SOURCE: autoencoder -> latent diffusion -> spike-history GLM.
@@ -208,9 +216,7 @@ def fit_cmd(
             source,
             spec,
             progress=not quiet,
-            cache_dir=cache_dir,
-            dandi_api_url=dandi_api_url,
-            allow_pickle=allow_pickle,
+            **reader,
             quiet=quiet,
         )
     bs = {"batch_size": batch_size}

@@ -7,19 +7,24 @@ import click
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import FINITE, NPY, OBSERVATION, SEED, quiet_callback, subject_options
+from .options import (
+    FINITE,
+    NPY,
+    OBSERVATION,
+    device_option,
+    include_weights_option,
+    model_option,
+    output_option,
+    overwrite_option,
+    quiet_callback,
+    seed_option,
+    subject_options,
+)
 
 
 @click.command("generate")
-@click.option(
-    "--model",
-    "model_dir",
-    default="ldns-model",
-    show_default=True,
-    type=click.Path(),
-    help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.",
-)
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
+@model_option
+@output_option()
 @click.option(
     "--n-trials",
     type=click.IntRange(min=1),
@@ -115,15 +120,11 @@ from .options import FINITE, NPY, OBSERVATION, SEED, quiet_callback, subject_opt
     help="Sample with the denoiser compiled by torch.compile: faster steps after seconds of compiling "
     "per batch shape (for many trials).",
 )
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@device_option
+@seed_option
 @subject_options("the source's, else ldns-synthetic")
-@click.option(
-    "--include-weights",
-    is_flag=True,
-    help="Store the model's weights in the file, so the file alone can be loaded as --model.",
-)
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@include_weights_option
+@overwrite_option()
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=quiet_callback, help="No progress bars.")
 @click.pass_context
 def generate_cmd(

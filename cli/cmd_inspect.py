@@ -13,7 +13,7 @@ from .options import source_options
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @source_options
-def inspect_cmd(source, as_json, cache_dir, dandi_api_url, allow_pickle):
+def inspect_cmd(source, as_json, reader):
     """Summarise SOURCE: units, trials, behaviour, splits, and suggested options.
 
     \b
@@ -23,6 +23,6 @@ def inspect_cmd(source, as_json, cache_dir, dandi_api_url, allow_pickle):
     from nwb_ldns.sources import open_source
     from nwb_ldns.summary import format_summary, summarize
 
-    with open_source(source, cache_dir=cache_dir, dandi_api_url=dandi_api_url, allow_pickle=allow_pickle) as rec:
+    with open_source(source, **reader) as rec:
         summary = summarize(rec)
     click.echo(json.dumps(summary, indent=2, default=str) if as_json else format_summary(summary))

@@ -7,7 +7,7 @@ import click
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import POSITIVE, SEED, logger, subject_options
+from .options import POSITIVE, logger, output_option, overwrite_option, seed_option, subject_options
 
 
 @click.group("simulate")
@@ -16,14 +16,14 @@ def simulate():
 
 
 @simulate.command("lorenz")
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output .nwb (or .nwb.zarr).")
+@output_option()
 @click.option("--n-trials", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.option("--n-neurons", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--n-bins", type=click.IntRange(min=2), default=256, show_default=True, help="Bins per trial.")
 @click.option("--bin-ms", type=POSITIVE, default=5.0, show_default=True)
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@seed_option
 @subject_options("sim-lorenz-SEED")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@overwrite_option()
 def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, overwrite):
     """The LDNS Lorenz benchmark: Poisson neurons driven by a Lorenz attractor, ground truth kept.
 

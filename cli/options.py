@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
@@ -149,35 +150,82 @@ NPY = NpyArray()
 
 
 def source_options(fn):
-    """Options every command that opens a SOURCE takes (and --quiet, also accepted after the command)."""
-    fn = click.option(
+    """Options every command that opens a SOURCE takes (and --quiet, also accepted after the command).
+
+    The reader's options reach the command as one dict, ``reader`` (``cache_dir``,
+    ``dandi_api_url``, ``allow_pickle``), to hand on as ``**reader``.
+    """
+
+    @functools.wraps(fn)
+    def command(*args, cache_dir, dandi_api_url, allow_pickle, **kwargs):
+        reader = {"cache_dir": cache_dir, "dandi_api_url": dandi_api_url, "allow_pickle": allow_pickle}
+        return fn(*args, reader=reader, **kwargs)
+
+    command = click.option(
         "-q",
         "--quiet",
         is_flag=True,
         expose_value=False,
         callback=quiet_callback,
         help="No progress bars or information.",
-    )(fn)
-    fn = click.option(
+    )(command)
+    command = click.option(
         "--allow-pickle",
         is_flag=True,
         help="Let an si: sorting load pickled files (they can run code): only for sortings you made.",
-    )(fn)
-    fn = click.option(
+    )(command)
+    command = click.option(
         "--dandi-api-url",
         envvar="NWB_LDNS_DANDI_API_URL",
         default=None,
         metavar="URL",
         help="DANDI API of another instance (default: the DANDI Archive).",
-    )(fn)
-    fn = click.option(
+    )(command)
+    return click.option(
         "--cache-dir",
         envvar="NWB_LDNS_CACHE_DIR",
         default=None,
         type=click.Path(file_okay=False),
         help="Download DANDI assets once into this folder; later runs (also offline) read it.",
+    )(command)
+
+
+def output_option(what: str = "Output .nwb (or .nwb.zarr)."):
+    return click.option("-o", "--output", required=True, type=click.Path(), help=what)
+
+
+def overwrite_option(what: str = "output"):
+    return click.option("--overwrite", is_flag=True, help=f"Replace an existing {what}.")
+
+
+def model_option(fn):
+    """``--model``: the model a command reads (a model dir, or a file written with --include-weights)."""
+    return click.option(
+        "--model",
+        "model_dir",
+        default="ldns-model",
+        show_default=True,
+        type=click.Path(),
+        help="Model dir written by `nwb-ldns fit`, or an output file written with --include-weights.",
     )(fn)
-    return fn
+
+
+def device_option(fn):
+    return click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")(
+        fn
+    )
+
+
+def seed_option(fn):
+    return click.option("--seed", type=SEED, default=0, show_default=True)(fn)
+
+
+def include_weights_option(fn):
+    return click.option(
+        "--include-weights",
+        is_flag=True,
+        help="Store the model's weights in the file, so the file alone can be loaded as --model.",
+    )(fn)
 
 
 def data_options(fn):

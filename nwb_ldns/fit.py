@@ -475,8 +475,8 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile, dea
     reconstruction is the Poisson NLL of the trial's spikes under the frozen decoder applied to
     the denoiser's x0 estimate at the sampled step, so at high noise the code must carry the trial.
     """
-    from .models.autoencoder import poisson_nll
     from .models.infodiffusion import InfoDiffusion, mmd_rbf
+    from .models.losses import poisson_nll
 
     c = cfg["configs"]
     model = artifacts.load_model(model_dir, device=device)

@@ -9,10 +9,11 @@ import torch
 
 from nwb_ldns.config import AutoencoderConfig, DenoiserConfig, DiffusionConfig
 from nwb_ldns.models import s4
-from nwb_ldns.models.autoencoder import Autoencoder, poisson_nll
+from nwb_ldns.models.autoencoder import Autoencoder
 from nwb_ldns.models.blocks import masked_instance_norm
 from nwb_ldns.models.denoiser import Denoiser
 from nwb_ldns.models.diffusion import GaussianDiffusion, make_betas
+from nwb_ldns.models.losses import poisson_nll
 from nwb_ldns.models.observation import OBSERVATION_MODELS, PoissonObservation, SpikeHistoryGLM
 
 torch.set_num_threads(1)

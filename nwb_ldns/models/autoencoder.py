@@ -9,11 +9,7 @@ from torch import nn
 from ..config import AutoencoderConfig
 from .batch_random import BatchRandom
 from .blocks import S4Block
-
-
-def poisson_nll(rates: torch.Tensor, counts: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Full Poisson negative log-likelihood per entry, ``r - k log r + log k!``."""
-    return rates - counts * torch.log(rates + eps) + torch.lgamma(counts + 1)
+from .losses import poisson_nll
 
 
 class Autoencoder(nn.Module):

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..config import DiffusionConfig
 from .batch_random import BatchRandom
+from .losses import reduce_per_trial
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -96,12 +97,7 @@ class GaussianDiffusion:
             per = F.mse_loss(out, target, reduction="none")
         else:
             per = F.smooth_l1_loss(out, target, reduction="none", beta=self.config.smooth_l1_beta)
-        if mask is None:
-            per = per.mean((1, 2))  # (B,)
-        else:
-            m = mask.expand_as(per)
-            per = (per * m).sum((1, 2)) / m.sum((1, 2)).clamp(min=1.0)  # (B,)
-        return per if reduction == "trial" else per.mean()
+        return reduce_per_trial(per, mask, reduction=reduction)
 
     # ---- sampling ------------------------------------------------------------------------------
     def ddim_steps(self, n: int) -> list[int]:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .autoencoder import poisson_nll
+from .losses import poisson_nll, reduce_per_trial
 
 
 class PoissonObservation(nn.Module):
@@ -96,12 +96,7 @@ class SpikeHistoryGLM(nn.Module):
     ) -> torch.Tensor:
         """Poisson NLL per valid entry, averaged per trial ((B,) with ``reduction="trial"``) or overall."""
         per = poisson_nll(self.intensity(rates, counts), counts.float())  # (B, N, L)
-        if mask is None:
-            per = per.mean((1, 2))  # (B,)
-        else:
-            m = mask.expand_as(per)
-            per = (per * m).sum((1, 2)) / m.sum((1, 2)).clamp(min=1.0)  # (B,)
-        return per if reduction == "trial" else per.mean()
+        return reduce_per_trial(per, mask, reduction=reduction)
 
     @torch.no_grad()
     def sample(self, rates: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
