@@ -21,7 +21,7 @@ from .cmd_fit import fit_cmd
 from .cmd_generate import generate_cmd
 from .cmd_inspect import inspect_cmd
 from .cmd_simulate import simulate
-from .options import setup_logging
+from .options import as_flags, setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -99,7 +99,7 @@ def main(argv=None) -> None:
         if debug:
             raise
         if not isinstance(exc, MainRankFailed):  # rank 0 says why; the others only stop
-            click.echo(f"Error: {_rank_prefix()}{exc}", err=True)
+            click.echo(f"Error: {_rank_prefix()}{as_flags(str(exc))}", err=True)
         code = 1
     except click.exceptions.Abort as exc:
         cause = exc.__cause__ or exc.__context__

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 import sys
 import warnings
 
@@ -15,9 +16,20 @@ from nwb_ldns.errors import NwbLdnsError
 logger = logging.getLogger("nwb_ldns")
 
 
+#: library arguments whose flag is not ``--`` + the name with dashes
+_FLAG_OF = {"codes": "--code", "stages": "--stage", "window_ms": "--window"}
+
+
+def as_flags(message: str) -> str:
+    """The library names arguments in backticks (`n_trials`); on the command line they are flags (--n-trials)."""
+    return re.sub(
+        r"`([a-z][a-z0-9_]*)`", lambda m: _FLAG_OF.get(m.group(1), "--" + m.group(1).replace("_", "-")), message
+    )
+
+
 class _OneLine(logging.Formatter):
     def format(self, record):
-        msg = record.getMessage()
+        msg = as_flags(record.getMessage())
         return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
 
 

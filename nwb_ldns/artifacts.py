@@ -175,9 +175,7 @@ def load_model(
     done = cfg.get("stages", {})
     for stage in require:
         if stage not in done or not _weights(d, stage).is_file():
-            raise NwbLdnsError(
-                f"{d} has no fitted {stage.replace('_', '-')} stage (run `nwb-ldns fit SOURCE -o {d} --resume`)"
-            )
+            raise NwbLdnsError(f"{d} has no fitted {stage.replace('_', '-')} stage (fit it: `resume` the fit into {d})")
     try:
         configs = cfg["configs"]
         ae = Autoencoder(config=AutoencoderConfig.from_dict(configs["autoencoder"]))
@@ -253,7 +251,7 @@ def extract_model(nwb_path: str | os.PathLike, model_dir: str | os.PathLike) -> 
         blobs = {s: getattr(meta, f"{s}_weights", None) for s in cfg["stages"]}
         if any(b is None for b in blobs.values()):
             raise NwbLdnsError(
-                f"{nwb_path} names its model but holds no weights; write it with --include-weights, "
+                f"{nwb_path} names its model but holds no weights; write it with `include_weights`, "
                 "or use the model dir"
             )
         sums = cfg.pop("weights_sha256", None) or {}  # files written before checksums have none

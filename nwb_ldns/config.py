@@ -48,18 +48,18 @@ class DataSpec:
         from .errors import NwbLdnsError
 
         if not self.bin_ms > 0:
-            raise NwbLdnsError(f"--bin-ms must be positive, got {self.bin_ms}")
+            raise NwbLdnsError(f"`bin_ms` must be positive, got {self.bin_ms}")
         if self.units not in ("all", "heldin"):
-            raise NwbLdnsError(f"--units must be 'all' or 'heldin', got {self.units!r}")
+            raise NwbLdnsError(f"`units` must be 'all' or 'heldin', got {self.units!r}")
         if self.window_ms is not None:
             a, b = (float(x) for x in self.window_ms)
             object.__setattr__(self, "window_ms", (a, b))
             if not b > a:
-                raise NwbLdnsError(f"--window stop must be after start, got {a:g} {b:g} ms")
+                raise NwbLdnsError(f"`window_ms` stop must be after start, got {a:g} {b:g} ms")
         if self.align is not None and self.window_ms is None:
-            raise NwbLdnsError(f"--align {self.align} needs --window START_MS STOP_MS")
+            raise NwbLdnsError(f"`align` {self.align} needs `window_ms` START_MS STOP_MS")
         if not self.segment_ms > 0:
-            raise NwbLdnsError(f"--segment-ms must be positive, got {self.segment_ms}")
+            raise NwbLdnsError(f"`segment_ms` must be positive, got {self.segment_ms}")
         object.__setattr__(self, "behavior", tuple(self.behavior))
 
     @property

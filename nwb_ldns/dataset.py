@@ -193,7 +193,7 @@ def _trial_windows(rec: Recording, spec: DataSpec):
         if no_stop.all():
             raise NwbLdnsError(
                 f"the {len(trials)} trials have no stop_time (NaN), so whole trials cannot be binned; "
-                f"use fixed windows, e.g. --align start_time --window 0 {suggest_window_ms(trials, spec.bin_ms):g}"
+                f"use fixed windows, e.g. `align` start_time `window_ms` 0 {suggest_window_ms(trials, spec.bin_ms):g}"
             )
         if no_stop.any():
             logger.warning("dropping %d trial(s) with no stop_time (NaN)", int(no_stop.sum()))
@@ -254,7 +254,7 @@ def _segment_windows(rec: Recording, spec: DataSpec):
     """Fixed windows tiling the epochs (or the whole recording) when there is no trials table."""
     n_bins = int(round(spec.segment_ms / spec.bin_ms))
     if n_bins < 1 or abs(spec.segment_ms / spec.bin_ms - n_bins) > 1e-6:
-        raise NwbLdnsError(f"--segment-ms {spec.segment_ms:g} is not a whole number of {spec.bin_ms:g} ms bins")
+        raise NwbLdnsError(f"`segment_ms` {spec.segment_ms:g} is not a whole number of {spec.bin_ms:g} ms bins")
     seg_s = n_bins * spec.bin_s
     epochs = rec.epochs
     if epochs is not None and len(epochs):
@@ -268,7 +268,7 @@ def _segment_windows(rec: Recording, spec: DataSpec):
         what = "the recording"
     starts = np.concatenate([s + seg_s * np.arange(int(np.floor((e - s) / seg_s + 1e-9))) for s, e in spans])
     if starts.size == 0:
-        raise NwbLdnsError(f"no {spec.segment_ms:g} ms segment fits in {what}; use a shorter --segment-ms")
+        raise NwbLdnsError(f"no {spec.segment_ms:g} ms segment fits in {what}; use a shorter `segment_ms`")
     starts = np.sort(starts)
     logger.info("no trials table: %d segments of %g ms over %s", starts.size, spec.segment_ms, what)
     return starts, np.full(starts.size, n_bins), starts, np.arange(starts.size)
@@ -340,7 +340,7 @@ def build_dataset(
         cols = recording.unit_columns()
         if "heldout" not in cols.columns:
             raise NwbLdnsError(
-                f"--units heldin needs a 'heldout' units column; units columns: {', '.join(cols.columns) or 'none'}"
+                f"`units` heldin needs a 'heldout' units column; units columns: {', '.join(cols.columns) or 'none'}"
             )
         keep = ~cols["heldout"].to_numpy().astype(bool)
     index = np.flatnonzero(keep)

@@ -77,7 +77,7 @@ def condition_spec(dataset: SpikeDataset, condition: str | None) -> tuple[SpikeD
     train = dataset.split == "train"
     if condition == "velocity":
         if not behaviors:
-            raise NwbLdnsError("--condition velocity needs a velocity series: add --behavior NAME (e.g. hand_vel)")
+            raise NwbLdnsError("`condition` velocity needs a velocity series: add `behavior` NAME (e.g. hand_vel)")
         name = behaviors[0]
         v = dataset.behavior(name)[train].reshape(-1, dataset.behavior(name).shape[-1])
         mean, std = np.nanmean(v, 0), np.nanstd(v, 0)
@@ -96,17 +96,17 @@ def condition_spec(dataset: SpikeDataset, condition: str | None) -> tuple[SpikeD
         if "reach_angle" not in cov:
             if not behaviors:
                 raise NwbLdnsError(
-                    "--condition angle needs a trials column reach_angle or a velocity --behavior to compute it from"
+                    "`condition` angle needs a trials column reach_angle or a velocity `behavior` to compute it from"
                 )
             dataset = dataset.with_reach_angle(behaviors[0])
         return dataset, ConditionSpec(kind="angle", name="reach_angle", channels=2)
     if condition not in cov:
         raise NwbLdnsError(
-            f"--condition {condition!r}: not angle, velocity or a trials column; columns: {', '.join(cov) or 'none'}"
+            f"`condition` {condition!r}: not angle, velocity or a trials column; columns: {', '.join(cov) or 'none'}"
         )
     v = cov[condition].to_numpy()
     if not np.issubdtype(v.dtype, np.number):
-        raise NwbLdnsError(f"--condition {condition!r}: the column is not numeric ({v.dtype})")
+        raise NwbLdnsError(f"`condition` {condition!r}: the column is not numeric ({v.dtype})")
     v = v[train].astype(np.float64)
     std = float(np.nanstd(v)) or 1.0
     return dataset, ConditionSpec(kind="column", name=condition, channels=1, mean=(float(np.nanmean(v)),), std=(std,))
@@ -220,7 +220,7 @@ def _ensure_val(dataset: SpikeDataset, seed: int) -> SpikeDataset:
     if train.size < 2:
         raise NwbLdnsError(
             f"the dataset has {train.size} training and no validation trials; a fit needs at least "
-            "2 trials (use more trials, or a longer recording with --segment-ms)"
+            "2 trials (use more trials, or a longer recording with `segment_ms`)"
         )
     k = max(1, int(round(0.1 * train.size)))
     moved = np.random.default_rng(seed).choice(train, k, replace=False)
@@ -248,7 +248,7 @@ def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict)
             return model_dir
         if cfg_path.is_file() and not overwrite:
             raise NwbLdnsError(
-                f"{model_dir} already holds a model; pass --resume to continue it or --overwrite to replace it"
+                f"{model_dir} already holds a model; pass `resume` to continue it or `overwrite` to replace it"
             )
         outputs.check_replaceable(model_dir, kind="model", overwrite=overwrite)
         shutil.rmtree(new, ignore_errors=True)
@@ -267,7 +267,7 @@ def _check_resumable(model_dir: Path, fresh: dict) -> None:
         "content_hash"
     ) != fresh["provenance"].get("content_hash"):
         raise NwbLdnsError(
-            f"{model_dir} was fitted on other data or options; --resume needs the same SOURCE "
+            f"{model_dir} was fitted on other data or options; `resume` needs the same SOURCE "
             "and data options (or fit into a new -o)"
         )
     if cfg["configs"] != fresh["configs"]:
@@ -630,8 +630,8 @@ def fit(
         preset = "paper" if dev.type == "cuda" else "quick"
         if preset == "quick":
             logger.info(
-                "no GPU: using --preset quick (a small model that fits in minutes); "
-                "--preset paper gives the paper's sizes"
+                "no GPU: using `preset` quick (a small model that fits in minutes); "
+                "`preset` paper gives the paper's sizes"
             )
     if int((dataset.split == "train").sum()) == 0:
         raise NwbLdnsError("the dataset has no training trials (split column)")
@@ -639,7 +639,7 @@ def fit(
     if method not in ("ldns", "gnocchi"):
         raise NwbLdnsError(f"unknown method {method!r}; use ldns or gnocchi")
     if method == "gnocchi" and condition not in (None, "", "none"):
-        raise NwbLdnsError("--method gnocchi learns its own per-trial codes: drop --condition")
+        raise NwbLdnsError("`method` gnocchi learns its own per-trial codes: drop `condition`")
     dataset, cond = condition_spec(dataset, condition)
     fresh = artifacts.new_config(
         method=method,
@@ -695,7 +695,7 @@ def _fit_stages(
     todo = [s for s in stages if explicit or s not in cfg["stages"]]
     for i, s in enumerate(todo):
         if s != "autoencoder" and "autoencoder" not in cfg["stages"]:
-            raise NwbLdnsError(f"stage {s} needs the autoencoder: run `nwb-ldns fit ... --stage autoencoder` first")
+            raise NwbLdnsError(f"stage {s} needs the autoencoder: fit it first (`stages` autoencoder)")
         cfg["stages"].pop(s, None)
         run = {
             "autoencoder": _fit_autoencoder,

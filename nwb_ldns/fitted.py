@@ -27,7 +27,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise NwbLdnsError("--device cuda asked for, but torch sees no CUDA device")
+        raise NwbLdnsError("`device` cuda asked for, but torch sees no CUDA device")
     return torch.device(device)
 
 
@@ -171,7 +171,7 @@ class LdnsModel:
     def codes(self, counts: np.ndarray, lengths: np.ndarray | None = None, *, batch_size: int = 256) -> np.ndarray:
         """GNOCCHI: each trial's code (trial, code_dim) from its counts (trial, neuron, time)."""
         if self.code_encoder is None:
-            raise NwbLdnsError("the model has no per-trial codes: fit it with --method gnocchi")
+            raise NwbLdnsError("the model has no per-trial codes: fit it with `method` gnocchi")
         z, _ = self.encode(counts, lengths, batch_size=batch_size)  # (n, D, L)
         zn = (torch.as_tensor(z) - self.latent_mean.cpu()[:, None]) / self.latent_std.cpu()[:, None]
         L = z.shape[-1]
@@ -260,7 +260,7 @@ class LdnsModel:
         ``eta`` is DDIM's stochasticity: 0 deterministic, 1 as much fresh noise per step as DDPM.
         """
         if self.denoiser is None:
-            raise NwbLdnsError("the model has no diffusion stage yet; run `nwb-ldns fit --stage diffusion`")
+            raise NwbLdnsError("the model has no diffusion stage yet; fit it (`stages` diffusion)")
         D = self.latent_dim
         gen_device = generator.device if generator is not None else torch.device("cpu")
         if noise is None:
@@ -303,8 +303,8 @@ class LdnsModel:
             return OBSERVATION_MODELS[name].build(n_neurons=self.n_neurons)
         if name not in self.observations:
             raise NwbLdnsError(
-                f"the model has no {name.replace('_', '-')} stage; run `nwb-ldns fit --stage {name.replace('_', '-')}` "
-                "or generate with --poisson"
+                f"the model has no {name.replace('_', '-')} stage; fit it (`stages` {name.replace('_', '-')}) "
+                "or generate with `observation` poisson"
             )
         return self.observations[name]
 

@@ -73,7 +73,7 @@ def check_condition(
         return None, n, length or default_len
     v = np.asarray(values)
     if spec.kind == "none":
-        raise NwbLdnsError("the model was fitted without a condition; drop --condition")
+        raise NwbLdnsError("the model was fitted without a condition; drop `condition`")
     v = _real_float32(v, "the condition")
     if spec.trial_level:
         what = "angles in radians" if spec.kind == "angle" else f"values of {spec.name!r}"
@@ -83,7 +83,7 @@ def check_condition(
                 f"shaped (n_trials,) ({what}), got {v.shape}"
             )
         if n_trials is not None and n_trials != v.shape[0]:
-            raise NwbLdnsError(f"--n-trials {n_trials} but the condition has {v.shape[0]} trials")
+            raise NwbLdnsError(f"`n_trials` {n_trials} but the condition has {v.shape[0]} trials")
         return v, v.shape[0], length or default_len
     C = spec.channels
     if v.ndim == 2 and v.shape[1] == C:
@@ -94,9 +94,9 @@ def check_condition(
             f"(n_trials, n_bins, {C}) or (n_bins, {C}), got {v.shape}"
         )
     if n_trials is not None and n_trials != v.shape[0]:
-        raise NwbLdnsError(f"--n-trials {n_trials} but the condition has {v.shape[0]} trials")
+        raise NwbLdnsError(f"`n_trials` {n_trials} but the condition has {v.shape[0]} trials")
     if length is not None and length != v.shape[1]:
-        raise NwbLdnsError(f"--length {length} but the condition has {v.shape[1]} bins")
+        raise NwbLdnsError(f"`length` {length} but the condition has {v.shape[1]} bins")
     if v.shape[1] < 1:
         raise NwbLdnsError("the condition has no bins")
     return v, v.shape[0], v.shape[1]
@@ -262,7 +262,7 @@ def _plan(
     batch_size: int = 256,
 ) -> _Plan:
     if codes is not None and not model.code_dim:
-        raise NwbLdnsError("--code needs a model fitted with --method gnocchi")
+        raise NwbLdnsError("`codes` need a model fitted with `method` gnocchi")
     if codes is not None:
         codes = _real_float32(np.asarray(codes), "the codes")
         if codes.ndim == 1:
@@ -272,11 +272,11 @@ def _plan(
                 f"codes must be shaped (n_trials, {model.code_dim}) or ({model.code_dim},), got {codes.shape}"
             )
         if n_trials is not None and n_trials != len(codes):
-            raise NwbLdnsError(f"--n-trials {n_trials} but {len(codes)} codes")
+            raise NwbLdnsError(f"`n_trials` {n_trials} but {len(codes)} codes")
         n_trials = len(codes)
     values, n, L = check_condition(model, condition, n_trials=n_trials, length=length)
     if n < 1 or L < 1:
-        raise NwbLdnsError("--n-trials and --length must be at least 1")
+        raise NwbLdnsError("`n_trials` and `length` must be at least 1")
     if sampler not in ("ddim", "ddpm"):
         raise NwbLdnsError(f"unknown sampler {sampler!r}; use ddim or ddpm")
     if not 0.0 <= eta <= 1.0:
@@ -386,7 +386,7 @@ def traverse_codes(base: np.ndarray, dim: int, lo: float, hi: float, steps: int)
     """``steps`` copies of ``base`` (code_dim,) with dimension ``dim`` swept evenly from lo to hi."""
     base = np.asarray(base, dtype=np.float32).ravel()
     if not 0 <= dim < base.size:
-        raise NwbLdnsError(f"--traverse {dim}: the codes have dimensions 0..{base.size - 1}")
+        raise NwbLdnsError(f"`traverse` {dim}: the codes have dimensions 0..{base.size - 1}")
     if steps < 2:
         raise NwbLdnsError("a traversal needs at least 2 points")
     out = np.repeat(base[None], steps, axis=0)

@@ -197,7 +197,7 @@ class _Run:
         if info.get("stage") != self.stage.name or info.get("config") != self.cfg.to_dict() or "step" not in info:
             raise NwbLdnsError(
                 f"checkpoint {checkpoint} is for other settings ({info.get('stage')}); "
-                "drop --resume or use the same options"
+                "drop `resume` or use the same options"
             )
         self.model.load_state_dict({k: v.to(self.device) for k, v in modules["model"].items()})
         self.opt.load_state_dict(unflatten_optimizer(modules.get("optimizer", {}), info["optimizer"]))

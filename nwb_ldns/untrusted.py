@@ -149,7 +149,7 @@ def check_untrusted(path: Path, *, allow_pickle: bool = False) -> None:
         elif not allow_pickle and _pickled(f):
             raise NwbLdnsError(
                 f"{rel} in {path} holds pickled data, which can run code when loaded; pass "
-                "--allow-pickle only for a sorting you made yourself"
+                "`allow_pickle` only for a sorting you made yourself"
             )
 
 

@@ -93,3 +93,19 @@ def test_errors_are_one_line(tmp_path, args, message):
 def test_help_has_examples():
     for cmd in (["--help"], ["inspect", "--help"], ["bin", "--help"], ["simulate", "lorenz", "--help"]):
         assert "Example" in run(*cmd).stdout
+
+
+def test_library_errors_name_arguments_and_the_cli_names_flags(tmp_path):
+    from nwb_ldns_cli.options import as_flags
+
+    from nwb_ldns import NwbLdnsError
+    from nwb_ldns.config import DataSpec
+
+    with pytest.raises(NwbLdnsError, match="`segment_ms` must be positive"):
+        DataSpec(segment_ms=-1.0)
+    assert as_flags("`n_trials` 5 but `codes` 3; `window_ms` and `stages` autoencoder") == (
+        "--n-trials 5 but --code 3; --window and --stage autoencoder"
+    )
+    assert as_flags("fit one with `nwb-ldns fit SOURCE -o m`") == "fit one with `nwb-ldns fit SOURCE -o m`"
+    p = run("bin", SMALL_LORENZ, "-o", tmp_path / "d.zarr", "--align", "start_time", "--window", 10, 5, ok=False)
+    assert "--window stop must be after start" in p.stderr and "`" not in p.stderr

@@ -89,7 +89,7 @@ def _closed_port_url():
 
 def test_unreachable_dandi_fails_fast():
     t0 = time.monotonic()
-    with pytest.raises(NwbLdnsError, match="cannot reach DANDI.*--cache-dir.*local .nwb path"):
+    with pytest.raises(NwbLdnsError, match="cannot reach DANDI.*`cache_dir`.*local .nwb path"):
         open_source("dandi:000128", dandi_api_url=_closed_port_url())
     assert time.monotonic() - t0 < 5
 

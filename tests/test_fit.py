@@ -98,7 +98,7 @@ def test_synthetic_nwbfile_round_trip(model_dir, tmp_path):
 
 
 def test_existing_model_dir_needs_resume_or_overwrite(lorenz, model_dir):
-    with pytest.raises(NwbLdnsError, match="--resume"):
+    with pytest.raises(NwbLdnsError, match="`resume`"):
         fit(lorenz, model_dir, preset="quick", overrides=TINY, progress=False)
 
 

@@ -173,7 +173,7 @@ def check_replaceable(path, *, kind: str, overwrite: bool, what: str = "") -> No
     if kind == "model" and path.is_dir() and not any(path.iterdir()):
         return
     if not overwrite:
-        raise NwbLdnsError(f"{name} already exists; pass --overwrite to replace it")
+        raise NwbLdnsError(f"{name} already exists; pass `overwrite` to replace it")
     why = _foreign_entry(path, kind)
     if why is not None:
         raise NwbLdnsError(f"{name} was not written by nwb-ldns ({why}); not replacing it (choose another -o)")

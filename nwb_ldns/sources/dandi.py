@@ -177,7 +177,7 @@ def open_dandi(
                     "DANDI at %s is unreachable (%s); using the cached copy %s", api_url, exc, record["local_path"]
                 )
                 return _open_cached(record, uri)
-        hint = "" if cache else "use --cache-dir after one online run, or "
+        hint = "" if cache else "use `cache_dir` after one online run, or "
         raise NwbLdnsError(
             f"cannot reach DANDI at {api_url} ({exc}); check the network, {hint}pass a local .nwb path"
         ) from None
