@@ -67,15 +67,28 @@ def synthetic_nwbfile(
     :class:`SyntheticStore`, batch by batch as they were sampled, so they give the same file as
     :func:`~nwb_ldns.generate.generate_to_file` with the same seed and batch size.
     """
-    from hdmf.common import VectorData
-    from ndx_ldns import LdnsGeneration
-    from pynwb import TimeSeries
-    from pynwb.epoch import TimeIntervals
-
     if not isinstance(syn, SyntheticStore):
         syn = SyntheticStore.holding(syn)
     n, N, L = syn.n_trials, syn.n_units, syn.n_bins  # every large dataset is written piece by piece
-    bin_s = syn.bin_s
+    nwb = _session(model, syn, subject)
+    unit_ids = model.data.get("unit_ids") or list(range(N))
+    nwb.units = _units_table(
+        syn.spike_pieces(), syn.spike_counts(), span=n * L * syn.bin_s, unit_ids=[str(u) for u in unit_ids[:N]]
+    )
+    offset = float(model.data.get("time_start_s", 0.0))  # window start relative to the alignment event
+    events = np.arange(n) * L * syn.bin_s - offset  # (trial,) the alignment event of each trial
+    nwb.trials = _trials_table(model, syn, events, offset)
+    series = _condition_series(model, syn, nwb)
+    _model_outputs(nwb, syn, events, offset, unit_ids)
+    meta = model_metadata(model, include_weights=include_weights)
+    nwb.add_lab_meta_data(meta)
+    nwb.add_lab_meta_data(_generation(model, syn, meta, series))
+    return nwb
+
+
+def _session(model: LdnsModel, syn: SyntheticStore, subject: dict | None):
+    """A new NWBFile describing the draw, with the source's session and subject fields (``subject`` over them)."""
+    n, N, L, bin_s = syn.n_trials, syn.n_units, syn.n_bins, syn.bin_s
     prov = model.info.get("provenance", {})
     session = model.data.get("session", {})
     nwb = new_nwbfile(
@@ -91,16 +104,16 @@ def synthetic_nwbfile(
         keywords=("synthetic data",),
     )
     nwb.subject = subject_from(session.get("subject"), options=subject, synthetic_id="ldns-synthetic")
+    return nwb
 
-    span = n * L * bin_s
-    unit_ids = model.data.get("unit_ids") or list(range(N))
-    nwb.units = _units_table(syn.spike_pieces(), syn.spike_counts(), span=span, unit_ids=[str(u) for u in unit_ids[:N]])
 
-    spec = model.condition
-    offset = float(model.data.get("time_start_s", 0.0))  # window start relative to the alignment event
+def _trials_table(model: LdnsModel, syn: SyntheticStore, events: np.ndarray, offset: float):
+    """Back-to-back trials: ``synthetic``, the trial-level condition, the alignment event, GNOCCHI codes."""
+    from hdmf.common import VectorData
+    from pynwb.epoch import TimeIntervals
+
+    n, L, bin_s, spec, align = syn.n_trials, syn.n_bins, syn.bin_s, model.condition, model.spec.align
     starts = np.arange(n) * L * bin_s
-    events = starts - offset
-    align = model.spec.align
     # the trials table built column by column: add_trial per row costs ~85 us, 8 s per 100k trials
     cols = [
         VectorData(
@@ -140,7 +153,7 @@ def synthetic_nwbfile(
                 data=np.asarray(syn.codes),
             )
         )
-    nwb.trials = TimeIntervals(
+    return TimeIntervals(
         name="trials",
         description="synthetic trials, back to back from t = 0",
         id=np.arange(n),
@@ -151,28 +164,38 @@ def synthetic_nwbfile(
         ],
     )
 
-    series = None
-    if spec.series and syn.condition is not None:
-        beh = nwb.create_processing_module("behavior", "Behaviour the synthetic trials were conditioned on")
-        series = TimeSeries(
-            name=spec.name,
-            description=f"condition {spec.name} per bin (time x channel), trials back to back",
-            data=syn.condition.reshape(-1, syn.condition.shape[-1]),
-            unit=spec.unit or "a.u.",
-            starting_time=0.0,
-            rate=1.0 / bin_s,
-        )
-        beh.add(series)
+
+def _condition_series(model: LdnsModel, syn: SyntheticStore, nwb):
+    """A velocity-like condition as a time-first TimeSeries in ``processing/behavior`` (None for others)."""
+    from pynwb import TimeSeries
+
+    spec = model.condition
+    if not (spec.series and syn.condition is not None):
+        return None
+    beh = nwb.create_processing_module("behavior", "Behaviour the synthetic trials were conditioned on")
+    series = TimeSeries(
+        name=spec.name,
+        description=f"condition {spec.name} per bin (time x channel), trials back to back",
+        data=syn.condition.reshape(-1, syn.condition.shape[-1]),
+        unit=spec.unit or "a.u.",
+        starting_time=0.0,
+        rate=1.0 / syn.bin_s,
+    )
+    beh.add(series)
+    return series
+
+
+def _model_outputs(nwb, syn: SyntheticStore, events: np.ndarray, offset: float, unit_ids) -> None:
+    """``processing/misc``: the sampled latents and the decoded rates (Hz), trial-aligned."""
+    n, bin_s = syn.n_trials, syn.bin_s
     misc = nwb.create_processing_module("misc", "Model outputs behind the synthetic spikes")
-    lengths = np.full(n, L)
-    common = dict(lengths=lengths, bin_s=bin_s, event_times=events, offset_s=offset)
-    D = syn.latent_dim
+    common = dict(lengths=np.full(n, syn.n_bins), bin_s=bin_s, event_times=events, offset_s=offset)
     misc.add(
         trial_aligned_series(
             name="latents",
             data=syn.series_pieces("latents"),
             unit="a.u.",
-            channel_names=[f"latent_{d}" for d in range(D)],
+            channel_names=[f"latent_{d}" for d in range(syn.latent_dim)],
             description="sampled latents per bin (bins x latent) in the autoencoder's units, trials back to back",
             trials_region=nwb.trials.create_region("trials", list(range(n)), "the synthetic trials"),
             **common,
@@ -190,24 +213,24 @@ def synthetic_nwbfile(
         )
     )
 
-    meta = model_metadata(model, include_weights=include_weights)
-    nwb.add_lab_meta_data(meta)
-    st = syn.settings
+
+def _generation(model: LdnsModel, syn: SyntheticStore, meta, series):
+    """``/general/ldns_generation``: how the trials were drawn, linked to the model's metadata."""
+    from ndx_ldns import LdnsGeneration
+
+    st, spec = syn.settings, model.condition
     extra = {"condition_name": spec.name} if spec.kind != "none" else {}
     if series is not None:
         extra["condition_series"] = series
-    nwb.add_lab_meta_data(
-        LdnsGeneration(
-            name="ldns_generation",
-            seed=np.int64(st["seed"]),
-            observation_model=st["observation"],
-            guidance=float(st["guidance"]),
-            sampler=st["sampler"],
-            sampling_steps=int(st["steps"]),
-            condition_kind=spec.kind,
-            settings=json.dumps(st, sort_keys=True, default=str),
-            model=meta,
-            **extra,
-        )
+    return LdnsGeneration(
+        name="ldns_generation",
+        seed=np.int64(st["seed"]),
+        observation_model=st["observation"],
+        guidance=float(st["guidance"]),
+        sampler=st["sampler"],
+        sampling_steps=int(st["steps"]),
+        condition_kind=spec.kind,
+        settings=json.dumps(st, sort_keys=True, default=str),
+        model=meta,
+        **extra,
     )
-    return nwb
