@@ -326,62 +326,15 @@ def build_dataset(
     -------
     SpikeDataset
     """
-    from tqdm.auto import tqdm
-
     spec = spec or DataSpec()
-    windows = _trial_windows(recording, spec)
-    starts, n_bins, t_align, trial_ids, trials = windows
+    starts, n_bins, t_align, trial_ids, trials = _trial_windows(recording, spec)
     behavior = [recording.find_behavior(name) for name in spec.behavior]  # fail before any work
     binner = WindowBinner(starts, n_bins, spec.bin_s)
+    index = _modelled_units(recording, spec)
+    counts, observed = _bin_units(recording, binner, index, progress=progress)
+    if drop_empty_units:
+        counts, observed, index = _drop_empty_units(recording, counts, observed, index, n_windows=starts.size)
 
-    unit_ids = np.asarray(recording.unit_ids)
-    keep = np.ones(unit_ids.size, dtype=bool)
-    if spec.units == "heldin":
-        cols = recording.unit_columns()
-        if "heldout" not in cols.columns:
-            raise NwbLdnsError(
-                f"`units` heldin needs a 'heldout' units column; units columns: {', '.join(cols.columns) or 'none'}"
-            )
-        keep = ~cols["heldout"].to_numpy().astype(bool)
-    index = np.flatnonzero(keep)
-    if index.size == 0:
-        raise NwbLdnsError(f"{recording.uri} has no units to model")
-
-    counts = np.zeros(binner.shape + (index.size,), dtype=np.uint16)  # (trial, time, unit)
-    observed = None
-    valid = binner.valid()
-    for j, i in enumerate(
-        tqdm(index, desc="binning units", unit="unit", disable=None if progress else True, leave=False)
-    ):
-        slot, c = binner.sparse_counts(recording.spike_times(int(i)))
-        if c.max(initial=0) > np.iinfo(counts.dtype).max:
-            counts = counts.astype(np.uint32)
-        counts.reshape(-1, index.size)[slot, j] = c  # a view: (trial * time, unit)
-        iv = recording.obs_intervals(int(i))
-        if iv is not None:
-            obs = binner.observed(iv)
-            if not obs[valid].all():
-                if observed is None:
-                    observed = np.ones(counts.shape, dtype=bool)
-                observed[:, :, j] = obs | ~valid
-
-    total = counts.sum(axis=(0, 1), dtype=np.int64)
-    empty = total == 0
-    if empty.all() and drop_empty_units:
-        raise NwbLdnsError(f"no unit of {recording.uri} has a spike inside the {starts.size} windows")
-    if empty.any() and drop_empty_units:
-        logger.warning(
-            "dropping %d unit(s) with no spikes in the windows: %s",
-            int(empty.sum()),
-            ", ".join(map(str, unit_ids[index[empty]][:10])) + (" ..." if empty.sum() > 10 else ""),
-        )
-        counts = counts[:, :, ~empty]
-        observed = observed[:, :, ~empty] if observed is not None else None
-        index = index[~empty]
-
-    offset = starts - t_align  # window start relative to the alignment, per trial
-    rel0 = float(np.median(offset)) if offset.size else 0.0
-    time = rel0 + (np.arange(binner.max_bins) + 0.5) * spec.bin_s
     data_vars = {
         "counts": (("trial", "time", "unit"), counts),
         "length": ("trial", binner.n_bins.astype(np.int32)),
@@ -397,22 +350,16 @@ def build_dataset(
     )
     if observed is not None:
         data_vars["observed"] = (("trial", "time", "unit"), observed)
-    lag = spec.behavior_lag_ms * 1e-3
     for series in behavior:
-        samples = recording.read_behavior(series, np.stack([starts + lag, binner.stops + lag], axis=1))
-        values = binner.mean_in_bins(samples, lag_s=lag)
-        missing = np.isnan(values[valid]).any(axis=-1).mean()
-        if missing > 0:
-            logger.warning("behaviour %s has no samples in %.1f%% of bins (NaN there)", series.name, 100 * missing)
-        data_vars[f"behavior_{series.name}"] = (
-            ("trial", "time", f"{series.name}_channel"),
-            values,
-            {"path": series.path, "unit": series.unit, "lag_s": lag},
-        )
+        data_vars[f"behavior_{series.name}"] = _binned_behavior(recording, series, binner, spec)
     if trials is not None:
         for col, values in _scalar_columns(trials).items():
             data_vars[f"trial_{col}"] = ("trial", values)
 
+    offset = starts - t_align  # window start relative to the alignment, per trial
+    rel0 = float(np.median(offset)) if offset.size else 0.0
+    time = rel0 + (np.arange(binner.max_bins) + 0.5) * spec.bin_s
+    unit_ids = np.asarray(recording.unit_ids)
     unit_cols = recording.unit_columns()
     coords = {"trial": trial_ids, "time": time, "unit": unit_ids[index]}
     for col in unit_cols.columns:
@@ -432,6 +379,80 @@ def build_dataset(
     )
     ds["time"].attrs.update(units="s", description="bin centre relative to the alignment")
     return SpikeDataset(ds)
+
+
+def _modelled_units(recording: Recording, spec: DataSpec) -> np.ndarray:
+    """Indices of the units to model: all, or those not marked held out."""
+    keep = np.ones(len(recording.unit_ids), dtype=bool)
+    if spec.units == "heldin":
+        cols = recording.unit_columns()
+        if "heldout" not in cols.columns:
+            raise NwbLdnsError(
+                f"`units` heldin needs a 'heldout' units column; units columns: {', '.join(cols.columns) or 'none'}"
+            )
+        keep = ~cols["heldout"].to_numpy().astype(bool)
+    index = np.flatnonzero(keep)
+    if index.size == 0:
+        raise NwbLdnsError(f"{recording.uri} has no units to model")
+    return index
+
+
+def _bin_units(recording: Recording, binner: WindowBinner, index: np.ndarray, *, progress: bool):
+    """Counts (trial, time, unit) of the units ``index``, one unit at a time, and where each was
+    observed (None when every unit was observed in every valid bin)."""
+    from tqdm.auto import tqdm
+
+    counts = np.zeros(binner.shape + (index.size,), dtype=np.uint16)  # (trial, time, unit)
+    observed = None
+    valid = binner.valid()
+    for j, i in enumerate(
+        tqdm(index, desc="binning units", unit="unit", disable=None if progress else True, leave=False)
+    ):
+        slot, c = binner.sparse_counts(recording.spike_times(int(i)))
+        if c.max(initial=0) > np.iinfo(counts.dtype).max:
+            counts = counts.astype(np.uint32)
+        counts.reshape(-1, index.size)[slot, j] = c  # a view: (trial * time, unit)
+        iv = recording.obs_intervals(int(i))
+        if iv is not None:
+            obs = binner.observed(iv)
+            if not obs[valid].all():
+                if observed is None:
+                    observed = np.ones(counts.shape, dtype=bool)
+                observed[:, :, j] = obs | ~valid
+    return counts, observed
+
+
+def _drop_empty_units(recording: Recording, counts, observed, index, *, n_windows: int):
+    """Leave out units without a spike in the windows (with a warning); an error when none has one."""
+    empty = counts.sum(axis=(0, 1), dtype=np.int64) == 0
+    if empty.all():
+        raise NwbLdnsError(f"no unit of {recording.uri} has a spike inside the {n_windows} windows")
+    if empty.any():
+        unit_ids = np.asarray(recording.unit_ids)
+        logger.warning(
+            "dropping %d unit(s) with no spikes in the windows: %s",
+            int(empty.sum()),
+            ", ".join(map(str, unit_ids[index[empty]][:10])) + (" ..." if empty.sum() > 10 else ""),
+        )
+        counts = counts[:, :, ~empty]
+        observed = observed[:, :, ~empty] if observed is not None else None
+        index = index[~empty]
+    return counts, observed, index
+
+
+def _binned_behavior(recording: Recording, series, binner: WindowBinner, spec: DataSpec):
+    """One behaviour series averaged in the bins (read ``behavior_lag_ms`` later), as an xarray variable."""
+    lag = spec.behavior_lag_ms * 1e-3
+    samples = recording.read_behavior(series, np.stack([binner.starts + lag, binner.stops + lag], axis=1))
+    values = binner.mean_in_bins(samples, lag_s=lag)
+    missing = np.isnan(values[binner.valid()]).any(axis=-1).mean()
+    if missing > 0:
+        logger.warning("behaviour %s has no samples in %.1f%% of bins (NaN there)", series.name, 100 * missing)
+    return (
+        ("trial", "time", f"{series.name}_channel"),
+        values,
+        {"path": series.path, "unit": series.unit, "lag_s": lag},
+    )
 
 
 def load_dataset(
