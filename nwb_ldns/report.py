@@ -20,21 +20,27 @@ def _fmt(x) -> str:
 
 
 def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
-    """Write the PNGs; returns (file name, caption) pairs."""
+    """Write the PNGs of :data:`FIGURES` that apply; returns (file name, caption) pairs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    a, b, bin_s = arrays["real"], arrays["synthetic"], arrays["bin_s"]
     out = []
-
-    def save(fig, name, caption):
+    for draw in FIGURES:
+        made = draw(plt, arrays)
+        if made is None:
+            continue
+        fig, name, caption = made
         fig.tight_layout()
         fig.savefig(folder / name, dpi=90)
         plt.close(fig)
         out.append((name, caption))
+    return out
 
+
+def _population_count(plt, arrays):
+    a, b = arrays["real"], arrays["synthetic"]
     pa, pb = a.sum(1).ravel(), b.sum(1).ravel()
     grid = np.arange(int(max(pa.max(initial=0), pb.max(initial=0))) + 1)
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -42,8 +48,11 @@ def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
     ax.plot(grid, M.kde_density(pb, grid), color=SYN, label="synthetic")
     ax.set(xlabel="population spike count per bin", ylabel="density")
     ax.legend()
-    save(fig, "population_count.png", "Population spike count per bin (KDE), real vs synthetic")
+    return fig, "population_count.png", "Population spike count per bin (KDE), real vs synthetic"
 
+
+def _correlation_isi(plt, arrays):
+    a, b, bin_s = arrays["real"], arrays["synthetic"], arrays["bin_s"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
     pairs = [(M.pairwise_correlations(a), M.pairwise_correlations(b), "pairwise correlation")]
     (ma, sa), (mb, sb) = M.isi_stats(a, bin_s), M.isi_stats(b, bin_s)
@@ -54,8 +63,11 @@ def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
         lo, hi = (float(np.min(np.r_[x[ok], y[ok]])), float(np.max(np.r_[x[ok], y[ok]]))) if ok.any() else (0, 1)
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         ax.set(xlabel=f"real {name}", ylabel=f"synthetic {name}", title=name)
-    save(fig, "correlation_isi.png", "Pairwise correlations and ISI statistics per neuron, synthetic against real")
+    return fig, "correlation_isi.png", "Pairwise correlations and ISI statistics per neuron, synthetic against real"
 
+
+def _rates_fano(plt, arrays):
+    a, b, bin_s = arrays["real"], arrays["synthetic"], arrays["bin_s"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for ax, (x, y, name) in zip(
         axes,
@@ -69,60 +81,78 @@ def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
         lo, hi = float(np.nanmin(np.r_[x, y])), float(np.nanmax(np.r_[x, y]))
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         ax.set(xlabel=f"real {name}", ylabel=f"synthetic {name}")
-    save(fig, "rates_fano.png", "Per-neuron firing rate and Fano factor, synthetic against real")
+    return fig, "rates_fano.png", "Per-neuron firing rate and Fano factor, synthetic against real"
 
-    lags = np.arange(31) * bin_s * 1e3
+
+def _autocorrelation(plt, arrays):
+    lags = np.arange(31) * arrays["bin_s"] * 1e3
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for x, c, name in ((a, REAL, "real"), (b, SYN, "synthetic")):
+    for x, c, name in ((arrays["real"], REAL, "real"), (arrays["synthetic"], SYN, "synthetic")):
         ac = M.autocorrelation(x, 30)
         m, s = np.nanmean(ac, 0), np.nanstd(ac, 0)
         ax.plot(lags[1:], m[1:], color=c, label=name)
         ax.fill_between(lags[1:], (m - s)[1:], (m + s)[1:], color=c, alpha=0.15)
     ax.set(xlabel="lag (ms)", ylabel="autocorrelation (mean +- sd over neurons)")
     ax.legend()
-    save(fig, "autocorrelation.png", "Per-neuron autocorrelation, averaged over neurons")
+    return fig, "autocorrelation.png", "Per-neuron autocorrelation, averaged over neurons"
 
+
+def _rasters(plt, arrays):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, x, name, c in ((axes[0], a, "real", REAL), (axes[1], b, "synthetic", SYN)):
+    for ax, x, name, c in ((axes[0], arrays["real"], "real", REAL), (axes[1], arrays["synthetic"], "synthetic", SYN)):
         trial = x[0]  # (neuron, time)
         for n in range(trial.shape[0]):
-            t = np.flatnonzero(trial[n] > 0) * bin_s
+            t = np.flatnonzero(trial[n] > 0) * arrays["bin_s"]
             ax.vlines(t, n + 0.1, n + 0.9, color=c, lw=0.8)
         ax.set(xlabel="time in trial (s)", title=f"{name} trial", ylabel="neuron")
-    save(fig, "rasters.png", "One real and one synthetic trial, side by side")
+    return fig, "rasters.png", "One real and one synthetic trial, side by side"
 
-    if "psd" in arrays:
-        f, pr, ps = arrays["psd"]
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        for d in range(pr.shape[0]):
-            ax.semilogy(f, pr[d], color=REAL, alpha=0.6, label="real (encoded)" if d == 0 else None)
-            ax.semilogy(f, ps[d], color=SYN, alpha=0.6, ls="--", label="synthetic (sampled)" if d == 0 else None)
-        ax.set(xlabel="frequency (Hz)", ylabel="power")
-        ax.legend()
-        save(fig, "latent_psd.png", "Power spectral density of each latent channel")
 
+def _latent_psd(plt, arrays):
+    if "psd" not in arrays:
+        return None
+    f, pr, ps = arrays["psd"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for d in range(pr.shape[0]):
+        ax.semilogy(f, pr[d], color=REAL, alpha=0.6, label="real (encoded)" if d == 0 else None)
+        ax.semilogy(f, ps[d], color=SYN, alpha=0.6, ls="--", label="synthetic (sampled)" if d == 0 else None)
+    ax.set(xlabel="frequency (Hz)", ylabel="power")
+    ax.legend()
+    return fig, "latent_psd.png", "Power spectral density of each latent channel"
+
+
+def _decoded_trajectories(plt, arrays):
     w = arrays.get("velocity_decoder")
-    if w is not None:
-        sv = arrays["synthetic_velocity"]
-        k = min(8, len(b))
-        x = arrays["synthetic_features"][:k].transpose(0, 2, 1)  # (k, time, N): what the decoder reads
-        pred = M.ridge_predict(w, x.reshape(-1, x.shape[-1])).reshape(k, x.shape[1], -1)
-        fig, ax = plt.subplots(figsize=(5, 5))
-        for i in range(k):
-            req, dec = np.cumsum(sv[i], 0) * bin_s, np.cumsum(pred[i], 0) * bin_s
-            ax.plot(req[:, 0], req[:, 1], color="k", lw=1, label="requested" if i == 0 else None)
-            ax.plot(
-                dec[:, 0], dec[:, 1], color=SYN, lw=1, label="decoded from the synthetic trials" if i == 0 else None
-            )
-        ax.set(xlabel="x (integrated velocity)", ylabel="y", aspect="equal")
-        ax.legend(fontsize=8)
-        save(
-            fig,
-            "decoded_trajectories.png",
-            "Hand trajectories: the velocity the trials were conditioned on, and the one a decoder fitted on real "
-            "data reads from the synthetic trials",
-        )
-    return out
+    if w is None:
+        return None
+    sv, bin_s = arrays["synthetic_velocity"], arrays["bin_s"]
+    k = min(8, len(arrays["synthetic"]))
+    x = arrays["synthetic_features"][:k].transpose(0, 2, 1)  # (k, time, N): what the decoder reads
+    pred = M.ridge_predict(w, x.reshape(-1, x.shape[-1])).reshape(k, x.shape[1], -1)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for i in range(k):
+        req, dec = np.cumsum(sv[i], 0) * bin_s, np.cumsum(pred[i], 0) * bin_s
+        ax.plot(req[:, 0], req[:, 1], color="k", lw=1, label="requested" if i == 0 else None)
+        ax.plot(dec[:, 0], dec[:, 1], color=SYN, lw=1, label="decoded from the synthetic trials" if i == 0 else None)
+    ax.set(xlabel="x (integrated velocity)", ylabel="y", aspect="equal")
+    ax.legend(fontsize=8)
+    caption = (
+        "Hand trajectories: the velocity the trials were conditioned on, and the one a decoder fitted on real "
+        "data reads from the synthetic trials"
+    )
+    return fig, "decoded_trajectories.png", caption
+
+
+#: the report's figures in order: each ``draw(plt, arrays)`` gives (figure, file name, caption), or None
+FIGURES = (
+    _population_count,
+    _correlation_isi,
+    _rates_fano,
+    _autocorrelation,
+    _rasters,
+    _latent_psd,
+    _decoded_trajectories,
+)
 
 
 STAGE_TEXT = {
