@@ -187,7 +187,7 @@ class _Run:
                 loss_module, broadcast_buffers=False, device_ids=[device.index] if device.type == "cuda" else None
             )
         self.loss_module = loss_module
-        # on a CPU, a 512-trial step costs 2.5x more per trial than 64-trial pieces (cache spill)
+        # on a CPU, large batches cost more per trial than pieces of CPU_MICRO_BATCH trials (cache spill)
         self.micro = micro_batch(cfg.batch_size, device)
         self._perm_epoch, self._perm = None, None
 
