@@ -77,6 +77,19 @@ def test_spike_times_rebin_to_counts():
     assert not np.array_equal(t, spike_times_from_counts(counts, 0.005, seed=0, unit=4))  # seeded per unit
 
 
+def test_synthetic_trials_meet_end_to_start_without_float_drift(model_dir, tmp_path):
+    """pynapple joins intervals whose start precedes the previous end, even by 1e-14 s."""
+    from nwb_ldns.io.nwbfile import open_nwb, write_nwbfile
+
+    m = artifacts.load_model(model_dir)
+    path = write_nwbfile(synthetic_nwbfile(m, generate(m, n_trials=60, seed=0, steps=2)), tmp_path / "s.nwb")
+    with open_nwb(path) as io:
+        trials = io.read().trials.to_dataframe()
+    start, stop = trials["start_time"].to_numpy(), trials["stop_time"].to_numpy()
+    assert np.array_equal(stop[:-1], start[1:])  # 12 of 59 differed when stops were start + length
+    np.testing.assert_allclose(stop - start, 32 * 0.005)
+
+
 def test_synthetic_nwbfile_round_trip(model_dir, tmp_path):
     from pynwb import NWBHDF5IO
 

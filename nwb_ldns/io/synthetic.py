@@ -113,7 +113,8 @@ def _trials_table(model: LdnsModel, syn: SyntheticStore, events: np.ndarray, off
     from pynwb.epoch import TimeIntervals
 
     n, L, bin_s, spec, align = syn.n_trials, syn.n_bins, syn.bin_s, model.condition, model.spec.align
-    starts = np.arange(n) * L * bin_s
+    edges = np.arange(n + 1) * L * bin_s  # one trial's stop is the next one's start, to the bit
+    starts, stops = edges[:-1], edges[1:]
     # the trials table built column by column: add_trial row by row grows slow with 100k trials
     cols = [
         VectorData(
@@ -159,7 +160,7 @@ def _trials_table(model: LdnsModel, syn: SyntheticStore, events: np.ndarray, off
         id=np.arange(n),
         columns=[
             VectorData(name="start_time", description="start of the trial (s)", data=starts),
-            VectorData(name="stop_time", description="end of the trial (s)", data=starts + L * bin_s),
+            VectorData(name="stop_time", description="end of the trial (s)", data=stops),
             *cols,
         ],
     )
