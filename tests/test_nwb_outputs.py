@@ -468,3 +468,19 @@ def test_cpu_pieces_give_what_one_pass_gives(maze, monkeypatch):
         out[piece] = (syn.latents, m.encode(syn.counts.astype(np.float32))[0])
     np.testing.assert_allclose(out[1][0], out[1000][0], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out[1][1], out[1000][1], rtol=1e-4, atol=1e-5)
+
+
+def test_pynapple_reads_every_synthetic_trial_with_its_columns(maze, tmp_path):
+    import warnings
+
+    import pynapple as nap
+
+    m, v = maze["model"], np.tile(maze["velocity"], (8, 1, 1))  # 24 trials: 6 would overlap by float rounding
+    path, n, L, N = generate_to_file(m, tmp_path / "s.nwb", condition=v, seed=1, batch_size=8, steps=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = nap.load_file(str(path))
+        trials, units = data["trials"], data["units"]
+    assert not [w for w in caught if "Joining" in str(w.message) or "dropping metadata" in str(w.message)]
+    assert len(trials) == n and {"synthetic", "move_onset_time"} <= set(trials.metadata_columns)
+    assert len(units) == N and sum(len(units[u]) for u in units.keys()) > 0
