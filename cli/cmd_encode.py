@@ -7,6 +7,7 @@ import click
 from nwb_ldns.io.outputs import check_replaceable
 
 from .options import (
+    compression_option,
     device_option,
     include_weights_option,
     model_option,
@@ -28,6 +29,7 @@ from .options import (
 @subject_options("the source's")
 @include_weights_option
 @overwrite_option()
+@compression_option
 @source_options
 @click.pass_context
 def encode_cmd(
@@ -40,6 +42,7 @@ def encode_cmd(
     subject,
     include_weights,
     overwrite,
+    compression,
     reader,
 ):
     """Infer latents and rates for every trial of SOURCE and write them as NWB.
@@ -71,6 +74,6 @@ def encode_cmd(
         quiet=quiet,
     )
     nwb = encoded_nwbfile(model, enc, subject=subject, include_weights=include_weights)
-    write_nwbfile(nwb, output, overwrite=overwrite)
+    write_nwbfile(nwb, output, overwrite=overwrite, compression=compression)
     n, D, L = enc.latents.shape
     click.echo(f"{n} trials x {L} bins -> {D} latents and {enc.rates.shape[1]} rates -> {output}")

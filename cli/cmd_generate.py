@@ -11,6 +11,7 @@ from .options import (
     FINITE,
     NPY,
     OBSERVATION,
+    compression_option,
     device_option,
     include_weights_option,
     model_option,
@@ -125,6 +126,7 @@ from .options import (
 @subject_options("the source's, else ldns-synthetic")
 @include_weights_option
 @overwrite_option()
+@compression_option
 @click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=quiet_callback, help="No progress bars.")
 @click.pass_context
 def generate_cmd(
@@ -151,6 +153,7 @@ def generate_cmd(
     subject,
     include_weights,
     overwrite,
+    compression,
 ):
     """Generate synthetic trials from a fitted model and write them as NWB.
 
@@ -204,6 +207,7 @@ def generate_cmd(
         subject=subject,
         include_weights=include_weights,
         overwrite=overwrite,
+        compression=compression,
         batch_size=batch_size,
         progress=not ctx.obj["quiet"],
         n_trials=n_trials,

@@ -7,7 +7,7 @@ import click
 from nwb_ldns.errors import NwbLdnsError
 from nwb_ldns.io.outputs import check_replaceable
 
-from .options import POSITIVE, logger, output_option, overwrite_option, seed_option, subject_options
+from .options import POSITIVE, compression_option, logger, output_option, overwrite_option, seed_option, subject_options
 
 
 @click.group("simulate")
@@ -24,7 +24,8 @@ def simulate():
 @seed_option
 @subject_options("sim-lorenz-SEED")
 @overwrite_option()
-def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, overwrite):
+@compression_option
+def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, overwrite, compression):
     """The LDNS Lorenz benchmark: Poisson neurons driven by a Lorenz attractor, ground truth kept.
 
     The same parameters give the same spikes as the in-process source
@@ -44,5 +45,5 @@ def simulate_lorenz(output, n_trials, n_neurons, n_bins, bin_ms, seed, subject, 
     except ValueError as exc:
         raise NwbLdnsError(str(exc)) from None
     nwb = lorenz_nwbfile(LorenzSimulation(config), subject=subject)
-    write_nwbfile(nwb, output, overwrite=overwrite)
+    write_nwbfile(nwb, output, overwrite=overwrite, compression=compression)
     logger.info("wrote %s: %d trials x %d units", output, n_trials, n_neurons)

@@ -232,6 +232,17 @@ def seed_option(fn):
     return click.option("--seed", type=SEED, default=0, show_default=True)(fn)
 
 
+def compression_option(fn):
+    return click.option(
+        "--compression",
+        type=click.Choice(["gzip", "none"]),
+        default="gzip",
+        show_default=True,
+        help="Compress datasets of 64 KiB or more: gzip + shuffle in HDF5 (every reader decodes it), Blosc zstd "
+        "in Zarr; none writes them raw.",
+    )(fn)
+
+
 def include_weights_option(fn):
     return click.option(
         "--include-weights",

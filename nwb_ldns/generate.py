@@ -188,6 +188,7 @@ def generate_to_file(
     overwrite: bool = False,
     batch_size: int = 256,
     progress: bool = False,
+    compression: str = "gzip",
     **kwargs,
 ):
     """Sample synthetic trials straight into an NWB file (HDF5, or Zarr for ``.zarr``) with flat memory.
@@ -195,7 +196,8 @@ def generate_to_file(
     Each batch of ``batch_size`` trials goes to scratch files beside ``path`` as it is sampled;
     the file is then written from them one batch (or one unit's spike train) at a time, and the
     scratch folder removed. Memory therefore depends on the batch size, not on the trial count.
-    Takes :func:`generate`'s keyword arguments.
+    ``compression`` is :func:`~nwb_ldns.io.nwbfile.write_nwbfile`'s. Takes :func:`generate`'s
+    keyword arguments.
 
     Returns
     -------
@@ -219,7 +221,7 @@ def generate_to_file(
             store.close()
             store.settings, store.condition, store.codes = plan.settings, plan.values, plan.codes
             nwb = synthetic_nwbfile(model, store, subject=subject, include_weights=include_weights)
-            write_nwbfile(nwb, path, overwrite=overwrite)
+            write_nwbfile(nwb, path, overwrite=overwrite, compression=compression)
         finally:
             store.remove()
     return path, store.n_trials, store.n_bins, store.n_units

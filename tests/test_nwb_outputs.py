@@ -484,3 +484,40 @@ def test_pynapple_reads_every_synthetic_trial_with_its_columns(maze, tmp_path):
     assert not [w for w in caught if "Joining" in str(w.message) or "dropping metadata" in str(w.message)]
     assert len(trials) == n and {"synthetic", "move_onset_time"} <= set(trials.metadata_columns)
     assert len(units) == N and sum(len(units[u]) for u in units.keys()) > 0
+
+
+@pytest.mark.parametrize("backend", ["hdf5", "zarr"])
+def test_large_datasets_are_compressed_unless_asked_not_to(maze, tmp_path, backend):
+    import pynwb
+
+    m, v = maze["model"], np.tile(maze["velocity"], (8, 1, 1))
+    sizes = {}
+    for compression in ("gzip", "none"):
+        path = tmp_path / f"{compression}{SUFFIX[backend]}"
+        generate_to_file(m, path, condition=v, seed=1, steps=2, compression=compression)
+        if backend == "hdf5":
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                rates, times = f["processing/misc/rates/data"], f["units/spike_times"]
+                assert rates.nbytes >= 64 * 1024
+                assert (rates.compression, rates.shuffle) == (
+                    ("gzip", True) if compression == "gzip" else (None, False)
+                )
+                assert times.compression == ("gzip" if compression == "gzip" else None)
+                assert f["units/spike_times_index"].compression is None  # small datasets stay plain
+            sizes[compression] = path.stat().st_size
+            assert pynwb.validate(path=str(path)) == []
+        else:
+            import zarr
+
+            rates = zarr.open_group(str(path), mode="r")["processing/misc/rates/data"]
+            codec = rates.compressor
+            if compression == "gzip":
+                assert (codec.codec_id, codec.cname, codec.clevel) == ("blosc", "zstd", 5)
+            sizes[compression] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        with open_nwb(path) as io:  # the values are the same either way
+            sizes[compression + "_rates"] = io.read().processing["misc"]["rates"].data[:]
+    np.testing.assert_array_equal(sizes["gzip_rates"], sizes["none_rates"])
+    if backend == "hdf5":
+        assert sizes["gzip"] < sizes["none"]
