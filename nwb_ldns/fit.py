@@ -429,6 +429,28 @@ def _train_diffusion_stage(
 
 
 def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
+    """The diffusion stage: LDNS's denoiser, or GNOCCHI's code encoder and code-conditioned denoiser."""
+    build = _gnocchi_net if cfg.get("method") == "gnocchi" else _ldns_denoiser
+    net, batches, loss_fn, mean, std, label = build(dataset, cfg, model_dir, device)
+    _train_diffusion_stage(
+        net,
+        batches,
+        loss_fn,
+        cfg=cfg,
+        model_dir=model_dir,
+        device=device,
+        resume=resume,
+        progress=progress,
+        compile=compile,
+        mean=mean,
+        std=std,
+        label=label,
+        deadline=deadline,
+    )
+
+
+def _ldns_denoiser(dataset, cfg, model_dir, device):
+    """LDNS's denoiser on the autoencoder's latents, conditioned as the data spec says (dropped for CFG)."""
     c = cfg["configs"]
     model = artifacts.load_model(model_dir, device=device)
     cond = ConditionSpec.from_dict(cfg["condition"])
@@ -451,24 +473,10 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, d
         fn = lambda x, t: m(x, t, mask=b.get("mask"), cond=b.get("cond"), series=b.get("series"), drop=drop)  # noqa: E731
         return diffusion.loss(fn, z, mask=b.get("mask"), rng=r, reduction="trial")
 
-    _train_diffusion_stage(
-        den,
-        batches,
-        loss_fn,
-        cfg=cfg,
-        model_dir=model_dir,
-        device=device,
-        resume=resume,
-        progress=progress,
-        compile=compile,
-        mean=mean,
-        std=std,
-        label="diffusion",
-        deadline=deadline,
-    )
+    return den, batches, loss_fn, mean, std, "diffusion"
 
 
-def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
+def _gnocchi_net(dataset, cfg, model_dir, device):
     """GNOCCHI's diffusion stage: code encoder + code-conditioned denoiser on the autoencoder's latents.
 
     Loss = denoising + recon_weight * reconstruction + mmd_weight * MMD(codes, N(0, I)); the
@@ -513,21 +521,7 @@ def _fit_gnocchi(dataset, cfg, model_dir, device, resume, progress, compile, dea
         mmd = mmd_rbf(code.float(), prior)
         return denoise + g_cfg.recon_weight * recon + g_cfg.mmd_weight * mmd
 
-    _train_diffusion_stage(
-        net,
-        batches,
-        loss_fn,
-        cfg=cfg,
-        model_dir=model_dir,
-        device=device,
-        resume=resume,
-        progress=progress,
-        compile=compile,
-        mean=mean,
-        std=std,
-        label="gnocchi diffusion",
-        deadline=deadline,
-    )
+    return net, batches, loss_fn, mean, std, "gnocchi diffusion"
 
 
 def _fit_observation(name: str):
@@ -699,7 +693,7 @@ def _fit_stages(
         cfg["stages"].pop(s, None)
         run = {
             "autoencoder": _fit_autoencoder,
-            "diffusion": _fit_gnocchi if cfg.get("method") == "gnocchi" else _fit_diffusion,
+            "diffusion": _fit_diffusion,
             **{name: _fit_observation(name) for name in FITTED_OBSERVATIONS},
         }[s]
         deadline = None
