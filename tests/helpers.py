@@ -7,6 +7,9 @@ import subprocess
 import sys
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+#: MC_Maze's trial window (and hand velocity, read 100 ms later) as ``fit``/``bin`` options
+MAZE_WINDOW = ["--align", "move_onset_time", "--window", -250, 450]
+MAZE_VELOCITY = [*MAZE_WINDOW, "--behavior", "hand_vel", "--behavior-lag-ms", 100]
 
 
 def tiny(*, latent_dim: int = 3, ae: int = 1, diffusion: int = 1, history: int = 1, **extra) -> dict:

@@ -4,7 +4,7 @@ import json
 
 import nwb_fixtures
 import pytest
-from helpers import run
+from helpers import MAZE_VELOCITY, run
 
 SMALL_LORENZ = "sim:lorenz?n_trials=20&n_neurons=8&n_bins=64"
 
@@ -54,15 +54,7 @@ def test_bin_writes_a_dataset(maze_h5, tmp_path):
         path,
         "-o",
         out,
-        "--align",
-        "move_onset_time",
-        "--window",
-        -250,
-        450,
-        "--behavior",
-        "hand_vel",
-        "--behavior-lag-ms",
-        100,
+        *MAZE_VELOCITY,
         "--units",
         "heldin",
         "-q",

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import error_line, run, tiny_args
+from helpers import MAZE_VELOCITY, error_line, run, tiny_args
 
 LORENZ = "sim:lorenz?n_trials=60&n_neurons=12&n_bins=32"
 TINY = tiny_args()
@@ -90,15 +90,7 @@ def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):
         path,
         "-o",
         m,
-        "--align",
-        "move_onset_time",
-        "--window",
-        -250,
-        450,
-        "--behavior",
-        "hand_vel",
-        "--behavior-lag-ms",
-        100,
+        *MAZE_VELOCITY,
         "--condition",
         "velocity",
         "--epochs-ae",
@@ -157,15 +149,7 @@ def test_angle_conditioned_fit_and_guidance(maze_h5, tmp_path):
         path,
         "-o",
         m,
-        "--align",
-        "move_onset_time",
-        "--window",
-        -250,
-        450,
-        "--behavior",
-        "hand_vel",
-        "--behavior-lag-ms",
-        100,
+        *MAZE_VELOCITY,
         "--condition",
         "angle",
         "--epochs-ae",
@@ -182,15 +166,7 @@ def test_angle_conditioned_fit_and_guidance(maze_h5, tmp_path):
         path,
         "-o",
         m,
-        "--align",
-        "move_onset_time",
-        "--window",
-        -250,
-        450,
-        "--behavior",
-        "hand_vel",
-        "--behavior-lag-ms",
-        100,
+        *MAZE_VELOCITY,
         "--condition",
         "angle",
         "--epochs-ae",

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import error_line, run, tiny, tiny_args
+from helpers import MAZE_WINDOW, error_line, run, tiny, tiny_args
 
 from nwb_ldns import artifacts
 from nwb_ldns.config import DataSpec
@@ -18,7 +18,7 @@ from nwb_ldns.models.infodiffusion import mmd_rbf
 
 torch.set_num_threads(1)
 MAZE = "sim:maze?n_trials=80&n_neurons=12"
-ALIGN = ["--align", "move_onset_time", "--window", -250, 450]
+ALIGN = MAZE_WINDOW
 TINY = tiny(
     diffusion_train={"epochs": 2, "batch_size": 32, "lr": 2e-3},
     gnocchi={"code_dim": 2, "encoder_hidden": 16, "encoder_state_size": 4},

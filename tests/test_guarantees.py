@@ -15,7 +15,7 @@ import time
 
 import nwb_fixtures
 import pytest
-from helpers import ENV, cli, one_line_error, run, tiny_args
+from helpers import ENV, MAZE_WINDOW, cli, one_line_error, run, tiny_args
 
 LORENZ = "sim:lorenz?n_trials=40&n_neurons=8&n_bins=32"
 TINY = tiny_args(batch_size=16)
@@ -303,11 +303,7 @@ def angle_model(tmp_path_factory):
         "sim:maze?n_trials=40&n_neurons=8",
         "-o",
         d,
-        "--align",
-        "move_onset_time",
-        "--window",
-        -250,
-        450,
+        *MAZE_WINDOW,
         "--condition",
         "angle",
         *EPOCHS,
