@@ -1,8 +1,9 @@
 """Synthetic NWB files with and without compression: size, write time, read time, side by side.
 
-The same draw of synthetic trials from one model is written four ways (HDF5 and Zarr, each with
-``--compression gzip``, the default, and ``none``), and each file's rates and spike times are read
-back. Prints a Markdown table and the size of each file's largest datasets.
+The same draw of synthetic trials from one model is written six ways (HDF5 and Zarr, each with
+``--compression compact``, the default, ``gzip`` and ``none``), and each file's rates and spike
+times are read back; for ``compact`` the largest error against the exact values is printed.
+Prints a Markdown table and the raw size of the largest datasets.
 
 Run: python benchmarks/compression.py MODEL_DIR [--n-trials 500]
 (for example the README main job's ``lorenz-model``).
@@ -14,6 +15,8 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 def _size(path: Path) -> int:
@@ -29,14 +32,15 @@ def main() -> None:
     from nwb_ldns.artifacts import load_model
     from nwb_ldns.generate import generate
     from nwb_ldns.io.nwbfile import open_nwb, write_nwbfile
+    from nwb_ldns.io.spikes import SAMPLING_RATE
     from nwb_ldns.io.synthetic import synthetic_nwbfile
 
     model = load_model(args.model_dir)
     syn = generate(model, n_trials=args.n_trials, seed=0)
-    rows = []
+    rows, exact, errors = [], {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for suffix in (".nwb", ".nwb.zarr"):
-            for compression in ("none", "gzip"):
+            for compression in ("none", "gzip", "compact"):
                 path = Path(tmp) / f"{compression}{suffix}"
                 t = time.perf_counter()
                 write_nwbfile(synthetic_nwbfile(model, syn), path, compression=compression)
@@ -49,6 +53,15 @@ def main() -> None:
                 read_s = time.perf_counter() - t
                 assert rates.shape[0] == args.n_trials * syn.n_bins and spikes.size == int(syn.counts.sum())
                 rows.append((suffix, compression, _size(path), write_s, read_s))
+                if compression == "none":
+                    exact[suffix] = (rates, spikes)
+                elif compression == "compact":
+                    r0, s0 = exact[suffix]
+                    errors[suffix] = (
+                        float(np.max(np.abs(rates - r0) / np.maximum(np.abs(r0), 1e-30))),
+                        float(np.max(np.abs(spikes - s0)) * SAMPLING_RATE),
+                        bool(np.array_equal(np.round(spikes * SAMPLING_RATE), np.round(s0 * SAMPLING_RATE))),
+                    )
     print(f"{args.n_trials} synthetic trials x {syn.n_bins} bins x {syn.counts.shape[1]} units\n")
     print("| format | compression | size (MB) | smaller by | write (s) | read rates + spikes (s) |")
     print("|---|---|---|---|---|---|")
@@ -61,6 +74,11 @@ def main() -> None:
         f"spike times {int(syn.counts.sum()) * 8 / 1e6:.1f} MB (float64), "
         f"latents {n_bins_total * syn.latents.shape[1] * 4 / 1e6:.1f} MB"
     )
+    for suffix, (rate_err, frame_err, frames_same) in errors.items():
+        print(
+            f"{suffix} compact against none: rates within {rate_err:.2%} (relative), spike times within "
+            f"{frame_err:.3f} of a frame, every spike on its frame: {frames_same}"
+        )
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ def generate_to_file(
     overwrite: bool = False,
     batch_size: int = 256,
     progress: bool = False,
-    compression: str = "gzip",
+    compression: str = "compact",
     **kwargs,
 ):
     """Sample synthetic trials straight into an NWB file (HDF5, or Zarr for ``.zarr``) with flat memory.

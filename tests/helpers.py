@@ -58,3 +58,29 @@ def error_line(p) -> str:
     lines = [line for line in p.stderr.strip().splitlines() if line.startswith("Error")]
     assert len(lines) == 1, p.stderr
     return lines[0]
+
+
+def venv_python(*requirements: str) -> str:
+    """The python of a virtual environment with exactly ``requirements`` installed (no nwb-ldns):
+    built once per set under ``$NWB_LDNS_TEST_VENVS`` (default ~/.cache/nwb-ldns/test-venvs), so
+    files can be opened with other versions of pynwb and with tools that pin them."""
+    import fcntl
+    import hashlib
+    from pathlib import Path
+
+    root = Path(os.environ.get("NWB_LDNS_TEST_VENVS", Path.home() / ".cache" / "nwb-ldns" / "test-venvs"))
+    root.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256("\n".join(sorted(requirements)).encode()).hexdigest()[:12]
+    home, python = root / key, root / key / "bin" / "python"
+    with open(root / f"{key}.lock", "w") as lock:  # xdist workers may ask for the same one
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (home / "installed").exists():
+            import shutil
+
+            shutil.rmtree(home, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(home)], check=True, timeout=120)
+            pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements]
+            p = subprocess.run(pip, capture_output=True, text=True, timeout=900)
+            assert p.returncode == 0, f"pip install {' '.join(requirements)} failed:\n{p.stderr[-3000:]}"
+            (home / "installed").write_text("\n".join(requirements) + "\n")
+    return str(python)

@@ -13,7 +13,7 @@ import numpy as np
 import nwb_fixtures
 import pytest
 import torch
-from helpers import error_line, run, tiny
+from helpers import error_line, run, tiny, venv_python
 
 from nwb_ldns import artifacts
 from nwb_ldns.config import DataSpec
@@ -122,7 +122,8 @@ def test_ndx_ldns_types_are_the_specs():
 def test_generated_file_round_trip(maze, tmp_path, backend):
     m, v = maze["model"], maze["velocity"]
     syn = generate(m, condition=v, seed=1)
-    path = write_nwbfile(synthetic_nwbfile(m, syn, subject={"age": "P9Y"}), tmp_path / f"s{SUFFIX[backend]}")
+    nwb = synthetic_nwbfile(m, syn, subject={"age": "P9Y"})
+    path = write_nwbfile(nwb, tmp_path / f"s{SUFFIX[backend]}", compression="gzip")  # lossless
     n, N, L = syn.counts.shape
     with open_nwb(path) as io:
         nwb = io.read()
@@ -172,7 +173,8 @@ def test_generated_file_round_trip(maze, tmp_path, backend):
     np.testing.assert_allclose(ds["time"].values, -0.25 + (np.arange(L) + 0.5) * 0.005)
     np.testing.assert_allclose(ds["behavior_hand_vel"].values, v)
     assert ds.attrs["kind"] == "generated" and ds["synthetic"].values.all()
-    assert list(ds["unit"].values) == [str(u) for u in m.data["unit_ids"]]
+    # unit ids keep their type from the source (integers for an NWB units table), as `bin` gives them
+    assert list(ds["unit"].values) == m.data["unit_ids"] and ds["unit"].dtype.kind == "i"
 
 
 @pytest.mark.parametrize("backend", ["hdf5", "zarr"])
@@ -193,14 +195,13 @@ def test_a_streamed_file_holds_what_generate_returns(maze, tmp_path, backend, mo
             times = nwb.units.get_unit_spike_times(u)
             assert np.all(np.diff(times) >= 0)
             assert np.array_equal(np.histogram(times, bins=edges)[0], syn.counts[:, u].ravel())
-        assert list(nwb.units["source_unit_id"][:]) == [str(u) for u in m.data["unit_ids"]]
-        np.testing.assert_allclose(
-            nwb.processing["misc"]["latents"].data[:], syn.latents.transpose(0, 2, 1).reshape(n * L, -1), rtol=1e-6
-        )
+        assert list(nwb.units["source_unit_id"][:]) == m.data["unit_ids"]
+        # the default compression (compact) keeps 8 significant bits of rates and latents
+        latents = syn.latents.transpose(0, 2, 1).reshape(n * L, -1)
+        np.testing.assert_allclose(nwb.processing["misc"]["latents"].data[:], latents, rtol=2**-9, atol=0)
         rates_streamed = nwb.processing["misc"]["rates"].data[:]
-        np.testing.assert_allclose(
-            rates_streamed, syn.rates.transpose(0, 2, 1).reshape(n * L, N) / syn.bin_s, rtol=1e-6
-        )
+        rates = syn.rates.transpose(0, 2, 1).reshape(n * L, N) / syn.bin_s
+        np.testing.assert_allclose(rates_streamed, rates, rtol=2**-9 + 1e-6, atol=0)
         np.testing.assert_allclose(nwb.processing["behavior"][m.condition.name].data[:], v.reshape(n * L, -1))
         assert len(nwb.trials) == n
         streamed = [nwb.units.get_unit_spike_times(u) for u in range(N)]
@@ -234,7 +235,7 @@ def test_encoded_file_round_trip(maze, tmp_path, backend):
     m = maze["model"]
     truth = nwb_fixtures.maze_layout()[1]
     enc = encode_source(m, maze["file"])
-    path = write_nwbfile(encoded_nwbfile(m, enc), tmp_path / f"e{SUFFIX[backend]}")
+    path = write_nwbfile(encoded_nwbfile(m, enc), tmp_path / f"e{SUFFIX[backend]}", compression="gzip")  # lossless
     n, D, L = enc.latents.shape
     assert n == 24 and L == 140
     with open_nwb(path) as io:
@@ -305,8 +306,8 @@ def test_spikeinterface_reads_the_synthetic_units(cli_outputs):
             np.testing.assert_allclose(frames / 30000, units.get_unit_spike_times(i), atol=1 / 30000)
 
 
-def test_files_open_with_pynwb_when_ndx_ldns_cannot_be_imported(cli_outputs):
-    code = """
+#: opens files as someone without nwb-ldns would: latents' type and shape, its trials, the model's method
+READ_WITHOUT_EXTENSION = """
 import sys, json
 sys.modules["ndx_ldns"] = None  # import ndx_ldns now raises ImportError
 sys.modules["nwb_ldns"] = None
@@ -317,18 +318,76 @@ for path in sys.argv[1:]:
     io = (NWBZarrIO if path.endswith(".zarr") else NWBHDF5IO)(path, mode="r")
     f = io.read()
     lat = f.processing["misc"]["latents"]
-    out[path] = [type(lat).__name__, list(lat.data.shape), json.loads(f.lab_meta_data["ldns_model"].config)["method"]]
+    method = json.loads(f.lab_meta_data["ldns_model"].config)["method"]
+    out[path] = [type(lat).__name__, list(lat.data.shape), method, lat.trials.data[:].tolist(), len(f.trials)]
     io.close()
 print(json.dumps(out))
 """
+
+#: the oldest versions pyproject.toml allows
+MINIMUM_READERS = ("pynwb==3.0.0", "hdmf==4.0.0", "hdmf-zarr==0.11.0")
+
+
+@pytest.mark.parametrize("python", ["this", "minimum"])
+def test_files_open_with_pynwb_when_ndx_ldns_cannot_be_imported(cli_outputs, python):
+    """Here with ndx_ldns blocked, and with the declared minimum pynwb/hdmf/hdmf-zarr in a venv of their own."""
+    exe = sys.executable if python == "this" else venv_python(*MINIMUM_READERS)
     paths = [str(p) for p in cli_outputs.values()]
-    p = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=300)
+    p = subprocess.run([exe, "-c", READ_WITHOUT_EXTENSION, *paths], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     for path in paths:
-        name, shape, method = got[path]
+        name, shape, method, rows, n_trials = got[path]
         assert name == "TrialAlignedSeries" and method == "ldns"
         assert shape[1] == 3  # latent_dim
+        assert rows == list(range(n_trials))
+
+
+#: NWB Widgets 0.11.3 needs hdmf 3 (it imports hdmf.utils.call_docval_func), so pynwb 2.8.3 at newest;
+#: ipyvolume imports ipython_genutils without declaring it
+WIDGETS = ("nwbwidgets==0.11.3", "pynwb==2.8.3", "hdmf==3.14.6", "ipython_genutils")
+
+#: builds NWB Widgets' view of the file, its units, trials and series, every tab of every view selected
+BUILD_WIDGETS = """
+import sys, json, warnings
+warnings.simplefilter("ignore")
+import ipywidgets
+from nwbwidgets import nwb2widget
+from pynwb import NWBHDF5IO
+
+def select_every_tab(widget):
+    n = 1
+    if isinstance(widget, ipywidgets.Tab):
+        for i in range(len(widget.children)):
+            widget.selected_index = i  # nwbwidgets builds a tab's view when it is selected
+    for child in getattr(widget, "children", ()):
+        if isinstance(child, ipywidgets.Widget):
+            n += select_every_tab(child)
+    return n
+
+out = {}
+for path in sys.argv[1:]:
+    with NWBHDF5IO(path, "r", load_namespaces=True) as io:
+        f = io.read()
+        misc = f.processing["misc"]
+        nodes = {"file": f, "trials": f.trials, "latents": misc["latents"], "rates": misc["rates"]}
+        if f.units is not None:
+            nodes["units"] = f.units
+        out[path] = {k: [type(nwb2widget(v)).__name__, select_every_tab(nwb2widget(v))] for k, v in nodes.items()}
+print(json.dumps(out))
+"""
+
+
+def test_nwb_widgets_build_views_of_synthetic_and_encoded_files(cli_outputs):
+    exe = venv_python(*WIDGETS)
+    paths = [str(cli_outputs["gen-hdf5"]), str(cli_outputs["enc-hdf5"])]
+    p = subprocess.run([exe, "-c", BUILD_WIDGETS, *paths], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert set(got[paths[0]]) == {"file", "trials", "latents", "rates", "units"}
+    assert set(got[paths[1]]) == {"file", "trials", "latents", "rates"}  # encoded files hold no spikes
+    for views in got.values():
+        assert all(n_widgets > 1 for _, n_widgets in views.values()), views
 
 
 def test_dandi_organize_and_validate_accept_generated_and_encoded_files(cli_outputs, tmp_path):
@@ -488,11 +547,12 @@ def test_pynapple_reads_every_synthetic_trial_with_its_columns(maze, tmp_path):
 
 @pytest.mark.parametrize("backend", ["hdf5", "zarr"])
 def test_large_datasets_are_compressed_unless_asked_not_to(maze, tmp_path, backend):
+    """gzip is lossless; compact (the default) keeps rates within 0.2% and every spike on its frame."""
     import pynwb
 
     m, v = maze["model"], np.tile(maze["velocity"], (8, 1, 1))
-    sizes = {}
-    for compression in ("gzip", "none"):
+    sizes, values = {}, {}
+    for compression in ("compact", "gzip", "none"):
         path = tmp_path / f"{compression}{SUFFIX[backend]}"
         generate_to_file(m, path, condition=v, seed=1, steps=2, compression=compression)
         if backend == "hdf5":
@@ -502,9 +562,9 @@ def test_large_datasets_are_compressed_unless_asked_not_to(maze, tmp_path, backe
                 rates, times = f["processing/misc/rates/data"], f["units/spike_times"]
                 assert rates.nbytes >= 64 * 1024
                 assert (rates.compression, rates.shuffle) == (
-                    ("gzip", True) if compression == "gzip" else (None, False)
+                    ("gzip", True) if compression != "none" else (None, False)
                 )
-                assert times.compression == ("gzip" if compression == "gzip" else None)
+                assert times.compression == ("gzip" if compression != "none" else None)
                 assert f["units/spike_times_index"].compression is None  # small datasets stay plain
             sizes[compression] = path.stat().st_size
             assert pynwb.validate(path=str(path)) == []
@@ -513,11 +573,17 @@ def test_large_datasets_are_compressed_unless_asked_not_to(maze, tmp_path, backe
 
             rates = zarr.open_group(str(path), mode="r")["processing/misc/rates/data"]
             codec = rates.compressor
-            if compression == "gzip":
+            if compression != "none":
                 assert (codec.codec_id, codec.cname, codec.clevel) == ("blosc", "zstd", 5)
             sizes[compression] = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        with open_nwb(path) as io:  # the values are the same either way
-            sizes[compression + "_rates"] = io.read().processing["misc"]["rates"].data[:]
-    np.testing.assert_array_equal(sizes["gzip_rates"], sizes["none_rates"])
-    if backend == "hdf5":
-        assert sizes["gzip"] < sizes["none"]
+        with open_nwb(path) as io:
+            f = io.read()
+            values[compression] = (f.processing["misc"]["rates"].data[:], f.units["spike_times"].target.data[:])
+    (rates, times), (exact_rates, exact_times) = values["compact"], values["none"]
+    np.testing.assert_array_equal(values["gzip"][0], exact_rates)
+    np.testing.assert_array_equal(values["gzip"][1], exact_times)
+    assert not np.array_equal(rates, exact_rates)  # rounded ...
+    np.testing.assert_allclose(rates, exact_rates, rtol=2**-9, atol=0)  # ... to 8 significant bits
+    assert np.abs(times - exact_times).max() <= 1 / 30000 / 20
+    np.testing.assert_array_equal(np.round(times * 30000), np.round(exact_times * 30000))
+    assert sizes["compact"] < sizes["gzip"] < sizes["none"]

@@ -14,7 +14,9 @@ import logging
 import os
 import re
 import uuid
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -232,9 +234,15 @@ HDF5_WRITE_FAILED = False
 
 
 #: ``compression`` choices of :func:`write_nwbfile`
-COMPRESSIONS = ("gzip", "none")
+COMPRESSIONS = ("compact", "gzip", "none")
 #: datasets smaller than this stay uncompressed (the NWB Inspector asks for compression from 10 MiB)
 COMPRESS_MIN_BYTES = 64 * 1024
+#: ``compact`` keeps this many leading mantissa bits of model outputs (rates, latents): relative
+#: error at most 2**-9 (0.2%), far below what spikes can tell apart, and the zeroed low bits compress
+MODEL_OUTPUT_BITS = 8
+#: ``compact`` rounds spike times to within this fraction of their units table's ``resolution``,
+#: so every spike stays on its sampling frame (re-binning and SpikeInterface's frames are exact)
+SPIKE_TIME_TOLERANCE = 1 / 20
 
 
 def _nbytes(data) -> int:
@@ -255,12 +263,73 @@ def _nbytes(data) -> int:
     return 0
 
 
-def compress_datasets(nwbfile, *, zarr: bool, compression: str = "gzip") -> int:
+def round_mantissa(x: np.ndarray, *, bits: int | None = None, atol: float | None = None) -> np.ndarray:
+    """Floats rounded to fewer mantissa bits (to nearest), the rest zeroed so that compressors shrink them.
+
+    Parameters
+    ----------
+    x : float32 or float64 array
+    bits : keep this many leading mantissa bits: relative error at most ``2 ** -(bits + 1)``
+    atol : instead, keep per value the fewest bits with absolute error at most ``atol``
+
+    NaN and infinities are kept as they are.
+    """
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"round_mantissa takes float32 or float64, not {x.dtype}")
+    uint, mantissa = (np.uint32, 23) if x.dtype == np.float32 else (np.uint64, 52)
+    if bits is not None:
+        drop = np.full(x.shape, mantissa - int(bits))
+    else:  # |x| in [2**(e - 1), 2**e): dropping d bits errs by at most 2**(e - mantissa + d - 2)
+        e = np.frexp(x)[1]
+        drop = np.floor(np.log2(atol)).astype(np.int64) - e + mantissa + 2
+    drop = np.clip(drop, 0, mantissa).astype(np.int64)
+    half = np.left_shift(1, np.maximum(drop - 1, 0)) * (drop > 0)  # int64: drop <= 52
+    mask = ~(np.left_shift(1, drop) - 1)  # wraps to the unsigned mask below
+    b = np.ascontiguousarray(x).view(uint)
+    rounded = ((b + half.astype(uint)) & mask.astype(uint)).view(x.dtype)
+    return np.where(np.isfinite(x), rounded, x)
+
+
+def _rounded(data, *, round_fn):
+    """``data`` (an array, a list or :class:`~nwb_ldns.io.store.Pieces`) as Pieces through ``round_fn``
+    (hdmf's ``data_chunk_iterator_class`` hook: called with ``data=``)."""
+    from .store import CHUNK_BYTES, Pieces
+
+    if isinstance(data, Pieces):
+        return data.map(round_fn)
+    a = np.asarray(data)
+    step = max(1, CHUNK_BYTES // max(a[:1].nbytes, 1))
+    pieces = [(min(step, len(a) - i), lambda i=i: round_fn(a[i : i + step])) for i in range(0, len(a), step)]
+    return Pieces(pieces, dtype=a.dtype, tail=a.shape[1:])
+
+
+def _compact_rounding(nwbfile) -> dict[int, Callable]:
+    """id of each dataset ``compact`` rounds (TrialAlignedSeries data, Units spike times) -> its rounding."""
+    from pynwb.misc import Units
+
+    rounding = {}
+    for obj in nwbfile.objects.values():
+        if type(obj).__name__ == "TrialAlignedSeries" and np.dtype(getattr(obj.data, "dtype", "O")).kind == "f":
+            rounding[id(obj)] = partial(round_mantissa, bits=MODEL_OUTPUT_BITS)
+        elif isinstance(obj, Units) and obj.resolution and obj.resolution > 0 and "spike_times" in obj:
+            times = obj.get("spike_times")
+            times = getattr(times, "target", times)  # the column behind the ragged index
+            atol = float(obj.resolution) * SPIKE_TIME_TOLERANCE
+            rounding[id(times)] = partial(round_mantissa, atol=atol)
+    return rounding
+
+
+def compress_datasets(nwbfile, *, zarr: bool, compression: str = "compact") -> int:
     """Wrap every dataset of at least :data:`COMPRESS_MIN_BYTES` in its backend's compressing DataIO.
 
     HDF5 gets gzip (level 4) with the shuffle filter, which every HDF5 reader can decode; Zarr an
-    explicit Blosc codec (zstd, level 5, byte shuffle). Datasets already wrapped keep their
-    settings. Returns how many datasets were wrapped.
+    explicit Blosc codec (zstd, level 5, byte shuffle). ``compact`` (the default) also rounds
+    what the model computed: rates and latents (``TrialAlignedSeries``) keep
+    :data:`MODEL_OUTPUT_BITS` mantissa bits, spike times are kept to within
+    :data:`SPIKE_TIME_TOLERANCE` of the units' ``resolution``; ``gzip`` is lossless; ``none``
+    writes everything raw. Rounding applies to those datasets whatever their size. Datasets
+    already wrapped keep their settings. Returns how many datasets were compressed.
     """
     if compression not in COMPRESSIONS:
         raise NwbLdnsError(f"unknown `compression` {compression!r}; choose from {', '.join(COMPRESSIONS)}")
@@ -279,25 +348,33 @@ def compress_datasets(nwbfile, *, zarr: bool, compression: str = "gzip") -> int:
         from hdmf.backends.hdf5.h5_utils import H5DataIO
 
         io_class, kwargs = H5DataIO, {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+    rounding = _compact_rounding(nwbfile) if compression == "compact" else {}
+
     wrapped = 0
     for obj in nwbfile.objects.values():
         if isinstance(obj, Data):
-            if not isinstance(obj.data, DataIO) and _nbytes(obj.data) >= COMPRESS_MIN_BYTES:
-                obj.set_data_io(io_class, dict(kwargs))
-                wrapped += 1
+            fields = {None: obj.data}
         elif isinstance(obj, Container):
-            for name, value in list(obj.fields.items()):
-                if not isinstance(value, DataIO) and _nbytes(value) >= COMPRESS_MIN_BYTES:
-                    obj.set_data_io(name, io_class, dict(kwargs))
-                    wrapped += 1
+            fields = dict(obj.fields)
+        else:
+            continue
+        for name, value in fields.items():
+            rounds = id(obj) in rounding and name in (None, "data")
+            big = _nbytes(value) >= COMPRESS_MIN_BYTES
+            if isinstance(value, DataIO) or not (big or rounds):
+                continue
+            how = (dict(kwargs) if big else {},) + ((_rounded, {"round_fn": rounding[id(obj)]}) if rounds else ())
+            obj.set_data_io(*(() if name is None else (name,)), io_class, *how)
+            wrapped += big
     return wrapped
 
 
-def write_nwbfile(nwbfile, path: str | os.PathLike, *, overwrite: bool = False, compression: str = "gzip") -> Path:
+def write_nwbfile(nwbfile, path: str | os.PathLike, *, overwrite: bool = False, compression: str = "compact") -> Path:
     """Write an in-memory NWBFile to ``path`` (HDF5, or Zarr when it ends in ``.zarr``).
 
-    Datasets of 64 KiB or more are compressed (``compression="gzip"``: gzip and shuffle in
-    HDF5, Blosc zstd in Zarr; see :func:`compress_datasets`); ``"none"`` writes them raw.
+    Datasets of 64 KiB or more are compressed (gzip and shuffle in HDF5, Blosc zstd in Zarr);
+    ``compression="compact"`` (the default) also rounds rates, latents and spike times to what
+    they can tell, ``"gzip"`` is lossless, ``"none"`` writes them raw (see :func:`compress_datasets`).
 
     The file is written under a hidden temporary name beside the target and renamed into place
     (see :mod:`nwb_ldns.outputs`), so a failure or a kill leaves the old output as it was and
@@ -380,6 +457,17 @@ def read_ldns_model(io, path):
     return meta
 
 
+def _unit_ids(names, meta, n: int) -> np.ndarray:
+    """The rates' unit ids with the type they had in the source (the model's ``unit_ids``): text in
+    the file, integers again for an NWB units table, as ``bin`` and SpikeInterface give them."""
+    names = [str(u) for u in names[:]] if names is not None else [str(u) for u in range(n)]
+    if "ldns_model" in meta:
+        ids = json.loads(meta["ldns_model"].config).get("data", {}).get("unit_ids")
+        if ids is not None and [str(u) for u in ids[: len(names)]] == names:
+            return np.asarray(ids[: len(names)])
+    return np.asarray([int(u) for u in names]) if all(re.fullmatch(r"-?\d+", u) for u in names) else np.asarray(names)
+
+
 def _ragged(series) -> tuple[np.ndarray, np.ndarray]:
     """(trial, time, channel) NaN-padded values and (trial,) lengths of a TrialAlignedSeries."""
     lengths = np.asarray(series.bins_per_trial[:], dtype=np.int64)
@@ -443,7 +531,7 @@ def open_latents(path: str | os.PathLike):
             r, _ = _ragged(misc["rates"])
             names = misc["rates"].channel_names
             ds["rates"] = (("trial", "time", "unit"), r)
-            ds = ds.assign_coords(unit=list(names[:]) if names is not None else np.arange(r.shape[2]))
+            ds = ds.assign_coords(unit=_unit_ids(names, nwb.lab_meta_data, r.shape[2]))
             ds["rates"].attrs["units"] = misc["rates"].unit
         if trials is not None:
             for col in trials.columns:

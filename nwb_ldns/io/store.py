@@ -59,6 +59,12 @@ class Pieces(AbstractDataChunkIterator):
 
     next = __next__
 
+    def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> Pieces:
+        """The same pieces, each passed through ``fn`` as it is read."""
+        return Pieces(
+            [(rows, lambda r=read: fn(r())) for rows, read in self._pieces], dtype=self._dtype, tail=self._tail
+        )
+
     def recommended_chunk_shape(self) -> tuple[int, ...]:
         per_row = self._dtype.itemsize * int(np.prod(self._tail, dtype=np.int64))
         return (max(1, min(self._rows, CHUNK_BYTES // max(per_row, 1))), *self._tail)

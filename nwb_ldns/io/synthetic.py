@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..generate import Synthetic
 
 
-def _units_table(spike_times, per_unit: np.ndarray, *, span: float, unit_ids: list[str]):
+def _units_table(spike_times, per_unit: np.ndarray, *, span: float, unit_ids: list):
     """A standard ``Units`` table from every unit's spike times one after the other (an array or
     a :class:`~nwb_ldns.io.store.Pieces`) and the spike count of each unit."""
     from hdmf.common import VectorData, VectorIndex
@@ -55,7 +55,7 @@ def synthetic_nwbfile(
 
     - ``units``: standard ``Units``, one row per model unit, spike times on a 30 kHz grid
       (``resolution`` 1/30 kHz), ``obs_intervals`` the whole span, the source's unit id in
-      ``source_unit_id``;
+      ``source_unit_id`` (integers or text, as in the source);
     - ``trials``: a ``synthetic`` column, the trial-level condition, and the alignment column of
       the training data (e.g. ``move_onset_time``) so the file bins like the source;
     - ``processing/behavior``: a velocity condition as a time-first TimeSeries;
@@ -73,7 +73,7 @@ def synthetic_nwbfile(
     nwb = _session(model, syn, subject)
     unit_ids = model.data.get("unit_ids") or list(range(N))
     nwb.units = _units_table(
-        syn.spike_pieces(), syn.spike_counts(), span=n * L * syn.bin_s, unit_ids=[str(u) for u in unit_ids[:N]]
+        syn.spike_pieces(), syn.spike_counts(), span=n * L * syn.bin_s, unit_ids=list(unit_ids[:N])
     )
     offset = float(model.data.get("time_start_s", 0.0))  # window start relative to the alignment event
     events = np.arange(n) * L * syn.bin_s - offset  # (trial,) the alignment event of each trial

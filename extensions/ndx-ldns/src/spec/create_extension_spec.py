@@ -12,7 +12,7 @@ from pathlib import Path
 from pynwb.spec import NWBAttributeSpec, NWBDatasetSpec, NWBGroupSpec, NWBLinkSpec, NWBNamespaceBuilder, export_spec
 
 NAME = "ndx-ldns"
-VERSION = "0.1.0"
+VERSION = "0.1.1"
 
 
 def _attr(name, doc, dtype="text", required=True, **kw):
@@ -152,10 +152,9 @@ def main(output_dir: str | Path | None = None) -> Path:
             NWBDatasetSpec(
                 name="trials",
                 neurodata_type_inc="DynamicTableRegion",
-                shape=[None],
-                dims=["num_trials"],
+                # no shape: generated classes of pynwb < 4 check it against a region's rows (n, columns)
                 quantity="?",
-                doc="The rows of the trials table the trials are, in order.",
+                doc="The rows of the trials table the trials are, in order (one per trial).",
             ),
             NWBDatasetSpec(
                 name="channel_names",

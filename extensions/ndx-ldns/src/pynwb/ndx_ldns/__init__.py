@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pynwb import get_class, load_namespaces
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 NAMESPACE = "ndx-ldns"
 
 
