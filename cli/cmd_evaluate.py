@@ -18,7 +18,8 @@ from .options import overwrite_option, seed_option, source_options
     "synthetic_path",
     required=True,
     type=click.Path(exists=True),
-    help="A file written by `nwb-ldns generate` (.nwb or .nwb.zarr).",
+    help="A file written by `nwb-ldns generate` (.nwb or .nwb.zarr); with --model, any NWB file with the "
+    "model's units and trials, binned as the real data (e.g. a recording, to see the audit flag copies).",
 )
 @click.option(
     "--model",
@@ -55,7 +56,9 @@ def evaluate_cmd(
     """Compare synthetic trials with real ones: metrics.json, figures and index.html.
 
     Both are binned with the model's data spec (named in the synthetic file). Every metric is a
-    bootstrap mean and sd, beside the floor of real half vs half.
+    bootstrap mean and sd, beside the floor of real half vs half. A memorization audit compares
+    each synthetic trial's distance to its closest training trial with held-out real trials'
+    and warns when synthetic trials copy training data.
 
     \b
     Examples:

@@ -17,7 +17,7 @@ logger = logging.getLogger("nwb_ldns")
 
 
 #: library arguments whose flag is not ``--`` + the name with dashes
-_FLAG_OF = {"codes": "--code", "stages": "--stage", "window_ms": "--window"}
+_FLAG_OF = {"codes": "--code", "model_dir": "--model", "stages": "--stage", "window_ms": "--window"}
 
 
 def as_flags(message: str) -> str:
@@ -235,11 +235,12 @@ def seed_option(fn):
 def compression_option(fn):
     return click.option(
         "--compression",
-        type=click.Choice(["gzip", "none"]),
-        default="gzip",
+        type=click.Choice(["compact", "gzip", "none"]),
+        default="compact",
         show_default=True,
-        help="Compress datasets of 64 KiB or more: gzip + shuffle in HDF5 (every reader decodes it), Blosc zstd "
-        "in Zarr; none writes them raw.",
+        help="Datasets of 64 KiB or more: gzip + shuffle in HDF5 (every reader decodes it), Blosc zstd in Zarr. "
+        "compact also rounds rates and latents to 8 significant bits (within 0.2%) and spike times to 1/20 of "
+        "the units' time resolution (a 30 kHz frame); gzip is lossless; none writes them raw.",
     )(fn)
 
 

@@ -9,6 +9,7 @@ import logging
 
 import numpy as np
 
+from . import memorization
 from . import metrics as M
 from .config import ConditionSpec, DataSpec
 from .dataset import SpikeDataset, load_dataset
@@ -38,28 +39,57 @@ class Pair:
     real_dataset: SpikeDataset
     synthetic_latents: np.ndarray | None = None  # (trial, latent, time), from the file
     synthetic_rates: np.ndarray | None = None  # (trial, neuron, time) expected counts per bin, from the file
+    train: np.ndarray | None = None  # (trial, neuron, time) counts of the real training trials
+    heldout: np.ndarray | None = None  # (trial, neuron, time) counts of the real val and test trials
 
 
-def _model_config(synthetic_path: str) -> dict:
-    from .io.nwbfile import open_nwb, read_ldns_model
+def _file_model(synthetic_path: str) -> tuple[dict | None, bool]:
+    """The model config a file names (None when it names none) and whether ``generate`` wrote it."""
+    from .io.nwbfile import open_nwb
 
     with open_nwb(synthetic_path) as io:
-        return json.loads(read_ldns_model(io, synthetic_path).config)
+        try:
+            meta = io.read().lab_meta_data
+        except Exception as exc:
+            raise NwbLdnsError(f"cannot read {synthetic_path}: {type(exc).__name__}: {exc}") from exc
+        model = meta.get("ldns_model")
+        return (json.loads(model.config) if model is not None else None), "ldns_generation" in meta
+
+
+def _file_identifier(path) -> str:
+    from .io.nwbfile import open_nwb
+
+    with open_nwb(path) as io:
+        return io.read().identifier
 
 
 def load_pair(
-    real_source: str, synthetic_path: str, *, split: str = "train", progress: bool = False, **source_options
+    real_source: str,
+    synthetic_path: str,
+    *,
+    split: str = "train",
+    model_config: dict | None = None,
+    progress: bool = False,
+    **source_options,
 ) -> Pair:
     """Bin the real source and the synthetic file with the model's data spec and pair their units.
 
-    The synthetic file names its model (``/general/ldns_model``), whose data spec (bin width,
-    alignment, window, units, behaviour) bins both. Real trials of ``split`` (``all`` for every
-    trial) are compared with every synthetic trial.
+    A file written by ``generate`` names its model (``/general/ldns_model``), whose data spec (bin
+    width, alignment, window, units, behaviour) bins both. Any other NWB file (a recording, say)
+    is binned with ``model_config``'s spec, as the real source is. Real trials of ``split``
+    (``all`` for every trial) are compared with every synthetic trial; the training and held-out
+    (val, test) trials are kept for the memorization audit.
     """
     from .encode import select_units
     from .io.nwbfile import open_latents
 
-    cfg = _model_config(synthetic_path)
+    file_cfg, generated = _file_model(synthetic_path)
+    cfg = file_cfg if generated else (model_config or file_cfg)
+    if cfg is None:
+        raise NwbLdnsError(
+            f"{synthetic_path} was not written by nwb-ldns generate: give the model whose binning to use "
+            "with `model_dir`"
+        )
     spec = DataSpec.from_dict(cfg["data"]["spec"])
     cond = ConditionSpec.from_dict(cfg.get("condition", {}))
     unit_ids = [str(u) for u in cfg["data"]["unit_ids"]]
@@ -67,6 +97,7 @@ def load_pair(
 
     real = load_dataset(real_source, spec, progress=progress, drop_empty_units=False, **source_options)
     real = select_units(real, unit_ids, what="the synthetic file's model")
+    train, heldout = real.select("train").counts_bct(np.float32), real.select(("val", "test")).counts_bct(np.float32)
     if split != "all":
         real = real.select(split)
         if real.n_trials == 0:
@@ -77,7 +108,7 @@ def load_pair(
     syn_spec = dataclasses.replace(
         spec, units="all", behavior=(cond.name,) if cond.series else (), trials_table=None, behavior_lag_ms=0.0
     )
-    syn = load_dataset(synthetic_path, syn_spec, drop_empty_units=False)
+    syn = load_dataset(synthetic_path, syn_spec if generated else spec, drop_empty_units=False)
     if "unit_source_unit_id" in syn.ds.coords:
         syn = SpikeDataset(syn.ds.assign_coords(unit=syn.ds["unit_source_unit_id"].values.astype(str)))
     syn = select_units(syn, unit_ids, what="its model")
@@ -112,6 +143,8 @@ def load_pair(
         sa = syn.with_reach_angle(cond.name).covariates()["reach_angle"].to_numpy()
     latents = rates = None
     try:
+        if not generated:
+            raise KeyError("a file generate did not write has no sampled latents")
         outputs = open_latents(synthetic_path)
         latents = outputs["latents"].values.transpose(0, 2, 1)  # (trial, latent, time)
         if "rates" in outputs:
@@ -132,6 +165,8 @@ def load_pair(
         real_dataset=real,
         synthetic_latents=latents,
         synthetic_rates=rates,
+        train=train,
+        heldout=heldout,
     )
 
 
@@ -313,6 +348,9 @@ def evaluate_pair(
 
     if model is not None:
         report.update(_model_metrics(pair, model, encoded, rng, n_boot, arrays))
+    if pair.train is not None and pair.heldout is not None:
+        report["memorization"] = memorization.audit(pair.train, pair.heldout, b, bin_s, seed=seed)
+        arrays["memorization"] = report["memorization"].pop("distances", None)
     report["n_trials"] = {"real": int(len(a)), "synthetic": int(len(b)), "per_resample": int(n)}
     report["n_units"] = int(a.shape[1])
     if a.shape[1] < 2:  # one unit: there are no pairs; the rest of the report stands
@@ -375,7 +413,8 @@ def evaluate(
     Parameters
     ----------
     real_source : SOURCE of the real data (any scheme ``fit`` takes)
-    synthetic_path : a file written by ``nwb-ldns generate`` (HDF5 or Zarr)
+    synthetic_path : a file written by ``nwb-ldns generate`` (HDF5 or Zarr), or with ``model_dir``
+        any NWB file with the model's units and trials (a recording: binned with the model's spec)
     output_dir : report folder (written under a temporary name, then renamed)
     model_dir : optional model (dir or file with weights): adds bits/spike, co-bps and latent PSDs
     split : real trials to compare with (``train`` as the paper, ``val``, ``test`` or ``all``)
@@ -387,15 +426,31 @@ def evaluate(
     from .artifacts import load_model
     from .report import write_report
 
-    pair = load_pair(real_source, synthetic_path, split=split, progress=progress, **source_options)
     model = load_model(model_dir) if model_dir is not None else None
+    pair = load_pair(
+        real_source,
+        synthetic_path,
+        split=split,
+        model_config=None if model is None else model.info,
+        progress=progress,
+        **source_options,
+    )
     result = evaluate_pair(pair, model=model, n_boot=n_boot, seed=seed, progress=progress)
     metrics = result["metrics"]
     metrics["real"] = real_source
     metrics["synthetic"] = str(synthetic_path)
+    metrics["synthetic_identifier"] = _file_identifier(synthetic_path)  # how `share` finds this report
     metrics["split"] = split
     warning = M.rate_warning(metrics["rate_ratio"]["median"])
     if warning:
         logger.warning("%s", warning)
+    if (metrics.get("memorization") or {}).get("flagged"):
+        mem = metrics["memorization"]
+        logger.warning(
+            "memorization: %.0f%% of synthetic trials are closer to a training trial than 95%% of held-out real "
+            "trials are (%d exact copies): they may copy training data; do not share them",
+            100 * mem["close_fraction"],
+            mem["exact_copies"],
+        )
     write_report(output_dir, metrics, result["arrays"], overwrite=overwrite)
     return metrics

@@ -143,6 +143,21 @@ def _decoded_trajectories(plt, arrays):
     return fig, "decoded_trajectories.png", caption
 
 
+def _memorization(plt, arrays):
+    d = arrays.get("memorization")
+    if not d:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    both = np.concatenate([d["synthetic"], d["heldout"]])
+    bins = np.linspace(0.0, float(both.max(initial=0.0)) or 1.0, 40)
+    ax.hist(d["heldout"], bins=bins, density=True, alpha=0.6, color=REAL, label="held-out real trials")
+    ax.hist(d["synthetic"], bins=bins, density=True, alpha=0.6, color=SYN, label="synthetic trials")
+    ax.set(xlabel="distance to the closest training trial", ylabel="density")
+    ax.legend()
+    caption = "Memorization audit: distance to the closest training trial, synthetic vs held-out real trials"
+    return fig, "memorization.png", caption
+
+
 #: the report's figures in order: each ``draw(plt, arrays)`` gives (figure, file name, caption), or None
 FIGURES = (
     _population_count,
@@ -152,6 +167,7 @@ FIGURES = (
     _rasters,
     _latent_psd,
     _decoded_trajectories,
+    _memorization,
 )
 
 
@@ -205,6 +221,34 @@ def _rates_html(metrics: dict) -> str:
         f"(10-90 %: {_fmt(r['p10'])}-{_fmt(r['p90'])})."
     )
     return f'<p id="rate-ratio">{html.escape(text)}' + (f" <b>{html.escape(warn)}</b>" if warn else "") + "</p>"
+
+
+def _memorization_html(metrics: dict) -> str:
+    mem = metrics.get("memorization")
+    if not mem:
+        return ""
+    if mem.get("flagged") is None:
+        why = html.escape(mem["not_applicable"])
+        return f'<p id="memorization" data-flagged="n/a"><b>Memorization audit:</b> {why}.</p>'
+    s, h = mem["synthetic_distance"], mem["heldout_distance"]
+    text = (
+        f"Distance to the closest of {mem['n_train']} training trials ({mem['features']}): synthetic median "
+        f"{_fmt(s['median'])} (5 %: {_fmt(s['p05'])}), held-out real median {_fmt(h['median'])} "
+        f"(5 %: {_fmt(h['p05'])}). "
+        f"{100 * mem['close_fraction']:.1f} % of synthetic trials are closer than 95 % of the {mem['n_heldout']} "
+        f"held-out trials ({100 * mem['expected_close_fraction']:.0f} % expected; "
+        f"binomial p {_fmt(mem['binomial_p'])}), "
+        f"{mem['exact_copies']} exact copies."
+    )
+    verdict = (
+        "Flagged: synthetic trials sit closer to training trials than new recordings do; they may copy "
+        "training data. Do not share them."
+        if mem["flagged"]
+        else "Not flagged: synthetic trials are no closer to the training trials than held-out recordings are."
+    )
+    flag = str(mem["flagged"]).lower()
+    body = f"<b>Memorization audit:</b> {html.escape(text)} <b>{verdict}</b>"
+    return f'<p id="memorization" data-flagged="{flag}">{body}</p>'
 
 
 def _html(metrics: dict, figures: list[tuple[str, str]]) -> str:
@@ -263,6 +307,7 @@ Each value is the mean &plusmn; sd over {metrics.get("bootstrap_resamples")} boo
 </tbody></table>
 {_limiting_html(metrics)}
 {_latent_table(metrics)}
+{_memorization_html(metrics)}
 <p>Raw numbers: <a href="metrics.json">metrics.json</a></p>
 {figs}
 <script>

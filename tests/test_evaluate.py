@@ -161,10 +161,32 @@ def test_evaluate_command_writes_json_figures_and_page(lorenz_report):
         "autocorrelation.png",
         "latent_psd.png",
     } <= set(pngs)
+    mem = m["memorization"]  # a tiny model's samples copy nothing
+    assert mem["flagged"] is False and mem["n_train"] == 42 and mem["n_heldout"] == 18 and mem["n_synthetic"] == 20
+    assert "memorization.png" in pngs and 'data-flagged="false"' in (d / "report" / "index.html").read_text()
     again = run("evaluate", "--real", src, "--synthetic", d / "s.nwb", "-o", d / "report", ok=False)
     assert "already exists" in error_line(again)
     bad = run("evaluate", "--real", src, "--synthetic", d / "m" / "config.json", "-o", d / "r2", ok=False)
     assert error_line(bad) and not (d / "r2").exists()
+
+
+def test_a_recording_evaluated_against_itself_is_flagged_as_memorized(tmp_path):
+    """Any NWB file can be --synthetic when --model gives the binning; the recording's own training
+    trials are exact copies."""
+    rec = tmp_path / "rec.nwb"
+    run("simulate", "lorenz", "-o", rec, "--n-trials", 60, "--n-neurons", 12, "--n-bins", 32)
+    run(
+        "fit", rec, "-o", tmp_path / "m", "--epochs-ae", 1, "--epochs-diffusion", 1, "--epochs-history", 1, *tiny_args()
+    )
+    args = ["evaluate", "--real", rec, "--synthetic", rec, "-o", tmp_path / "report", "--resamples", 2, "-q"]
+    p = run(*args, "--model", tmp_path / "m")
+    assert "memorization" in p.stderr and "do not share" in p.stderr
+    mem = json.loads((tmp_path / "report" / "metrics.json").read_text())["memorization"]
+    assert mem["flagged"] is True and mem["exact_copies"] == mem["n_train"] == 42
+    assert 'data-flagged="true"' in (tmp_path / "report" / "index.html").read_text()
+    # without a model a file generate did not write says what to give
+    bad = run(*args[:-1], "--overwrite", ok=False)
+    assert "--model" in error_line(bad)
 
 
 def _chromium():
