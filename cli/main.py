@@ -20,6 +20,7 @@ from .cmd_evaluate import evaluate_cmd
 from .cmd_fit import fit_cmd
 from .cmd_generate import generate_cmd
 from .cmd_inspect import inspect_cmd
+from .cmd_share import share_cmd
 from .cmd_simulate import simulate
 from .options import as_flags, setup_logging
 
@@ -44,7 +45,7 @@ def app(ctx, quiet, verbose):
     ctx.obj = {"quiet": quiet}
 
 
-for command in (inspect_cmd, bin_cmd, simulate, fit_cmd, generate_cmd, encode_cmd, evaluate_cmd):
+for command in (inspect_cmd, bin_cmd, simulate, fit_cmd, generate_cmd, encode_cmd, evaluate_cmd, share_cmd):
     app.add_command(command)
 
 

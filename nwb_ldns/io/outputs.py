@@ -44,6 +44,11 @@ _HIDDEN = re.compile(r"^\.nwb-ldns-(?P<tag>" + "|".join(TAGS) + r")\.(?P<name>.+
 # .scratch-PID-NAME.nwb, .tmp-PID-NAME.nwb, .NAME.nwb.old-PID (also .nwb.zarr); nothing else matches
 _LEGACY = re.compile(r"^\.(?:scratch|tmp)-(?P<pid>\d+)-.+\.nwb(?:\.zarr)?$|^\..+\.nwb(?:\.zarr)?\.old-(?P<pid2>\d+)$")
 
+#: first line of the dandiset.yaml ``share`` writes, and its data card's name: a later ``--overwrite``
+#: replaces only such a folder
+DANDISET_MARKER = "# written by nwb-ldns share"
+DATACARD = "nwb-ldns-datacard.md"
+
 _held: dict[Path, int] = {}  # outputs this process holds, with how deep (claims nest: generate -> write)
 
 
@@ -127,6 +132,21 @@ def _foreign_entry(path: Path, kind: str) -> str | None:
             return "it is not a report written by nwb-ldns evaluate"
         other = sorted(n for n in names if n not in ("metrics.json", "index.html") and not n.endswith(".png"))
         return None if not other else f"it holds {other[0]}"
+    if kind == "dandiset":
+        try:
+            ours = (path / "dandiset.yaml").read_text().startswith(DANDISET_MARKER)
+        except OSError:
+            ours = False
+        if not ours:
+            return "it is not a dandiset folder written by nwb-ldns share"
+        for e in path.iterdir():
+            if e.name in ("dandiset.yaml", DATACARD):
+                continue
+            files = list(e.rglob("*")) if e.is_dir() and e.name.startswith("sub-") else [e]
+            other = next((f for f in files if not (f.is_dir() or (f.suffix == ".nwb" and _nwb_by_us(f)))), None)
+            if other is not None:
+                return f"it holds {other.relative_to(path)}"
+        return None
     if kind == "model":
         entries = list(path.iterdir())
         if not entries:
@@ -160,7 +180,7 @@ def check_replaceable(path, *, kind: str, overwrite: bool, what: str = "") -> No
     Parameters
     ----------
     path : output path
-    kind : {"nwb", "dataset", "report", "model"}
+    kind : {"nwb", "dataset", "report", "model", "dandiset"}
     overwrite : the user passed ``--overwrite``
     what : how to name the output in messages (default: the path)
     """
