@@ -148,7 +148,8 @@ def load_pair(
         outputs = open_latents(synthetic_path)
         latents = outputs["latents"].values.transpose(0, 2, 1)  # (trial, latent, time)
         if "rates" in outputs:
-            by_id = outputs["rates"].sel(unit=unit_ids).values  # (trial, time, unit), Hz
+            pos = {str(u): i for i, u in enumerate(outputs["unit"].values)}  # ids as text: the file's keep their type
+            by_id = outputs["rates"].isel(unit=[pos[u] for u in unit_ids]).values  # (trial, time, unit), Hz
             rates = by_id.transpose(0, 2, 1) * spec.bin_s  # (trial, unit, time), expected counts per bin
     except (NwbLdnsError, KeyError):
         pass
