@@ -568,6 +568,13 @@ def test_large_datasets_are_compressed_unless_asked_not_to(maze, tmp_path, backe
                 assert f["units/spike_times_index"].compression is None  # small datasets stay plain
             sizes[compression] = path.stat().st_size
             assert pynwb.validate(path=str(path)) == []
+            # the Inspector's compression check, its 50 MB floor lowered to this file's sizes
+            from nwbinspector import available_checks
+
+            check = next(c for c in available_checks if c.__name__ == "check_small_dataset_compression")
+            with pynwb.NWBHDF5IO(str(path), "r") as io:
+                said = [check(o, mb_lower_bound=0.05) for o in io.read().objects.values()]
+            assert any(said) == (compression == "none"), said
         else:
             import zarr
 
