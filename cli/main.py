@@ -14,6 +14,7 @@ import click
 from nwb_ldns import __version__
 from nwb_ldns.errors import Interrupted, MainRankFailed, NwbLdnsError
 
+from .cmd_augment import augment_cmd
 from .cmd_bin import bin_cmd
 from .cmd_encode import encode_cmd
 from .cmd_evaluate import evaluate_cmd
@@ -45,7 +46,17 @@ def app(ctx, quiet, verbose):
     ctx.obj = {"quiet": quiet}
 
 
-for command in (inspect_cmd, bin_cmd, simulate, fit_cmd, generate_cmd, encode_cmd, evaluate_cmd, share_cmd):
+for command in (
+    inspect_cmd,
+    bin_cmd,
+    simulate,
+    fit_cmd,
+    generate_cmd,
+    encode_cmd,
+    evaluate_cmd,
+    augment_cmd,
+    share_cmd,
+):
     app.add_command(command)
 
 

@@ -335,3 +335,99 @@ def write_report(output_dir, metrics: dict, arrays: dict, *, overwrite: bool = F
         figures = _figures(out.tmp, arrays)
         (out.tmp / "index.html").write_text(_html(metrics, figures))
         return out.commit()
+
+
+# ---- augment ----------------------------------------------------------------------------------------
+def _augment_figure(folder: Path, metrics: dict) -> str:
+    """Held-out R^2 against N, real-only and augmented, per decoder (first ratio), and the gain per ratio."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = metrics["rows"]
+    decoders = list(dict.fromkeys(r["decoder"] for r in rows))
+    ratios = sorted({r["ratio"] for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for k, dec in enumerate(decoders):
+        mine = [r for r in rows if r["decoder"] == dec and r["ratio"] == ratios[0]]
+        n = [r["n_train"] for r in mine]
+        for key, style in (("r2_real", "-"), ("r2_augmented", "--")):
+            mean = [r[key]["mean"] for r in mine]
+            sd = [r[key]["sd"] for r in mine]
+            label = f"{dec}, {'real only' if key == 'r2_real' else f'+ {ratios[0]:g}x synthetic'}"
+            axes[0].errorbar(n, mean, yerr=sd, fmt=style + "o", color=f"C{k}", label=label, capsize=3)
+        for j, ratio in enumerate(ratios):
+            mine = [r for r in rows if r["decoder"] == dec and r["ratio"] == ratio]
+            gain = np.array([r["gain"]["mean"] for r in mine])
+            ci = np.array([r["gain_ci95"] for r in mine]).T
+            x = np.array([r["n_train"] for r in mine]) * (1 + 0.04 * (j - (len(ratios) - 1) / 2))
+            axes[1].errorbar(
+                x,
+                gain,
+                yerr=[gain - ci[0], ci[1] - gain],
+                fmt="o-",
+                color=f"C{k}",
+                alpha=1 - 0.5 * j / max(1, len(ratios)),
+                label=f"{dec}, {ratio:g}x",
+                capsize=3,
+            )
+    axes[0].set(xscale="log", xlabel="real training trials N", ylabel="held-out velocity R²")
+    axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].set(xscale="log", xlabel="real training trials N", ylabel="R² gain from synthetic trials (95% CI)")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / "augment.png", dpi=90)
+    plt.close(fig)
+    return "augment.png"
+
+
+def _augment_html(metrics: dict, figure: str) -> str:
+    body = "".join(
+        f'<tr data-decoder="{r["decoder"]}" data-n="{r["n_train"]}" data-ratio="{r["ratio"]:g}"><td>{r["decoder"]}</td>'
+        f"<td>{r['n_train']}</td><td>{r['ratio']:g}</td>"
+        f'<td class="value">{_fmt(r["r2_real"]["mean"])} &plusmn; {_fmt(r["r2_real"]["sd"])}</td>'
+        f'<td class="value">{_fmt(r["r2_augmented"]["mean"])} &plusmn; {_fmt(r["r2_augmented"]["sd"])}</td>'
+        f'<td class="value">{_fmt(r["gain"]["mean"])} [{_fmt(r["gain_ci95"][0])}, {_fmt(r["gain_ci95"][1])}]</td>'
+        f"<td>{html.escape(r['verdict'])}</td></tr>"
+        for r in metrics["rows"]
+    )
+    decoders = ", ".join(f"{k}: {html.escape(v)}" for k, v in metrics["decoders"].items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>nwb-ldns augment</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 10px; }}
+td.value {{ font-family: monospace; text-align: right; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>Do synthetic trials help a velocity decoder?</h1>
+<p>Source: <code>{html.escape(str(metrics.get("source")))}</code>. For each N, N real trials are
+drawn from the {metrics["n_pool"]} train and val trials ({metrics["repeats"]} draws), a model
+conditioned on <code>{html.escape(metrics["behavior"])}</code> is fitted on those N alone
+(preset {html.escape(str(metrics["preset"]))}, time budget {_fmt(metrics["time_budget_s"])} s),
+and each decoder is trained on the N real trials alone and with ratio x N synthetic trials
+conditioned on the same velocities. Scores: R² of velocity on the {metrics["n_test"]} held-out
+test trials; mean &plusmn; sd over draws; the gain's 95% interval is a paired
+bootstrap over test trials. Decoders: {decoders}.</p>
+<table id="augment"><thead><tr><th>decoder</th><th>N real</th><th>synthetic : real</th><th>R² real only</th>
+<th>R² with synthetic</th><th>gain [95% CI]</th><th>verdict</th></tr></thead><tbody>
+{body}
+</tbody></table>
+<p>Raw numbers: <a href="metrics.json">metrics.json</a></p>
+<figure><img src="{figure}" alt="held-out R² against N"><figcaption>Held-out velocity R² against the number of
+real training trials, and the gain from synthetic trials</figcaption></figure>
+</body></html>
+"""
+
+
+def write_augment_report(output_dir, metrics: dict, *, overwrite: bool = False) -> Path:
+    """Write ``augment``'s ``metrics.json``, ``augment.png`` and ``index.html`` into ``output_dir`` atomically."""
+    from .io.outputs import claim
+
+    with claim(output_dir, kind="report", overwrite=overwrite) as out:
+        out.tmp.mkdir()
+        (out.tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        figure = _augment_figure(out.tmp, metrics)
+        (out.tmp / "index.html").write_text(_augment_html(metrics, figure))
+        return out.commit()
