@@ -11,6 +11,7 @@ from .options import (
     data_options,
     device_option,
     overwrite_option,
+    preset_option,
     seed_option,
     source_options,
     spec_from_options,
@@ -65,13 +66,7 @@ class _Size(click.ParamType):
     metavar="DURATION",
     help="Wall-clock limit of each fit.",
 )
-@click.option(
-    "--preset",
-    type=click.Choice(["auto", "paper", "quick"]),
-    default="auto",
-    show_default=True,
-    help="Of each fit (auto: paper on a GPU, quick on a CPU).",
-)
+@preset_option("Of each fit. ")
 @device_option
 @seed_option
 @overwrite_option("report folder")

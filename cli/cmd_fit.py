@@ -18,6 +18,7 @@ from .options import (
     data_options,
     device_option,
     overwrite_option,
+    preset_option,
     seed_option,
     source_options,
     spec_from_options,
@@ -51,14 +52,7 @@ _AE = AutoencoderConfig()  # help texts quote its defaults
     metavar="angle|velocity|COLUMN",
     help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column.",
 )
-@click.option(
-    "--preset",
-    type=click.Choice(["auto", "paper", "quick"]),
-    default="auto",
-    show_default=True,
-    help="paper: the LDNS sizes and epochs (for a GPU); quick: minutes on a laptop CPU; "
-    "auto: paper on a GPU, quick on a CPU.",
-)
+@preset_option()
 @click.option(
     "--time-budget",
     type=Duration(),

@@ -244,6 +244,17 @@ def compression_option(fn):
     )(fn)
 
 
+def preset_option(what: str = ""):
+    return click.option(
+        "--preset",
+        type=click.Choice(["auto", "paper", "quick"]),
+        default="auto",
+        show_default=True,
+        help=what + "paper: the LDNS sizes and epochs (for a GPU); quick: minutes on a laptop CPU; "
+        "auto: paper on a GPU, quick on a CPU.",
+    )
+
+
 def include_weights_option(fn):
     return click.option(
         "--include-weights",
