@@ -362,8 +362,13 @@ def evaluate_pair(
 
 
 def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -> dict:
-    """bits/spike of the autoencoder on the real trials, co-bps on held-out units, latent PSDs."""
+    """bits/spike of the autoencoder on the real trials, co-bps on held-out units, latent PSDs, and
+    the latent-size sweep of a ``latent_dim`` auto fit."""
     out = {}
+    sweep = model.info.get("latent_dim_sweep")
+    if sweep:
+        out["latent_dim_sweep"] = sweep
+        arrays["latent_dim_sweep"] = sweep
     ds = pair.real_dataset
     latents, rates = encoded  # (trial, D, L), (trial, N, L)
     counts = pair.real

@@ -315,11 +315,10 @@ def _mask(lengths: np.ndarray, n_bins: int, device) -> torch.Tensor:
 
 
 # ---- stages ------------------------------------------------------------------------------------
-def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None) -> Autoencoder:
-    c = cfg["configs"]
+def _autoencoder_stage(dataset, c: dict, variable: bool, device) -> tuple[Autoencoder, Stage]:
+    """A fresh autoencoder of configs ``c`` and its training stage on the train and val splits."""
     torch.manual_seed(c["ae_train"]["seed"])
     ae = Autoencoder(config=AutoencoderConfig.from_dict(c["autoencoder"]))
-    variable = cfg["data"]["variable_length"]
 
     def tensors(split):
         ds = dataset.select(split)
@@ -338,6 +337,11 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile,
         val_fn=lambda m, b, r: m.validation_nll(b["counts"], b.get("mask")),
         select="best",
     )
+    return ae, stage
+
+
+def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None) -> Autoencoder:
+    ae, stage = _autoencoder_stage(dataset, cfg["configs"], cfg["data"]["variable_length"], device)
     history = train(
         stage,
         device=device,
@@ -635,6 +639,13 @@ def fit(
     if method == "gnocchi" and condition not in (None, "", "none"):
         raise NwbLdnsError("`method` gnocchi learns its own per-trial codes: drop `condition`")
     dataset, cond = condition_spec(dataset, condition)
+    sweep = None
+    if (overrides or {}).get("autoencoder", {}).get("latent_dim") == "auto":
+        sweep = _latent_dim_sweep(
+            dataset, cond, model_dir, preset=preset, seed=seed, overrides=overrides, method=method, device=dev,
+            resume=resume, progress=progress, time_budget=time_budget, started=started,
+        )  # fmt: skip
+        overrides = {**overrides, "autoencoder": {**overrides["autoencoder"], "latent_dim": sweep["chosen"]}}
     fresh = artifacts.new_config(
         method=method,
         data=_data_info(dataset),
@@ -642,6 +653,8 @@ def fit(
         condition=cond,
         configs=build_configs(dataset, cond, preset=preset, seed=seed, overrides=overrides, method=method),
     )
+    if sweep is not None:
+        fresh["latent_dim_sweep"] = sweep
     fresh["guard"] = _small_data_guard(int((dataset.split == "train").sum()), int((dataset.split == "val").sum()))
     logger.info("%s", _plan_line(fresh["configs"], fresh["guard"]["train_trials"], fresh["guard"]["val_trials"]))
     explicit = stages is not None
@@ -673,6 +686,32 @@ def fit(
         if work != model_dir:
             distributed.on_main(lambda: out.commit(work))  # the new model takes the old one's place
     return model_dir
+
+
+def _latent_dim_sweep(
+    dataset, cond, model_dir, *, preset, seed, overrides, method, device, resume, progress, time_budget, started
+) -> dict:
+    """``latent_dim`` auto: the sweep of :mod:`nwb_ldns.latent_sweep` (reused when resuming a dir that ran it)."""
+    from . import latent_sweep
+
+    if resume and (Path(model_dir) / "config.json").is_file():
+        done = artifacts.read_config(model_dir).get("latent_dim_sweep")
+        if done:
+            logger.info("`latent_dim` auto: %d, from the sweep saved in %s", done["chosen"], model_dir)
+            return done
+    deadline = None
+    if time_budget is not None:
+        t0 = time.monotonic() if started is None else started
+        deadline = t0 + latent_sweep.SWEEP_SHARE * time_budget
+
+    def build(d):
+        o = {**overrides, "autoencoder": {**overrides["autoencoder"], "latent_dim": d}}
+        c = build_configs(dataset, cond, preset=preset, seed=seed, overrides=o, method=method)
+        return _autoencoder_stage(dataset, c, bool((dataset.lengths < dataset.n_bins).any()), device)
+
+    return latent_sweep.choose_latent_dim(
+        dataset, build, device=device, deadline=deadline, progress=progress, seed=seed
+    )
 
 
 def _fit_stages(

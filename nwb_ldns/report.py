@@ -143,6 +143,21 @@ def _decoded_trajectories(plt, arrays):
     return fig, "decoded_trajectories.png", caption
 
 
+def _latent_dim_sweep(plt, arrays):
+    sweep = arrays.get("latent_dim_sweep")
+    if not sweep:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.errorbar(sweep["candidates"], sweep["co_bps"], yerr=sweep["sd"], fmt="o-", color=REAL, capsize=3)
+    i = sweep["candidates"].index(sweep["chosen"])
+    ax.plot([sweep["chosen"]], [sweep["co_bps"][i]], "o", ms=12, mfc="none", color=SYN, label="chosen")
+    ax.set(xscale="log", xlabel="latent size", ylabel="held-out co-bps (validation trials)")
+    ax.set_xticks(sweep["candidates"], [str(d) for d in sweep["candidates"]])
+    ax.legend()
+    caption = "fit --latent-dim auto: held-out co-bps of each latent size (bootstrap sd) and the size chosen"
+    return fig, "latent_dim_sweep.png", caption
+
+
 def _memorization(plt, arrays):
     d = arrays.get("memorization")
     if not d:
@@ -168,6 +183,7 @@ FIGURES = (
     _latent_psd,
     _decoded_trajectories,
     _memorization,
+    _latent_dim_sweep,
 )
 
 
