@@ -8,6 +8,7 @@ from nwb_ldns.io.outputs import check_replaceable
 
 from .options import (
     Duration,
+    IntOrWord,
     data_options,
     device_option,
     overwrite_option,
@@ -18,23 +19,6 @@ from .options import (
 )
 
 
-class _Size(click.ParamType):
-    """A training-set size: a positive integer or ``all``."""
-
-    name = "N|all"
-
-    def convert(self, value, param, ctx):
-        if str(value).strip().lower() == "all":
-            return "all"
-        try:
-            n = int(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of trials or 'all'", param, ctx)
-        if n < 2:
-            self.fail(f"{value!r}: a model needs at least 2 training trials", param, ctx)
-        return n
-
-
 @click.command("augment")
 @click.argument("source")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Report folder.")
@@ -42,7 +26,7 @@ class _Size(click.ParamType):
 @click.option(
     "--n-train",
     "n_train",
-    type=_Size(),
+    type=IntOrWord("all", 2, "training trials"),
     multiple=True,
     default=("25", "50", "100", "200", "all"),
     show_default=True,

@@ -15,6 +15,7 @@ from .options import (
     NON_NEGATIVE,
     STAGE,
     Duration,
+    IntOrWord,
     data_options,
     device_option,
     overwrite_option,
@@ -25,23 +26,6 @@ from .options import (
 )
 
 _AE = AutoencoderConfig()  # help texts quote its defaults
-
-
-class _LatentDim(click.ParamType):
-    """A positive number of latent channels, or ``auto``."""
-
-    name = "N|auto"
-
-    def convert(self, value, param, ctx):
-        if str(value).strip().lower() == "auto":
-            return "auto"
-        try:
-            n = int(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of latent channels or 'auto'", param, ctx)
-        if n < 1:
-            self.fail(f"{value!r}: the autoencoder needs at least one latent channel", param, ctx)
-        return n
 
 
 @click.command("fit")
@@ -104,7 +88,7 @@ class _LatentDim(click.ParamType):
 )
 @click.option(
     "--latent-dim",
-    type=_LatentDim(),
+    type=IntOrWord("auto", 1, "latent channels"),
     default=None,
     help="Autoencoder latent channels (paper: 8 Lorenz, 16 MC_Maze), or auto: the smallest of 2, 4, 8, 16, 32 "
     "whose held-out co-bps on validation trials is within its spread of the best (a sweep of autoencoders "

@@ -75,6 +75,25 @@ class Duration(click.ParamType):
         return seconds
 
 
+class IntOrWord(click.ParamType):
+    """An integer of at least ``minimum``, or the one ``word`` (``auto``, ``all``) returned as it is."""
+
+    def __init__(self, word: str, minimum: int, what: str):
+        self.word, self.minimum, self.what = word, minimum, what
+        self.name = f"N|{word}"
+
+    def convert(self, value, param, ctx):
+        if str(value).strip().lower() == self.word:
+            return self.word
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of {self.what} or {self.word!r}", param, ctx)
+        if n < self.minimum:
+            self.fail(f"{value!r}: at least {self.minimum} {self.what}", param, ctx)
+        return n
+
+
 class FiniteFloat(click.ParamType):
     """A finite number, optionally bounded below (click's FloatRange lets NaN through)."""
 

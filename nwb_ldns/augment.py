@@ -33,16 +33,14 @@ N_BOOT = 200
 
 
 def _smoothed(counts: np.ndarray, bin_s: float) -> np.ndarray:
-    """(trial, N, time) -> (trial, time, N) sqrt of 20 ms-smoothed counts."""
-    return np.sqrt(np.clip(M.smooth_counts(counts, bin_s, M.SMOOTH_S), 0, None)).transpose(0, 2, 1)
+    """(trial, N, time) sqrt of 20 ms-smoothed counts."""
+    return np.sqrt(np.clip(M.smooth_counts(counts, bin_s, M.SMOOTH_S), 0, None))
 
 
 def _ridge(train_x, train_v, test_x, bin_s, seed):
-    """Ridge from smoothed counts per bin to velocity, alpha by 5-fold CV with trials kept whole."""
-    x, t = _smoothed(train_x, bin_s), _smoothed(test_x, bin_s)  # (trial, time, N)
-    groups = np.repeat(np.arange(len(x)), x.shape[1])
-    w, _ = M.ridge_fit(x.reshape(-1, x.shape[-1]), train_v.reshape(-1, train_v.shape[-1]), groups=groups, seed=seed)
-    return M.ridge_predict(w, t.reshape(-1, t.shape[-1])).reshape(*t.shape[:2], -1)  # (trial, time, C)
+    """Ridge from smoothed counts per bin to velocity (evaluate's decoder), trials kept whole in its CV."""
+    w = M.velocity_decoder(_smoothed(train_x, bin_s), train_v, seed=seed)
+    return M.decode_velocity(w, _smoothed(test_x, bin_s))  # (trial, time, C)
 
 
 def _gru(train_x, train_v, test_x, bin_s, seed, *, hidden: int = 32, steps: int = 300):
@@ -50,7 +48,8 @@ def _gru(train_x, train_v, test_x, bin_s, seed, *, hidden: int = 32, steps: int 
     import torch
 
     g = torch.Generator().manual_seed(int(seed))
-    x, t = _smoothed(train_x, bin_s), _smoothed(test_x, bin_s)  # (trial, time, N)
+    x = _smoothed(train_x, bin_s).transpose(0, 2, 1)  # (trial, time, N)
+    t = _smoothed(test_x, bin_s).transpose(0, 2, 1)
     mu, sd = x.mean((0, 1)), x.std((0, 1)) + 1e-6
     vm, vs = train_v.mean((0, 1)), train_v.std((0, 1)) + 1e-6
     X = torch.as_tensor((x - mu) / sd, dtype=torch.float32)

@@ -41,26 +41,22 @@ class Pair:
     synthetic_rates: np.ndarray | None = None  # (trial, neuron, time) expected counts per bin, from the file
     train: np.ndarray | None = None  # (trial, neuron, time) counts of the real training trials
     heldout: np.ndarray | None = None  # (trial, neuron, time) counts of the real val and test trials
+    synthetic_identifier: str | None = None  # the synthetic file's NWB identifier
 
 
-def _file_model(synthetic_path: str) -> tuple[dict | None, bool]:
-    """The model config a file names (None when it names none) and whether ``generate`` wrote it."""
+def _file_model(synthetic_path: str) -> tuple[dict | None, bool, str]:
+    """The model config a file names (None when it names none), whether ``generate`` wrote it, and
+    its NWB identifier."""
     from .io.nwbfile import open_nwb
 
     with open_nwb(synthetic_path) as io:
         try:
-            meta = io.read().lab_meta_data
+            nwb = io.read()
         except Exception as exc:
             raise NwbLdnsError(f"cannot read {synthetic_path}: {type(exc).__name__}: {exc}") from exc
-        model = meta.get("ldns_model")
-        return (json.loads(model.config) if model is not None else None), "ldns_generation" in meta
-
-
-def _file_identifier(path) -> str:
-    from .io.nwbfile import open_nwb
-
-    with open_nwb(path) as io:
-        return io.read().identifier
+        model = nwb.lab_meta_data.get("ldns_model")
+        cfg = json.loads(model.config) if model is not None else None
+        return cfg, "ldns_generation" in nwb.lab_meta_data, nwb.identifier
 
 
 def load_pair(
@@ -83,7 +79,7 @@ def load_pair(
     from .encode import select_units
     from .io.nwbfile import open_latents
 
-    file_cfg, generated = _file_model(synthetic_path)
+    file_cfg, generated, identifier = _file_model(synthetic_path)
     cfg = file_cfg if generated else (model_config or file_cfg)
     if cfg is None:
         raise NwbLdnsError(
@@ -168,23 +164,13 @@ def load_pair(
         synthetic_rates=rates,
         train=train,
         heldout=heldout,
+        synthetic_identifier=identifier,
     )
 
 
-def _bins(features):
-    """(trial, N, time) -> (trial * time, N) and the trial of each row."""
-    x = features.transpose(0, 2, 1).reshape(-1, features.shape[1])
-    return x, np.repeat(np.arange(len(features)), features.shape[-1])
-
-
-def _velocity_decoder(features, velocity):
-    """Ridge from features per bin to velocity, trials kept whole in the CV folds."""
-    x, groups = _bins(features)
-    return M.ridge_fit(x, velocity.reshape(-1, velocity.shape[-1]), groups=groups)[0]
-
-
 def _velocity_r2(w, features, velocity):
-    return M.r2_score(velocity.reshape(-1, velocity.shape[-1]), M.ridge_predict(w, _bins(features)[0]))
+    pred = M.decode_velocity(w, features)  # (trial, time, C)
+    return M.r2_score(velocity.reshape(-1, velocity.shape[-1]), pred.reshape(-1, pred.shape[-1]))
 
 
 def _angle_features(features, bin_s, start_bin):
@@ -290,7 +276,7 @@ def evaluate_pair(
         )
     vel_w = ang_w = None
     if pair.real_velocity is not None and pair.synthetic_velocity is not None:
-        vel_w = _velocity_decoder(fa, pair.real_velocity)
+        vel_w = M.velocity_decoder(fa, pair.real_velocity)
     if pair.angle_requested and pair.real_angle is not None:
         ang_w = _angle_decoder(fa, pair.real_angle, bin_s, align_bin)
 
@@ -313,7 +299,7 @@ def evaluate_pair(
         h1, h2 = perm[:half], perm[half : 2 * half]
         vals = M.set_metrics(a[h1], a[h2], bin_s, None if la is None else la[h1], None if la is None else la[h2])
         if vel_w is not None:  # decoder fitted on one half, tested on the other
-            w = _velocity_decoder(fa[h1], pair.real_velocity[h1])
+            w = M.velocity_decoder(fa[h1], pair.real_velocity[h1])
             vals["velocity_decoding_r2"] = _velocity_r2(w, fa[h2], pair.real_velocity[h2])
         if ang_w is not None:
             w = _angle_decoder(fa[h1], pair.real_angle[h1], bin_s, align_bin)
@@ -445,7 +431,7 @@ def evaluate(
     metrics = result["metrics"]
     metrics["real"] = real_source
     metrics["synthetic"] = str(synthetic_path)
-    metrics["synthetic_identifier"] = _file_identifier(synthetic_path)  # how `share` finds this report
+    metrics["synthetic_identifier"] = pair.synthetic_identifier  # how `share` finds this report
     metrics["split"] = split
     warning = M.rate_warning(metrics["rate_ratio"]["median"])
     if warning:

@@ -267,6 +267,22 @@ def ridge_predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.hstack([x, np.ones((len(x), 1))]) @ w
 
 
+def velocity_decoder(features: np.ndarray, velocity: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Ridge weights from features per bin to velocity, alpha by CV with each trial's bins in one fold.
+
+    features : (trial, N, time); velocity : (trial, time, C).
+    """
+    x = features.transpose(0, 2, 1).reshape(-1, features.shape[1])  # (trial * time, N)
+    groups = np.repeat(np.arange(len(features)), features.shape[-1])
+    return ridge_fit(x, velocity.reshape(-1, velocity.shape[-1]), groups=groups, seed=seed)[0]
+
+
+def decode_velocity(w: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """(trial, time, C) velocities that :func:`velocity_decoder`'s weights read from (trial, N, time) features."""
+    n, N, L = features.shape
+    return ridge_predict(w, features.transpose(0, 2, 1).reshape(-1, N)).reshape(n, L, -1)
+
+
 def angular_error_deg(predicted: np.ndarray, requested: np.ndarray) -> float:
     """Mean absolute angular difference in degrees, wrapped to [0, 180]."""
     d = np.angle(np.exp(1j * (np.asarray(predicted) - np.asarray(requested))))
