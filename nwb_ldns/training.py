@@ -4,7 +4,8 @@ resume, a NaN guard, and torchrun.
 
 A stage is sized by optimizer steps, not epochs: it runs at most ``config.steps`` steps (or
 exactly ``config.epochs`` passes when those are given), validates every ``eval_every`` steps,
-stops early when the validation loss has not improved for ``patience`` validations, and stops
+stops early when the validation loss has not improved for ``patience`` validations (after a
+cooldown that decays the learning rate from where it is to zero), and stops
 at a deadline, planning its learning-rate schedule to end there once it has timed its first
 steps. The selected weights are those of the best validation (``select="best"``) or the last
 ones (``select="last"``; the EMA when there is one).
@@ -165,6 +166,7 @@ class _Run:
         self.step = 0
         self.best_val, self.best_state = math.inf, None
         self.level, self.bad_evals = math.inf, 0  # the patience count's reference and count
+        self.cooldown: tuple[int, int, float] | None = None  # (first step, last step, lr factor at the start)
         self.history = {
             "step": [],
             "train_loss": [],
@@ -207,6 +209,7 @@ class _Run:
         self.best_state = modules.get("best")
         self.best_val = float(info.get("best_val", math.inf))
         self.level, self.bad_evals = float(info.get("level", math.inf)), int(info.get("bad_evals", 0))
+        self.cooldown = tuple(info["cooldown"]) if info.get("cooldown") else None
         self.history = info["history"]
         self.step = int(info["step"])
         self.total = int(self.history.get("planned_steps", self.total))
@@ -230,6 +233,7 @@ class _Run:
             "best_val": self.best_val,
             "level": self.level,
             "bad_evals": self.bad_evals,
+            "cooldown": list(self.cooldown) if self.cooldown else None,
             "ema_updates": self.ema.updates if self.ema else 0,
         }
         save_checkpoint(checkpoint, modules=modules, info=info)
@@ -252,7 +256,7 @@ class _Run:
         weight = world / size  # DDP averages over processes: this makes the step the global mean
         if len(mine) == 0:  # a last batch smaller than the process count: join with a zero weight
             mine, weight = _shares(size, 1, 0, device)[:1], 0.0
-        f = lr_factor(self.step, total=self.total, warmup=self.warmup)
+        f = self.lr_factor()
         for g in self.opt.param_groups:
             g["lr"] = g["initial_lr"] * f
         self.opt.zero_grad(set_to_none=True)
@@ -275,6 +279,14 @@ class _Run:
             self.ema.update(self.model)
         self.step += 1
         return total, size
+
+    def lr_factor(self) -> float:
+        """The schedule's factor at this step: warm-up and cosine, or the cooldown's decay to zero."""
+        if self.cooldown is None:
+            return lr_factor(self.step, total=self.total, warmup=self.warmup)
+        first, last, f0 = self.cooldown
+        last = min(last, self.total)  # a deadline may shorten the cooldown too
+        return f0 * 0.5 * (1 + math.cos(math.pi * min(1.0, (self.step - first) / max(1, last - first))))
 
     # ---- validation --------------------------------------------------------------------------------
     def eval_model(self) -> nn.Module:
@@ -304,13 +316,17 @@ class _Run:
     def improved(self, val_loss: float | None, model: nn.Module) -> None:
         """Keep the best validation's weights; count validations without a significant improvement.
 
-        The best weights follow any improvement; the patience count restarts only when the loss
-        beats the last significant level by more than ``min_delta`` (relative).
+        The best weights follow any validation within ``select_tolerance`` (relative) of the best so far; the
+        patience count restarts only when the loss beats the last significant level by more than
+        ``min_delta``.
         """
         if val_loss is None:
             return
-        if val_loss < self.best_val:
-            self.best_val = val_loss
+        # within select_tolerance of the best counts as good as the best: keep the later weights (trained
+        # longer, at a lower learning rate: better calibrated than the validation loss alone can tell)
+        best = abs(self.best_val) if math.isfinite(self.best_val) else 0.0
+        if val_loss <= self.best_val + self.cfg.select_tolerance * best:
+            self.best_val = min(val_loss, self.best_val)
             self.history["best_step"] = self.step
             self.history["best_epoch"] = math.ceil(self.step / self.per_epoch)
             if self.stage.select == "best":
@@ -346,9 +362,21 @@ class _Run:
         return "steps" if self.total >= plan_steps(self.cfg, self.n)[0] else "time"
 
     def stop_reason(self, *, past_deadline: bool) -> str | None:
-        """``patience``, ``time`` or ``steps`` when training stops after this validation, else None."""
-        if self.cfg.epochs == 0 and self.cfg.patience > 0 and self.bad_evals >= self.cfg.patience:
-            return "patience"
+        """``patience``, ``time`` or ``steps`` when training stops after this validation, else None.
+
+        Patience running out starts the cooldown (unless ``cooldown`` is 0 or the schedule ends
+        first); ``patience`` is the reason once the cooldown is over.
+        """
+        if self.cooldown is not None:
+            if self.step >= self.cooldown[1]:
+                return "patience"
+        elif self.cfg.epochs == 0 and self.cfg.patience > 0 and self.bad_evals >= self.cfg.patience:
+            length = self.eval_every * math.ceil(self.cfg.cooldown * self.step / self.eval_every)
+            if length == 0 or self.step + length >= self.total:
+                return "patience" if length == 0 else None  # the planned schedule decays anyway
+            self.cooldown = (self.step, self.step + length, self.lr_factor())
+            self.history["cooldown_from"] = self.step
+            logger.debug("%s: validation loss flat; cooling down over %d steps", self.stage.name, length)
         if past_deadline:
             return "time"
         return self.end_of_schedule() if self.step >= self.total else None

@@ -2,6 +2,7 @@
 condition checks."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -222,9 +223,22 @@ def test_lr_schedule_warms_up_then_decays():
 
 def test_best_epoch_weights_are_selected():
     stage = _glm_stage(5)
+    stage.config = stage.config.replace(select_tolerance=0.0)
     hist = train(stage, device=torch.device("cpu"), progress=False)
     best = int(np.nanargmin(hist["val_loss"])) + 1
     assert hist["best_epoch"] == best and hist["best_val"] == pytest.approx(min(hist["val_loss"]))
+
+
+def test_the_last_weights_within_the_tolerance_of_the_best_are_selected():
+    stage = _steps_stage(steps=60, patience=0, lr=0.05, select_tolerance=0.05)
+    hist = train(stage, device=torch.device("cpu"), progress=False)
+    v = np.array(hist["val_loss"])
+    within = np.flatnonzero(v <= v.min() * 1.05)
+    assert within[-1] != np.argmin(v)  # the tolerance matters in this run
+    assert hist["best_step"] == hist["step"][within[-1]] and hist["best_val"] == pytest.approx(v.min())
+    with torch.no_grad():
+        val = stage.val_fn(stage.model, stage.val, None)
+    assert float(val[0] / val[1]) == pytest.approx(v[within[-1]], rel=1e-5)
 
 
 def test_variable_length_trials_fit_a_causal_model(tmp_path):
@@ -257,7 +271,7 @@ def _steps_stage(**cfg):
 
 
 def test_patience_stops_when_validation_stops_improving_and_keeps_the_best():
-    stage = _steps_stage(steps=3000, patience=3, lr=0.05)
+    stage = _steps_stage(steps=3000, patience=3, lr=0.05, cooldown=0.0, select_tolerance=0.0)
     hist = train(stage, device=torch.device("cpu"), progress=False)
     assert hist["stopped"] == "patience" and hist["steps"] < 3000
     # the last `patience` validations brought no significant improvement; the best weights are held
@@ -267,6 +281,57 @@ def test_patience_stops_when_validation_stops_improving_and_keeps_the_best():
     with torch.no_grad():
         val = stage.val_fn(stage.model, stage.val, None)
     assert float(val[0] / val[1]) == pytest.approx(hist["best_val"], rel=1e-5)
+
+
+def test_a_plateau_starts_a_cooldown_to_zero_learning_rate_then_stops():
+    from nwb_ldns.training import _Run
+
+    cpu = torch.device("cpu")
+    plain = train(_steps_stage(steps=3000, patience=3, lr=0.05, cooldown=0.0), device=cpu, progress=False)
+    stage = _steps_stage(steps=3000, patience=3, lr=0.05, cooldown=0.5)
+    hist = train(stage, device=torch.device("cpu"), progress=False)
+    first = hist["cooldown_from"]
+    assert first == plain["steps"]  # the same run until patience runs out
+    assert hist["stopped"] == "patience" and hist["steps"] == first + 3 * math.ceil(0.5 * first / 3)
+    run = _Run(stage, torch.device("cpu"), None)
+    run.step = first
+    start = run.lr_factor()
+    run.cooldown = (first, hist["steps"], start)
+    f = []
+    for step in range(first, hist["steps"] + 1):
+        run.step = step
+        f.append(run.lr_factor())
+    assert f[0] == pytest.approx(start) and f[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(f, f[1:]))
+
+
+def test_an_interrupted_cooldown_resumes_as_the_uninterrupted_run(tmp_path):
+    cfg = dict(steps=3000, patience=3, lr=0.05, cooldown=0.5)
+    straight = _steps_stage(**cfg)
+    hist = train(straight, device=torch.device("cpu"), progress=False)
+
+    class Stop(Exception):
+        pass
+
+    ck = tmp_path / "ck.safetensors"
+    interrupted = _steps_stage(**cfg)
+    calls = {"n": 0}
+    inner = interrupted.loss_fn
+
+    def dying(m, b, g):  # one call per step: dies two steps past the cooldown's first validation
+        calls["n"] += 1
+        if calls["n"] == hist["cooldown_from"] + 5:
+            raise Stop
+        return inner(m, b, g)
+
+    interrupted.loss_fn = dying
+    with pytest.raises(Stop):
+        train(interrupted, device=torch.device("cpu"), checkpoint=ck, progress=False)
+    resumed = _steps_stage(**cfg)
+    again = train(resumed, device=torch.device("cpu"), checkpoint=ck, resume=True, progress=False)
+    assert again["steps"] == hist["steps"] and again["cooldown_from"] == hist["cooldown_from"]
+    for (n, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=n)
 
 
 def test_a_deadline_stops_training_and_shortens_the_schedule():
