@@ -196,7 +196,9 @@ class _Run:
     # ---- checkpoints ---------------------------------------------------------------------------
     def restore(self, checkpoint: Path) -> None:
         modules, info = load_checkpoint(checkpoint)
-        if info.get("stage") != self.stage.name or info.get("config") != self.cfg.to_dict() or "step" not in info:
+        # read as a config, so that a checkpoint written before a field existed takes its default
+        saved = type(self.cfg).from_dict(info["config"]).to_dict() if isinstance(info.get("config"), dict) else None
+        if info.get("stage") != self.stage.name or saved != self.cfg.to_dict() or "step" not in info:
             raise NwbLdnsError(
                 f"checkpoint {checkpoint} is for other settings ({info.get('stage')}); "
                 "drop `resume` or use the same options"

@@ -334,6 +334,37 @@ def test_an_interrupted_cooldown_resumes_as_the_uninterrupted_run(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=n)
 
 
+def test_a_checkpoint_from_before_the_cooldown_resumes_with_its_defaults(tmp_path):
+    straight = _steps_stage(steps=30, patience=0)
+    train(straight, device=torch.device("cpu"), progress=False)
+
+    class Stop(Exception):
+        pass
+
+    ck = tmp_path / "ck.safetensors"
+    interrupted = _steps_stage(steps=30, patience=0)
+    inner, calls = interrupted.loss_fn, {"n": 0}
+
+    def dying(m, b, g):
+        calls["n"] += 1
+        if calls["n"] == 14:
+            raise Stop
+        return inner(m, b, g)
+
+    interrupted.loss_fn = dying
+    with pytest.raises(Stop):
+        train(interrupted, device=torch.device("cpu"), checkpoint=ck, progress=False)
+    modules, info = artifacts.load_checkpoint(ck)
+    for key in ("cooldown", "select_tolerance"):  # as an older version wrote it
+        del info["config"][key]
+    artifacts.save_checkpoint(ck, modules=modules, info=info)
+    resumed = _steps_stage(steps=30, patience=0)
+    hist = train(resumed, device=torch.device("cpu"), checkpoint=ck, resume=True, progress=False)
+    assert hist["steps"] == 30
+    for (n, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=n)
+
+
 def test_a_deadline_stops_training_and_shortens_the_schedule():
     import time
 
