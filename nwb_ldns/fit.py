@@ -206,7 +206,7 @@ def _plan_line(configs: dict, n_train: int, n_val: int) -> str:
     return (
         f"{n_train:,} training and {n_val:,} validation trials, batches of {batch}: "
         + ", ".join(parts)
-        + "; a stage stops early when its validation loss stops improving"
+        + "; a stage stops early when its validation loss stops improving, after a cooldown"
     )
 
 
@@ -294,8 +294,9 @@ def _write_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torc
 
 
 def _why(history: dict) -> str:
+    cooled = f", cooled down from step {history['cooldown_from']}" if history.get("cooldown_from") else ""
     return {
-        "patience": "validation loss stopped improving",
+        "patience": f"validation loss stopped improving{cooled}",
         "time": "time budget reached",
         "steps": "step limit reached",
     }.get(history.get("stopped"), "stopped")
