@@ -168,33 +168,40 @@ def _glm_stage(epochs, seed=0):
     )
 
 
+class _Killed(Exception):
+    pass
+
+
+def _train_until_killed(stage, ck, at_call: int) -> None:
+    """Train ``stage`` with checkpoints to ``ck`` until its ``at_call``-th loss call raises, as a kill would."""
+    inner, calls = stage.loss_fn, {"n": 0}
+
+    def dying(m, b, g):
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            raise _Killed
+        return inner(m, b, g)
+
+    stage.loss_fn = dying
+    with pytest.raises(_Killed):
+        train(stage, device=torch.device("cpu"), checkpoint=ck, progress=False)
+    assert ck.is_file()
+
+
+def _assert_same_weights(a, b) -> None:
+    for (n, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=n)
+
+
 def test_resume_repeats_the_uninterrupted_run(tmp_path):
     straight = _glm_stage(4)
     train(straight, device=torch.device("cpu"), progress=False)
-
-    class Stop(Exception):
-        pass
-
     ck = tmp_path / "ck.safetensors"
-    interrupted = _glm_stage(4)
-    calls = {"n": 0}
-    inner = interrupted.loss_fn
-
-    def dying(m, b, g):  # dies in the third epoch (3 batches per epoch)
-        calls["n"] += 1
-        if calls["n"] == 7:
-            raise Stop
-        return inner(m, b, g)
-
-    interrupted.loss_fn = dying
-    with pytest.raises(Stop):
-        train(interrupted, device=torch.device("cpu"), checkpoint=ck, progress=False)
-    assert ck.is_file()
+    _train_until_killed(_glm_stage(4), ck, at_call=7)  # dies in the third epoch (3 batches per epoch)
     resumed = _glm_stage(4)
     hist = train(resumed, device=torch.device("cpu"), checkpoint=ck, resume=True, progress=False)
     assert len(hist["train_loss"]) == 4
-    for (n, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=n)
+    _assert_same_weights(straight, resumed)
 
 
 def test_nan_guard_stops_with_a_clear_error_and_keeps_the_checkpoint(tmp_path):
@@ -309,51 +316,20 @@ def test_an_interrupted_cooldown_resumes_as_the_uninterrupted_run(tmp_path):
     cfg = dict(steps=3000, patience=3, lr=0.05, cooldown=0.5)
     straight = _steps_stage(**cfg)
     hist = train(straight, device=torch.device("cpu"), progress=False)
-
-    class Stop(Exception):
-        pass
-
     ck = tmp_path / "ck.safetensors"
-    interrupted = _steps_stage(**cfg)
-    calls = {"n": 0}
-    inner = interrupted.loss_fn
-
-    def dying(m, b, g):  # one call per step: dies two steps past the cooldown's first validation
-        calls["n"] += 1
-        if calls["n"] == hist["cooldown_from"] + 5:
-            raise Stop
-        return inner(m, b, g)
-
-    interrupted.loss_fn = dying
-    with pytest.raises(Stop):
-        train(interrupted, device=torch.device("cpu"), checkpoint=ck, progress=False)
+    # one call per step: dies two steps past the cooldown's first validation
+    _train_until_killed(_steps_stage(**cfg), ck, at_call=hist["cooldown_from"] + 5)
     resumed = _steps_stage(**cfg)
     again = train(resumed, device=torch.device("cpu"), checkpoint=ck, resume=True, progress=False)
     assert again["steps"] == hist["steps"] and again["cooldown_from"] == hist["cooldown_from"]
-    for (n, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=n)
+    _assert_same_weights(straight, resumed)
 
 
 def test_a_checkpoint_from_before_the_cooldown_resumes_with_its_defaults(tmp_path):
     straight = _steps_stage(steps=30, patience=0)
     train(straight, device=torch.device("cpu"), progress=False)
-
-    class Stop(Exception):
-        pass
-
     ck = tmp_path / "ck.safetensors"
-    interrupted = _steps_stage(steps=30, patience=0)
-    inner, calls = interrupted.loss_fn, {"n": 0}
-
-    def dying(m, b, g):
-        calls["n"] += 1
-        if calls["n"] == 14:
-            raise Stop
-        return inner(m, b, g)
-
-    interrupted.loss_fn = dying
-    with pytest.raises(Stop):
-        train(interrupted, device=torch.device("cpu"), checkpoint=ck, progress=False)
+    _train_until_killed(_steps_stage(steps=30, patience=0), ck, at_call=14)
     modules, info = artifacts.load_checkpoint(ck)
     for key in ("cooldown", "select_tolerance"):  # as an older version wrote it
         del info["config"][key]
@@ -361,8 +337,7 @@ def test_a_checkpoint_from_before_the_cooldown_resumes_with_its_defaults(tmp_pat
     resumed = _steps_stage(steps=30, patience=0)
     hist = train(resumed, device=torch.device("cpu"), checkpoint=ck, resume=True, progress=False)
     assert hist["steps"] == 30
-    for (n, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=n)
+    _assert_same_weights(straight, resumed)
 
 
 def test_a_deadline_stops_training_and_shortens_the_schedule():
