@@ -280,32 +280,29 @@ def test_poisson_sampling_is_seeded():
     assert torch.equal(a, b) and a.sum() > 0
 
 
-@pytest.mark.parametrize("bidirectional", [True, False])
-def test_trained_length_gives_longer_inputs_a_training_trials_context(bidirectional):
-    from nwb_ldns.models.s4 import S4D, limit_context
+def test_max_kernel_limits_the_receptive_field_to_the_trained_taps():
+    from nwb_ldns.models.s4 import S4D
 
     torch.manual_seed(0)
-    layer = S4D(channels=3, state_size=4, bidirectional=bidirectional, dt_min=1e-3, dt_max=2e-3)  # long memory
+    layer = S4D(channels=3, state_size=4, bidirectional=True)
     u = torch.randn(2, 3, 300)
-    full, whole = layer(u[..., :100]), layer(u)
-    limit_context(layer, 100)
-    torch.testing.assert_close(layer(u[..., :100]), full)  # no longer than the training trials: unchanged
-    taps = 50 if bidirectional else 100  # each bin sees at most 100 bins, centred when bidirectional
+    full = layer(u[..., :100])
+    layer.max_kernel = 100
+    torch.testing.assert_close(layer(u[..., :100]), full)  # no longer than the limit: unchanged
     y = layer(u)
-    # the cut kernels against an explicit convolution with the first `taps` taps of each direction
-    k = layer.kernel(300)  # (kernels * H, L)
+    far = u.clone()
+    far[..., :40] += 5.0  # more than 100 bins before or after t in 150..159: outside both cut kernels
+    far[..., 301 - 40 :] += 5.0
+    torch.testing.assert_close(layer(far)[..., 150:160], y[..., 150:160])
+    assert (layer(far)[..., 100:139] - y[..., 100:139]).abs().min() > 0  # within reach: changed
+    # the cut kernel against an explicit convolution with the first 100 taps of each direction
+    k = layer.kernel(300)  # (2H, L)
     naive = torch.zeros_like(y)
     for t in range(300):
-        hi = min(300, t + taps + 1) if bidirectional else t + 1
-        for s in range(max(0, t - taps + 1), hi):
+        for s in range(max(0, t - 99), min(300, t + 101)):
             naive[..., t] += (k[:3, t - s] if s <= t else k[3:, s - t - 1]) * u[..., s]
     naive += layer.d[:, None] * u
     torch.testing.assert_close(y, naive, rtol=1e-4, atol=1e-4)
-    far = u.clone()
-    far[..., : 150 - taps] += 5.0  # out of reach of bins 150..159 on both sides
-    far[..., 160 + taps :] += 5.0
-    torch.testing.assert_close(layer(far)[..., 150:160], y[..., 150:160])
-    assert (whole - y).abs().max() > 1e-2  # the taps cut off mattered (100x the tolerance above)
 
 
 @pytest.mark.parametrize(

@@ -45,14 +45,10 @@ class S4D(nn.Module):
     The SSM parameters (``log_dt``, ``log_a``, ``a_imag``) carry ``_optim = {"weight_decay": 0}``
     and a separate learning rate set by :func:`parameter_groups`.
 
-    ``trained_length`` (an attribute, None by default) limits the context on inputs longer than
-    it: a layer trained on trials of L bins gives each bin at most L bins of context (t bins
-    back and L - t forward), so on longer inputs a causal kernel is cut at L taps and a
-    bidirectional layer's two kernels at L // 2 taps each, the context of a training trial's
-    middle bin. The whole kernel made samples longer than the training trials drift (per-neuron
-    rates of 16x-length Lorenz samples: r 0.52); two kernels of L taps, 2L bins of context that
-    training never showed, widened the latents away from the trials' edges (r 0.88-0.91 and
-    rate ratio 1.13-1.16 on one model); L // 2 taps each: r 0.98, rate ratio 1.02.
+    ``max_kernel`` (an attribute, None by default) cuts the kernel at that many taps on inputs
+    longer than it: a layer trained on trials of L bins has only ever used L taps, and the
+    untrained taps beyond them made samples longer than the training trials drift (per-neuron
+    rates of 16x-length Lorenz samples: r 0.52 with the whole kernel, 0.93 cut at L).
     """
 
     def __init__(
@@ -86,7 +82,7 @@ class S4D(nn.Module):
         for p in (self.log_dt, self.log_a, self.a_imag):
             p._optim = {"weight_decay": 0.0}
         self._cache: dict | None = None
-        self.trained_length: int | None = None
+        self.max_kernel: int | None = None
 
     # ---- kernel -------------------------------------------------------------------------------
     def kernel(self, length: int) -> torch.Tensor:
@@ -136,9 +132,8 @@ class S4D(nn.Module):
         if self._cache is not None and key in self._cache:
             return self._cache[key]
         k = self.kernel(length)  # (kernels * H, L)
-        if self.trained_length is not None and length > self.trained_length:
-            taps = max(1, self.trained_length // (2 if self.bidirectional else 1))
-            k = F.pad(k[:, :taps], (0, length - taps))  # (kernels * H, L) a training trial's context, no more
+        if self.max_kernel is not None and length > self.max_kernel:
+            k = F.pad(k[:, : self.max_kernel], (0, length - self.max_kernel))  # taps past the trained ones are 0
         if length >= FFT_MIN_LENGTH:
             H = self.channels
             if self.bidirectional:
@@ -194,12 +189,11 @@ def cached_kernels(module: nn.Module):
             m._cache = None
 
 
-def limit_context(module: nn.Module, length: int) -> nn.Module:
-    """Give every S4D layer of ``module`` trained on ``length``-bin trials at most that context on
-    longer inputs (see :class:`S4D`'s ``trained_length``)."""
+def limit_kernels(module: nn.Module, taps: int) -> nn.Module:
+    """Cut every S4D kernel in ``module`` at ``taps`` (see :class:`S4D`'s ``max_kernel``)."""
     for m in module.modules():
         if isinstance(m, S4D):
-            m.trained_length = int(length)
+            m.max_kernel = int(taps)
             m._cache = {} if m._cache is not None else None  # operators built with the old kernels
     return module
 
