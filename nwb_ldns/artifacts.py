@@ -206,10 +206,6 @@ def load_model(
         else:
             denoiser = Denoiser(config=den_cfg)
             load_state(denoiser, t, path)
-    if denoiser is not None:  # samples longer than the training trials use the taps training used
-        from .models.s4 import limit_kernels
-
-        limit_kernels(denoiser, int(data.get("max_length") or data["n_bins"]))
     observations = {}
     for name in FITTED_OBSERVATIONS:
         if name in done and _weights(d, name).is_file():

@@ -204,18 +204,24 @@ class LdnsModel:
         return codes, x_T.float().cpu().numpy()
 
     # ---- diffusion -----------------------------------------------------------------------------
+    @property
+    def trained_length(self) -> int:
+        """Bins of the longest training trials: the denoiser never sees a longer input (see :meth:`_model_fn`)."""
+        return int(self.data.get("max_length") or self.data["n_bins"])
+
     def _model_fn(self, *, cond, series, mask, guidance: float, code=None):
         """Denoiser closure with classifier-free guidance: uncond + w (cond - uncond).
 
         On a CPU the batch is evaluated in pieces of ``CPU_MICRO_BATCH`` trials (trials do not
         interact in the denoiser, so the result is the same; only the cost per trial falls).
+        Latents longer than the training trials are denoised in overlapping windows of the training
+        length (see :func:`denoise_in_windows`), so the denoiser only ever sees inputs like those it
+        was trained on.
         """
         den = self.compiled_denoiser if self.compiled_denoiser is not None else self.denoiser
         conditional = cond is not None or series is not None
 
-        def one(x, t, rows):
-            cut = lambda a: None if a is None else a[rows]  # noqa: E731
-            m, c, s, k = cut(mask), cut(cond), cut(series), cut(code)
+        def one(x, t, m, c, s, k):
             with autocast(self.device):
                 if not conditional or guidance == 1.0:
                     return den(x, t, mask=m, cond=c, series=s, code=k).float()
@@ -226,12 +232,18 @@ class LdnsModel:
             c_out, u_out = out[:B], out[B:]
             return u_out + guidance * (c_out - u_out)
 
-        def fn(x, t):
+        def batched(x, t, m, c, s, k):
             B = x.shape[0]
             piece = micro_batch(B, self.device)
             if B <= piece:
-                return one(x, t, slice(None))
-            return torch.cat([one(x[i : i + piece], t[i : i + piece], slice(i, i + piece)) for i in range(0, B, piece)])
+                return one(x, t, m, c, s, k)
+            cut = lambda a, i: None if a is None else a[i : i + piece]  # noqa: E731
+            return torch.cat([one(*(cut(a, i) for a in (x, t, m, c, s, k))) for i in range(0, B, piece)])  # (B, D, L)
+
+        def fn(x, t):
+            return denoise_in_windows(
+                batched, x, t, size=self.trained_length, per_bin=(mask, series), per_trial=(cond, code)
+            )
 
         return fn
 
@@ -329,3 +341,45 @@ def latent_stats(latents: np.ndarray, lengths: np.ndarray | None = None) -> tupl
     mean, std = flat.mean(1), flat.std(1)
     std = np.where(std > 1e-8, std, 1.0)
     return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+
+
+def window_starts(length: int, size: int) -> list[int]:
+    """Starts of the windows of ``size`` bins, half a window apart, that cover ``length`` bins (the
+    last one ends at ``length``)."""
+    hop = max(1, size // 2)
+    starts = list(range(0, length - size + 1, hop))
+    if starts[-1] != length - size:
+        starts.append(length - size)
+    return starts
+
+
+def denoise_in_windows(call, x: torch.Tensor, t: torch.Tensor, *, size: int, per_bin=(), per_trial=()) -> torch.Tensor:
+    """``call(x, t, mask, cond, series, code)`` on ``x`` (B, D, L), in overlapping windows when L > ``size``.
+
+    Each window of ``size`` bins (half a window apart) is denoised as a trial of its own and the
+    outputs are blended with triangular weights, highest at a window's centre, so that every bin
+    is predicted mostly from windows in which it sits far from an edge. ``per_bin`` are
+    ``(mask, series)`` (cut into the same windows), ``per_trial`` ``(cond, code)`` (repeated per
+    window). A denoiser trained on L-bin trials but run on a whole 16L-bin sequence saw contexts
+    it had never seen and its samples drifted (per-neuron mean rates of 16x-length Lorenz samples
+    against the data: r 0.74-0.80, rate ratio 1.1-1.2); in windows, r 0.98 and rate ratio 0.97,
+    as at the training length, with no step at the windows' joins (docs/fitting.md).
+    """
+    mask, series = per_bin
+    cond, code = per_trial
+    B, D, L = x.shape
+    if L <= size:
+        return call(x, t, mask, cond, series, code)
+    starts = window_starts(L, size)
+    n = len(starts)
+    win = lambda a: None if a is None else torch.stack([a[..., i : i + size] for i in starts], 1).flatten(0, 1)  # noqa: E731
+    rep = lambda a: None if a is None else a.repeat_interleave(n, 0)  # noqa: E731
+    out = call(win(x), rep(t), win(mask), rep(cond), win(series), rep(code)).unflatten(0, (B, n))  # (B, n, D, size)
+    pos = torch.arange(size, device=x.device, dtype=out.dtype)
+    w = torch.minimum(pos + 1, size - pos)  # (size,) triangular, > 0 everywhere
+    acc = torch.zeros(B, D, L, device=x.device, dtype=out.dtype)
+    total = torch.zeros(L, device=x.device, dtype=out.dtype)
+    for j, i in enumerate(starts):
+        acc[..., i : i + size] += out[:, j] * w
+        total[i : i + size] += w
+    return acc / total  # (B, D, L)

@@ -56,8 +56,12 @@ def test_generate_shapes_seed_and_lengths(model_dir):
     assert a.counts.shape == (3, 12, 32) and a.latents.shape == (3, 3, 32)
     assert np.array_equal(a.counts, b.counts)
     assert not np.array_equal(a.counts, generate(m, n_trials=3, seed=5).counts)
+    lengths = set()
+    hook = m.denoiser.register_forward_pre_hook(lambda mod, args: lengths.add(args[0].shape[-1]))
     long = generate(m, n_trials=2, length=16 * 32, observation="spike_history", sampler="ddim", steps=5)
+    hook.remove()
     assert long.counts.shape == (2, 12, 512) and np.isfinite(long.rates).all()
+    assert lengths == {32}  # 16x-length samples are denoised in windows of the training length
     ddpm = generate(m, n_trials=1, sampler="ddpm")
     assert ddpm.settings["steps"] == 1000 and ddpm.counts.shape == (1, 12, 32)
 

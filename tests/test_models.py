@@ -280,31 +280,6 @@ def test_poisson_sampling_is_seeded():
     assert torch.equal(a, b) and a.sum() > 0
 
 
-def test_max_kernel_limits_the_receptive_field_to_the_trained_taps():
-    from nwb_ldns.models.s4 import S4D
-
-    torch.manual_seed(0)
-    layer = S4D(channels=3, state_size=4, bidirectional=True)
-    u = torch.randn(2, 3, 300)
-    full = layer(u[..., :100])
-    layer.max_kernel = 100
-    torch.testing.assert_close(layer(u[..., :100]), full)  # no longer than the limit: unchanged
-    y = layer(u)
-    far = u.clone()
-    far[..., :40] += 5.0  # more than 100 bins before or after t in 150..159: outside both cut kernels
-    far[..., 301 - 40 :] += 5.0
-    torch.testing.assert_close(layer(far)[..., 150:160], y[..., 150:160])
-    assert (layer(far)[..., 100:139] - y[..., 100:139]).abs().min() > 0  # within reach: changed
-    # the cut kernel against an explicit convolution with the first 100 taps of each direction
-    k = layer.kernel(300)  # (2H, L)
-    naive = torch.zeros_like(y)
-    for t in range(300):
-        for s in range(max(0, t - 99), min(300, t + 101)):
-            naive[..., t] += (k[:3, t - s] if s <= t else k[3:, s - t - 1]) * u[..., s]
-    naive += layer.d[:, None] * u
-    torch.testing.assert_close(y, naive, rtol=1e-4, atol=1e-4)
-
-
 @pytest.mark.parametrize(
     "name", sorted(__import__("nwb_ldns.models.observation").models.observation.OBSERVATION_MODELS)
 )
@@ -327,3 +302,39 @@ def test_every_observation_model_keeps_the_contract(name):
             TrainConfig(**cls.train_presets[preset])
         again = cls.build(n_neurons=3, state=obs.state_dict())
         again.load_state_dict(obs.state_dict())
+
+
+def test_denoising_in_windows_matches_a_naive_weighted_average():
+    from nwb_ldns.fitted import denoise_in_windows, window_starts
+
+    assert window_starts(32, 32) == [0] and window_starts(80, 32) == [0, 16, 32, 48]
+    assert window_starts(70, 32) == [0, 16, 32, 38]  # the last window ends at the end
+    torch.manual_seed(0)
+    B, D, C, L, size = 2, 3, 2, 70, 32
+    x, series = torch.randn(B, D, L), torch.randn(B, C, L)
+    mask, cond, code, t = torch.ones(B, 1, L), torch.randn(B, 4), torch.randn(B, 5), torch.tensor([7, 9])
+    seen = []
+
+    def call(xw, tw, m, c, s, k):  # depends on the whole window: a window's own mean, per trial and channel
+        seen.append((xw.shape, tuple(tw.tolist()), *(None if a is None else a.shape for a in (m, c, s, k))))
+        s0 = 0.0 if s is None else s[:, :1] * c[:, :1, None]
+        return xw - xw.mean(-1, keepdim=True) + s0 + k[:, :1, None] + tw[:, None, None]
+
+    out = denoise_in_windows(call, x, t, size=size, per_bin=(mask, series), per_trial=(cond, code))
+    starts = window_starts(L, size)
+    n = len(starts)
+    assert seen == [((B * n, D, size), (7,) * n + (9,) * n, (B * n, 1, size), (B * n, 4), (B * n, C, size), (B * n, 5))]
+    w = [min(i + 1, size - i) for i in range(size)]
+    naive = torch.zeros(B, D, L)
+    for b in range(B):
+        for tb in range(L):
+            num = den = 0.0
+            for i in starts:
+                if i <= tb < i + size:
+                    xw = x[b, :, i : i + size]
+                    v = xw[:, tb - i] - xw.mean(-1) + series[b, 0, tb] * cond[b, 0] + code[b, 0] + t[b]
+                    num, den = num + w[tb - i] * v, den + w[tb - i]
+            naive[b, :, tb] = num / den
+    torch.testing.assert_close(out, naive)
+    short = denoise_in_windows(call, x[..., :size], t, size=size, per_bin=(None, None), per_trial=(cond, code))
+    assert seen[-1][0] == (B, D, size) and short.shape == (B, D, size)  # no longer than a window: one call

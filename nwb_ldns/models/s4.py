@@ -44,11 +44,6 @@ class S4D(nn.Module):
     -----
     The SSM parameters (``log_dt``, ``log_a``, ``a_imag``) carry ``_optim = {"weight_decay": 0}``
     and a separate learning rate set by :func:`parameter_groups`.
-
-    ``max_kernel`` (an attribute, None by default) cuts the kernel at that many taps on inputs
-    longer than it: a layer trained on trials of L bins has only ever used L taps, and the
-    untrained taps beyond them made samples longer than the training trials drift (per-neuron
-    rates of 16x-length Lorenz samples: r 0.52 with the whole kernel, 0.93 cut at L).
     """
 
     def __init__(
@@ -82,7 +77,6 @@ class S4D(nn.Module):
         for p in (self.log_dt, self.log_a, self.a_imag):
             p._optim = {"weight_decay": 0.0}
         self._cache: dict | None = None
-        self.max_kernel: int | None = None
 
     # ---- kernel -------------------------------------------------------------------------------
     def kernel(self, length: int) -> torch.Tensor:
@@ -132,8 +126,6 @@ class S4D(nn.Module):
         if self._cache is not None and key in self._cache:
             return self._cache[key]
         k = self.kernel(length)  # (kernels * H, L)
-        if self.max_kernel is not None and length > self.max_kernel:
-            k = F.pad(k[:, : self.max_kernel], (0, length - self.max_kernel))  # taps past the trained ones are 0
         if length >= FFT_MIN_LENGTH:
             H = self.channels
             if self.bidirectional:
@@ -187,15 +179,6 @@ def cached_kernels(module: nn.Module):
     finally:
         for m in layers:
             m._cache = None
-
-
-def limit_kernels(module: nn.Module, taps: int) -> nn.Module:
-    """Cut every S4D kernel in ``module`` at ``taps`` (see :class:`S4D`'s ``max_kernel``)."""
-    for m in module.modules():
-        if isinstance(m, S4D):
-            m.max_kernel = int(taps)
-            m._cache = {} if m._cache is not None else None  # operators built with the old kernels
-    return module
 
 
 def parameter_groups(model: nn.Module, *, lr: float, weight_decay: float, ssm_lr: float) -> list[dict]:
