@@ -232,9 +232,14 @@ def evaluate_pair(
 ) -> dict:
     """All metrics as bootstrap mean and sd, the half-vs-half floor, and what the figures need.
 
-    Each resample draws (with replacement) as many real and synthetic trials as the smaller set
-    has (at most ``max_trials``); the floor compares two disjoint random sets of real trials of
-    that size (at most half the real trials each), so both carry the same sampling noise.
+    Each resample compares ``n`` distinct real trials with ``n`` distinct synthetic ones, and the
+    same real trials with ``n`` other real trials (the half-vs-half floor) and with the
+    autoencoder's ceiling of those other trials; ``n`` is half the real trials, at most the
+    synthetic count and ``max_trials``. Every set is drawn without replacement so the samples,
+    the floor and the ceiling carry the same sampling noise: drawing the compared sets with
+    replacement, as a bootstrap does, repeats trials, and two sets of real trials then scored
+    1.2-1.3x the floor on correlations and ISI statistics and 1.75x on the population-count KL
+    (sim:maze, 500 trials a side), a gap no model could close.
 
     Returns
     -------
@@ -244,7 +249,7 @@ def evaluate_pair(
 
     rng = np.random.default_rng(seed)
     a, b, bin_s = pair.real, pair.synthetic, pair.bin_s
-    n = min(len(a), len(b), max_trials)
+    n = min(len(a) // 2, len(b), max_trials)
     if len(a) < 4 or len(b) < 2:
         raise NwbLdnsError(f"too few trials to evaluate ({len(a)} real, {len(b)} synthetic)")
     la = None if pair.real_angle is None else M.angle_sectors(pair.real_angle)
@@ -284,7 +289,9 @@ def evaluate_pair(
     floor: dict[str, list[float]] = {}
     ceil: dict[str, list[float]] = {}
     for _ in tqdm(range(n_boot), desc="bootstrap", disable=not progress, leave=False):
-        ia, ib = rng.integers(0, len(a), n), rng.integers(0, len(b), n)
+        perm = rng.permutation(len(a))
+        ia, ih = perm[:n], perm[n : 2 * n]  # the real trials compared, and as many other real trials
+        ib = rng.choice(len(b), n, replace=False)
         vals = M.set_metrics(a[ia], b[ib], bin_s, None if la is None else la[ia], None if lb is None else lb[ib])
         if vel_w is not None:
             vals["velocity_decoding_r2"] = _velocity_r2(vel_w, fb[ib], pair.synthetic_velocity[ib])
@@ -293,24 +300,20 @@ def evaluate_pair(
         for k, v in vals.items():
             boot.setdefault(k, []).append(v)
 
-        # two disjoint halves of the real trials, each as large as a resample (so the floor has the same noise)
-        half = min(n, len(a) // 2)
-        perm = rng.permutation(len(a))
-        h1, h2 = perm[:half], perm[half : 2 * half]
-        vals = M.set_metrics(a[h1], a[h2], bin_s, None if la is None else la[h1], None if la is None else la[h2])
+        # the floor: the same real trials against the other real ones
+        vals = M.set_metrics(a[ia], a[ih], bin_s, None if la is None else la[ia], None if la is None else la[ih])
         if vel_w is not None:  # decoder fitted on one half, tested on the other
-            w = M.velocity_decoder(fa[h1], pair.real_velocity[h1])
-            vals["velocity_decoding_r2"] = _velocity_r2(w, fa[h2], pair.real_velocity[h2])
+            w = M.velocity_decoder(fa[ia], pair.real_velocity[ia])
+            vals["velocity_decoding_r2"] = _velocity_r2(w, fa[ih], pair.real_velocity[ih])
         if ang_w is not None:
-            w = _angle_decoder(fa[h1], pair.real_angle[h1], bin_s, align_bin)
-            vals["angle_error_deg"] = _angle_error(w, fa[h2], pair.real_angle[h2], bin_s, align_bin)
+            w = _angle_decoder(fa[ia], pair.real_angle[ia], bin_s, align_bin)
+            vals["angle_error_deg"] = _angle_error(w, fa[ih], pair.real_angle[ih], bin_s, align_bin)
         for k, v in vals.items():
             floor.setdefault(k, []).append(v)
 
-        if ceiling is not None:
-            ic = rng.integers(0, len(a), n)
+        if ceiling is not None:  # the other real trials encoded, decoded and drawn again
             vals = M.set_metrics(
-                a[ia], ceiling[ic], bin_s, None if la is None else la[ia], None if la is None else la[ic]
+                a[ia], ceiling[ih], bin_s, None if la is None else la[ia], None if la is None else la[ih]
             )
             for k, v in vals.items():
                 ceil.setdefault(k, []).append(v)

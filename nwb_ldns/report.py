@@ -313,9 +313,9 @@ figure {{ display: inline-block; margin: 1em; vertical-align: top; }} img {{ max
 <p>Real: <code>{html.escape(str(metrics.get("real")))}</code> ({html.escape(str(metrics.get("split")))} split,
 {n.get("real")} trials) &mdash; synthetic: <code>{html.escape(str(metrics.get("synthetic")))}</code>
 ({n.get("synthetic")} trials); {metrics.get("n_units")} units, {_fmt(metrics.get("bin_ms"))} ms bins.
-Each value is the mean &plusmn; sd over {metrics.get("bootstrap_resamples")} bootstrap resamples of
-{n.get("per_resample")} trials; the floor compares two disjoint random sets of real trials of that size
-(at most half each).</p>
+Each value is the mean &plusmn; sd over {metrics.get("bootstrap_resamples")} draws of
+{n.get("per_resample")} distinct real and as many distinct synthetic trials; the floor compares the same
+real trials with as many other real trials (at most half the real trials each), drawn the same way.</p>
 {_rates_html(metrics)}
 <table id="metrics"><thead><tr><th>metric</th><th>synthetic vs real</th>{ceiling_head}<th>real half vs half (floor)</th>
 <th>ratio to floor</th></tr></thead><tbody>

@@ -66,6 +66,22 @@ def test_metrics_tell_fresh_trials_of_the_simulator_from_distorted_ones():
         assert good[k]["mean"] < 4 * good["half_vs_half"][k]["mean"] + 1e-6, k
 
 
+def test_fresh_trials_of_the_simulator_score_the_floor_itself():
+    # two sets of real trials score what the floor says finite data allow: the compared sets carry
+    # the floor's sampling noise (drawn with replacement they scored 1.3-1.5x the floor here)
+    ds = load_dataset("sim:lorenz?n_trials=600&n_neurons=20&n_bins=64")
+    c = ds.counts_bct(np.float64)
+    keys = ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi")
+    ratios = []
+    for seed in range(8):  # the set called synthetic changes too: one fixed set is itself a draw
+        p = np.random.default_rng(seed).permutation(len(c))
+        m = evaluate_pair(_pair(c[p[:400]], c[p[400:]], ds), n_boot=5, seed=seed)["metrics"]
+        assert m["n_trials"]["per_resample"] == 200
+        ratios.append([m[k]["mean"] / m["half_vs_half"][k]["mean"] for k in keys])
+    geo = np.exp(np.log(ratios).mean(0))
+    assert np.all((geo > 0.7) & (geo < 1.2)), dict(zip(keys, geo.round(2)))
+
+
 @pytest.fixture(scope="module")
 def maze_models(tmp_path_factory):
     d = tmp_path_factory.mktemp("evaluate")
