@@ -12,8 +12,8 @@ stochastic DDIM with 50 steps):
   the 8 targets) and velocity conditioned (the velocity traces of the real test trials);
 - ``maze 100``: the same session cut to 100 trials (70 to train): what a small recording gets.
 
-Every statistic is a bootstrap mean over 5 resamples of the real training trials against the
-synthetic ones, beside the real data's half-vs-half floor at the same number of trials and the
+Every statistic is a mean over 5 draws of distinct real training trials against as many distinct
+synthetic ones, beside the real data's half-vs-half floor (the same real trials against other ones) and the
 autoencoder's ceiling (real trials encoded, decoded and drawn again).
 
 Usage:
