@@ -182,6 +182,9 @@ def main() -> None:
         hist = m.info["stages"]
         real = data.select("train").counts_bct(np.float64)
         extra = {"pearson": pearson_stats(real, syn.counts.astype(np.float64), data.bin_s)}
+        heldout = np.concatenate([data.select(s).counts_bct(np.float64) for s in ("val", "test")])
+        if len(heldout) >= syn.n_trials:  # what as many real trials, not trained on, reach: the r a perfect model gets
+            extra["pearson_real"] = pearson_stats(real, heldout[: syn.n_trials], data.bin_s)
         if source.startswith("sim:maze") and observation == "poisson" and condition is None:
             extra["autoencoder_true_rate_r2"] = true_rate_r2(source, data, m)
         if source.startswith("sim:lorenz") and observation == "poisson":
@@ -236,7 +239,8 @@ def print_table(results: dict) -> None:
     print(
         "| variant | autoencoder ceiling (x floor): "
         + " / ".join(c for k, c in COLUMNS if k in CORE_METRICS)
-        + " | limiting stage | rate ratio (median) | Pearson r: mean ISI / std ISI / corr / pop. count |"
+        + " | limiting stage | rate ratio (median) | Pearson r: mean ISI / std ISI / corr / pop. count "
+        "(real: as many held-out real trials) |"
     )
     print("|---|---|---|---|---|")
     for name, r in results.items():
@@ -244,8 +248,14 @@ def print_table(results: dict) -> None:
         ceil = " / ".join(
             f"{(lim['ratios'].get(k) or {}).get('ceiling_x_floor') or float('nan'):.1f}x" for k in CORE_METRICS
         )
-        p = r["extra"]["pearson"]
+        p, pf = r["extra"]["pearson"], r["extra"].get("pearson_real")
         pr = " / ".join(f"{p[k]:.3f}" for k in ("r_mean_isi", "r_std_isi", "r_pairwise_corr", "r_pop_count"))
+        if pf:
+            pr += (
+                " (real: "
+                + " / ".join(f"{pf[k]:.3f}" for k in ("r_mean_isi", "r_std_isi", "r_pairwise_corr", "r_pop_count"))
+                + ")"
+            )
         print(f"| {name} | {ceil} | {lim.get('stage')} | {r['metrics']['rate_ratio']['median']:.2f} | {pr} |")
     print()
     print(
