@@ -315,7 +315,8 @@ figure {{ display: inline-block; margin: 1em; vertical-align: top; }} img {{ max
 ({n.get("synthetic")} trials); {metrics.get("n_units")} units, {_fmt(metrics.get("bin_ms"))} ms bins.
 Each value is the mean &plusmn; sd over {metrics.get("bootstrap_resamples")} draws of
 {n.get("per_resample")} distinct real and as many distinct synthetic trials; the floor compares the same
-real trials with as many other real trials (at most half the real trials each), drawn the same way.</p>
+real trials with as many other real trials (at most half the real trials each), drawn the same way,
+{metrics.get("floor_draws")} times.</p>
 {_rates_html(metrics)}
 <table id="metrics"><thead><tr><th>metric</th><th>synthetic vs real</th>{ceiling_head}<th>real half vs half (floor)</th>
 <th>ratio to floor</th></tr></thead><tbody>
