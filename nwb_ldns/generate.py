@@ -67,7 +67,7 @@ def check_condition(
     (n, length, channels) for velocity. Raises a one-line NwbLdnsError on any mismatch.
     """
     spec = model.condition
-    default_len = int(model.data.get("max_length", model.data["n_bins"]))
+    default_len = model.trained_length
     if values is None:
         n = 1 if n_trials is None else n_trials
         return None, n, length or default_len
