@@ -14,7 +14,11 @@ stochastic DDIM with 50 steps):
 
 Every statistic is a mean over 5 draws of distinct real training trials against as many distinct
 synthetic ones, beside the real data's half-vs-half floor (the same real trials against other ones) and the
-autoencoder's ceiling (real trials encoded, decoded and drawn again).
+autoencoder's ceiling (real trials encoded, decoded and drawn again). The Pearson r of the four
+statistics (per neuron, per pair, per population count) compares every real training trial with as
+many samples as there are held-out real trials (at least ``--n-synthetic``), next to the r those
+held-out real trials reach: r's own sampling noise falls with the number of trials (Lorenz std ISI:
+0.970 at 500 held-out real trials, 0.996 at 1500).
 
 Usage:
   python benchmarks/fidelity.py --out /tmp/fidelity
@@ -25,6 +29,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -39,7 +44,7 @@ from nwb_ldns.config import DataSpec
 from nwb_ldns.dataset import load_dataset
 from nwb_ldns.evaluate import evaluate
 from nwb_ldns.fit import count_parameters, fit
-from nwb_ldns.generate import generate
+from nwb_ldns.generate import Synthetic, generate
 from nwb_ldns.io.nwbfile import write_nwbfile
 from nwb_ldns.io.synthetic import synthetic_nwbfile
 from nwb_ldns.metrics import CORE_METRICS
@@ -85,6 +90,22 @@ def pearson_stats(real: np.ndarray, fake: np.ndarray, bin_s: float) -> dict[str,
         "r_pairwise_corr": M.pearson(M.pairwise_correlations(real), M.pairwise_correlations(fake)),
         "r_pop_count": M.pearson(M.kde_density(real.sum(1), grid), M.kde_density(fake.sum(1), grid)),
     }
+
+
+def head(syn: Synthetic, k: int) -> Synthetic:
+    """The first ``k`` trials of ``syn`` (the ratio tables compare ``--n-synthetic`` trials a side)."""
+
+    def cut(a):
+        return None if a is None else a[:k]
+
+    return dataclasses.replace(
+        syn,
+        counts=syn.counts[:k],
+        rates=syn.rates[:k],
+        latents=syn.latents[:k],
+        condition=cut(syn.condition),
+        codes=cut(syn.codes),
+    )
 
 
 def long_samples(model, real: np.ndarray, factor: int = 16, n: int = 30) -> dict[str, float]:
@@ -169,20 +190,22 @@ def main() -> None:
         elif condition == "velocity":
             values = data.select("test").behavior("hand_vel")[:n]
             n = None
+        real = data.select("train").counts_bct(np.float64)
+        heldout = np.concatenate([data.select(s).counts_bct(np.float64) for s in ("val", "test")])
+        if condition is None:  # Pearson r on as many samples as held-out real trials: r's own noise falls with n
+            n = max(n, len(heldout))
         t = time.perf_counter()
         syn = generate(m, n_trials=n, condition=values, observation=observation, seed=1, progress=True)
         gen_s = time.perf_counter() - t
         path = args.out / f"synthetic-{slug}.nwb"
-        write_nwbfile(synthetic_nwbfile(m, syn), path, overwrite=True)
+        write_nwbfile(synthetic_nwbfile(m, head(syn, args.n_synthetic)), path, overwrite=True)
         report = args.out / f"report-{slug}"
         shutil.rmtree(report, ignore_errors=True)
         t = time.perf_counter()
         metrics = evaluate(source, path, report, model_dir=model_dir, n_boot=5, progress=True)
         eval_s = time.perf_counter() - t
         hist = m.info["stages"]
-        real = data.select("train").counts_bct(np.float64)
         extra = {"pearson": pearson_stats(real, syn.counts.astype(np.float64), data.bin_s)}
-        heldout = np.concatenate([data.select(s).counts_bct(np.float64) for s in ("val", "test")])
         if len(heldout) >= syn.n_trials:  # what as many real trials, not trained on, reach: the r a perfect model gets
             extra["pearson_real"] = pearson_stats(real, heldout[: syn.n_trials], data.bin_s)
         if source.startswith("sim:maze") and observation == "poisson" and condition is None:
@@ -200,7 +223,8 @@ def main() -> None:
             "steps": {s: hist[s]["history"].get("steps") for s in hist},
             "stopped": {s: hist[s]["history"].get("stopped") for s in hist},
             "stage_seconds": {s: round(hist[s]["history"].get("seconds", 0.0), 1) for s in hist},
-            "n_synthetic": syn.n_trials,
+            "n_synthetic": min(syn.n_trials, args.n_synthetic),
+            "n_pearson": syn.n_trials,
             "source": source,
             "preset": args.preset,
             "date": time.strftime("%Y-%m-%d"),
