@@ -60,7 +60,7 @@ from .options import (
     type=FINITE,
     default=1.0,
     show_default=True,
-    help="Classifier-free guidance weight (1: plain conditional; >1: stronger).",
+    help="Classifier-free guidance weight on the condition, or on a GNOCCHI model's code (1: plain; >1: stronger).",
 )
 @click.option(
     "--sampler",

@@ -133,6 +133,7 @@ class DenoiserConfig(_Config):
     cond_dim: int = 0
     series_dim: int = 0
     code_dim: int = 0  # GNOCCHI per-trial code (second modulation); 0 for LDNS
+    null_code: bool = False  # GNOCCHI: a learned code stands in for dropped codes (guidance by the code)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -146,7 +146,7 @@ def build_configs(
     if method == "gnocchi":
         g = GnocchiConfig(**{**p.get("gnocchi", {}), **o.get("gnocchi", {})})
         out["gnocchi"] = g.to_dict()
-        out["denoiser"] = den.replace(code_dim=g.code_dim).to_dict()
+        out["denoiser"] = den.replace(code_dim=g.code_dim, null_code=diff.cond_drop > 0).to_dict()
     for key in ("ae_train", "diffusion_train"):
         out[key] = TrainConfig(**{**p[key], "seed": seed, **o.get(key, {})}).to_dict()
     for name in FITTED_OBSERVATIONS:
@@ -504,14 +504,17 @@ def _gnocchi_net(dataset, cfg, model_dir, device):
 
     torch.manual_seed(c["diffusion_train"]["seed"])
     net = InfoDiffusion(denoiser=DenoiserConfig.from_dict(c["denoiser"]), config=g_cfg)
+    # the code is dropped as LDNS drops its conditions, so sampling can guide by it
+    p_drop = diffusion.config.cond_drop if net.denoiser.null_code is not None else 0.0
 
     def loss_fn(m, b, r):
         z, mask = b["z"], b.get("mask")
         code = m.encoder(z, mask)  # (B, K)
+        drop = (r.rand(z.shape[0]) < p_drop) if p_drop > 0 else None  # (B,)
         seen = {}
 
         def fn(x, t):
-            out = m.denoiser(x, t, mask=mask, code=code)
+            out = m.denoiser(x, t, mask=mask, code=code, drop=drop)
             seen.update(x=x, t=t, out=out)
             return out
 

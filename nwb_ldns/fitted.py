@@ -219,7 +219,7 @@ class LdnsModel:
         was trained on.
         """
         den = self.compiled_denoiser if self.compiled_denoiser is not None else self.denoiser
-        conditional = cond is not None or series is not None
+        conditional = cond is not None or series is not None or code is not None
 
         def one(x, t, m, c, s, k):
             with autocast(self.device):
@@ -228,7 +228,7 @@ class LdnsModel:
                 B = x.shape[0]
                 drop = torch.cat([torch.zeros(B, dtype=torch.bool), torch.ones(B, dtype=torch.bool)]).to(x.device)
                 two = lambda a: None if a is None else torch.cat([a, a])  # noqa: E731
-                out = den(two(x), two(t), mask=two(m), cond=two(c), series=two(s), drop=drop).float()
+                out = den(two(x), two(t), mask=two(m), cond=two(c), series=two(s), drop=drop, code=two(k)).float()
             c_out, u_out = out[:B], out[B:]
             return u_out + guidance * (c_out - u_out)
 
@@ -268,7 +268,8 @@ class LdnsModel:
 
         ``cond`` (n, cond_dim) and ``series`` (n, channels, length) are normalised features
         (see :func:`condition_features`); None samples the unconditional branch. ``code``
-        (n, code_dim) conditions a GNOCCHI model; ``noise`` (n, latent, length) fixes x_T.
+        (n, code_dim) conditions a GNOCCHI model, and ``guidance`` then weighs the code against
+        the learned null code; ``noise`` (n, latent, length) fixes x_T.
         ``eta`` is DDIM's stochasticity: 0 deterministic, 1 as much fresh noise per step as DDPM.
         """
         if self.denoiser is None:
@@ -281,6 +282,8 @@ class LdnsModel:
             x = noise.to(self.device, torch.float32)  # (n, D, L)
         if self.code_dim and code is None:
             raise NwbLdnsError("a GNOCCHI model samples from codes: give code (n, code_dim)")
+        if code is not None and guidance != 1.0 and not self.denoiser.config.null_code:
+            raise NwbLdnsError("the model was fitted without code dropout: it cannot guide by its codes (guidance 1)")
         code = None if code is None else torch.as_tensor(code, dtype=torch.float32).to(self.device)
         mask = None  # every trial is `length` long: no padding, so the fused instance norm applies
         cond = None if cond is None else cond.to(self.device)

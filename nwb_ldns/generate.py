@@ -130,7 +130,8 @@ def generate(
     condition : raw condition values, see :func:`check_condition`; None samples unconditionally
     observation : ``poisson`` or ``spike_history``
     seed : the whole draw is a function of the seed
-    guidance : classifier-free guidance weight (1 = plain conditional)
+    guidance : classifier-free guidance weight on the condition, or on a GNOCCHI model's code
+        (1 = plain conditional; > 1 follows it more closely)
     sampler : ``ddim`` (``steps`` steps) or ``ddpm`` (all steps, as the paper)
     eta : DDIM's stochasticity, 0 (deterministic) to 1 (fresh noise at each step as DDPM, the
         default: deterministic DDIM draws latents whose spread is ~10 % too small, which made

@@ -1,5 +1,7 @@
 """GNOCCHI: the MMD estimator, code conditioning, and encode -> generate with codes end to end."""
 
+import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -89,6 +91,40 @@ def test_codes_condition_samples_and_fixed_code_and_noise_reproduce(gnocchi):
     assert prior.codes.shape == (4, 2) and prior.settings["codes"] == "prior N(0, I)"
     with pytest.raises(NwbLdnsError, match=r"codes must be shaped \(n_trials, 2\)"):
         generate(m, codes=np.zeros((3, 5)))
+
+
+def test_guidance_by_the_code_against_the_two_branches(gnocchi):
+    _, fitted, _ = gnocchi
+    assert fitted.denoiser.config.null_code and fitted.denoiser.null_code is not None  # dropped in training
+    # a copy whose code pathway is far from its (near-zero) init, so every check below can fail
+    m = dataclasses.replace(fitted, denoiser=copy.deepcopy(fitted.denoiser))
+    den = m.denoiser
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for block in den.blocks:
+            block.extra[1].weight.normal_(0.0, 0.3, generator=g)
+            block.modulation[1].bias.normal_(0.0, 0.3, generator=g)  # open the zero-initialised gates
+    x = torch.randn(3, m.latent_dim, 20, generator=g)  # (B, D, L)
+    t = torch.tensor([10, 500, 900])
+    code = torch.randn(3, m.code_dim, generator=g)  # (B, K)
+    with torch.no_grad():
+        den.null_code.copy_(torch.tensor([0.7, -1.3]))  # a non-zero null code, so the check can fail
+        c = den(x, t, code=code)
+        u = den(x, t, code=den.null_code.expand(3, -1))
+        dropped = den(x, t, code=code, drop=torch.tensor([True, False, True]))
+        guided = m._model_fn(cond=None, series=None, mask=None, guidance=2.5, code=code)(x, t)
+    assert (c - u).abs().max() > 1e-4  # the code matters to this model
+    torch.testing.assert_close(dropped[[0, 2]], u[[0, 2]])
+    torch.testing.assert_close(dropped[1], c[1])
+    torch.testing.assert_close(guided, u + 2.5 * (c - u), rtol=1e-4, atol=1e-5)
+    a = generate(m, codes=np.array([[1.0, -1.0]] * 2), seed=3, guidance=3.0)
+    b = generate(m, codes=np.array([[1.0, -1.0]] * 2), seed=3)
+    assert np.abs(a.latents - b.latents).max() > 1e-4 and a.settings["guidance"] == 3.0
+    # a model fitted without code dropout has no null code to guide against
+    plain = dataclasses.replace(m, denoiser=type(den)(config=den.config.replace(null_code=False)))
+    with pytest.raises(NwbLdnsError, match="without code dropout"):
+        generate(plain, codes=np.zeros((1, 2)), guidance=2.0)
+    generate(plain, codes=np.zeros((1, 2)))  # guidance 1 needs no null code
 
 
 def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):

@@ -29,7 +29,8 @@ class Denoiser(nn.Module):
     (``series_dim`` channels, zeroed when dropped), a "series present" channel and the mask
     channel (1 inside the trial). The conditioning vector is the step embedding's MLP plus the
     MLP of the trial-level condition, or a learned null vector where the condition is dropped
-    (classifier-free guidance). The output convolution is scaled by 0.1 at init.
+    (classifier-free guidance). A GNOCCHI code is dropped the same way, to a learned null code
+    (``null_code``). The output convolution is scaled by 0.1 at init.
     """
 
     def __init__(self, *, config: DenoiserConfig):
@@ -46,6 +47,7 @@ class Denoiser(nn.Module):
                 nn.Linear(c.cond_dim, c.embed_dim), nn.SiLU(), nn.Linear(c.embed_dim, c.embed_dim)
             )
             self.null_cond = nn.Parameter(torch.zeros(c.embed_dim))
+        self.null_code = nn.Parameter(torch.zeros(c.code_dim)) if c.code_dim and c.null_code else None
         self.blocks = nn.ModuleList(
             AdaLNZeroBlock(channels=c.hidden, state_size=c.state_size, cond_dim=c.embed_dim, extra_cond_dim=c.code_dim)
             for _ in range(c.n_blocks)
@@ -75,7 +77,7 @@ class Denoiser(nn.Module):
         mask : (B, 1, L) 1 inside each trial; None for all ones.
         cond : (B, cond_dim) trial-level conditions.
         series : (B, series_dim, L) time-series conditions.
-        drop : (B,) bool, True where the conditions are dropped (unconditional branch).
+        drop : (B,) bool, True where the conditions (and the code, given ``null_code``) are dropped.
         code : (B, code_dim) per-trial code (GNOCCHI).
         """
         c = self.config
@@ -101,6 +103,8 @@ class Denoiser(nn.Module):
                 emb = emb + self.null_cond
             else:
                 emb = emb + keep * self.cond_mlp(cond.to(emb.dtype)) + (1 - keep) * self.null_cond  # (B, E)
+        if code is not None and drop is not None and self.null_code is not None:
+            code = torch.where(drop[:, None], self.null_code.to(code.dtype), code)  # (B, K)
         for block in self.blocks:
             h = block(h, emb, None if mask is None else m, code)  # (B, C, L)
         out = self.out(h)  # (B, D, L)
