@@ -9,13 +9,18 @@ Protocol (issue 6; REFERENCE.md section 2):
 2. Per-trial codes (GNOCCHI: the code encoder; VAE: the posterior mean) of every trial:
    5-fold cross-validated ridge R^2 to the reach angle (cos, sin) and to the peak speed, and the
    mutual information gap (MIG) against the discretised factors (target, peak speed).
-3. Held-out directions: refit both without the trials of one target; map (cos, sin) of the
+3. Codes control generation: trials generated from fresh noise with the codes of the held-out
+   (test) real trials, at each ``--guidance`` weight (classifier-free guidance by the code), read
+   by a ridge decoder fitted on the training trials' autoencoder rates (mean over 0-300 ms after
+   movement onset): angular error to their own trials' reach angle, beside the same decoder on
+   the real held-out trials (the VAE: its decoder applied to the same trials' posterior means).
+4. Held-out directions: refit both without the trials of one target; map (cos, sin) of the
    angle linearly to the code on the remaining trials, go to the withheld angle, generate
    (GNOCCHI: 50 samples from that code; VAE: decode it), and read the reach angle of the
    generated rates with a ridge decoder fitted on real trials of every direction (their
    autoencoder rates, mean over 0-300 ms after movement onset). Reported: the angular error to the withheld direction,
    beside the decoder's own error on real withheld trials and the distance to the nearest
-   trained direction (what copying a neighbour would give).
+   trained direction (what copying a neighbour would give). GNOCCHI at each ``--guidance``.
 
 Usage:
   python benchmarks/gnocchi_latents.py --out /tmp/gnocchi            # sim:maze, quick preset
@@ -141,6 +146,8 @@ def main() -> None:
     ap.add_argument("--epochs-diffusion", type=int, default=None)
     ap.add_argument("--epochs-vae", type=int, default=60)
     ap.add_argument("--withhold", type=int, default=2, help="target id withheld from training (sim:maze: 8 targets)")
+    ap.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 4.0], help="code guidance weights")
+    ap.add_argument("--cond-drop", type=float, default=None, help="code dropout in training (default: the config's)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -151,6 +158,7 @@ def main() -> None:
         "ae_train": {"epochs": args.epochs_ae},
         "autoencoder": {"beta": args.beta, "td_beta": args.td_beta},
         "diffusion_train": {"epochs": args.epochs_diffusion},
+        "diffusion": {"cond_drop": args.cond_drop},
     }
     data = load_dataset(source, SPEC)
     f = factors(data)
@@ -173,7 +181,35 @@ def main() -> None:
     out["vae"] = code_quality(vae_codes(vae, model, counts), f)
     print(json.dumps(out, indent=1), flush=True)
 
-    # 3: held-out direction
+    onset = int(round(0.25 / data.bin_s))  # window starts 250 ms before movement onset
+    window = slice(onset, onset + int(round(0.3 / data.bin_s)))
+
+    # 3: do the codes control generation from fresh noise?
+    train, test = data.select("train"), data.select("test")
+    ang = {s: factors(d)["angle"] for s, d in (("train", train), ("test", test))}
+    dec_all, _ = M.ridge_fit(
+        model.encode(train.counts_bct())[1][:, :, window].mean(-1),
+        np.stack([np.cos(ang["train"]), np.sin(ang["train"])], 1),
+    )
+
+    def angle_error(rates, angles):
+        p = M.ridge_predict(dec_all, rates[:, :, window].mean(-1))
+        return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), angles)
+
+    test_codes = model.codes(test.counts_bct())
+    out["fresh_noise"] = {
+        "decoder_on_real_test_deg": angle_error(model.encode(test.counts_bct())[1], ang["test"]),
+        "vae_deg": angle_error(vae_rates(vae, model, vae_codes(vae, model, test.counts_bct())), ang["test"]),
+        "n_test": int(test.n_trials),
+    }
+    for w in args.guidance:
+        if w != 1.0 and not model.denoiser.config.null_code:
+            continue
+        syn = generate(model, codes=test_codes, seed=1, guidance=w)
+        out["fresh_noise"][f"gnocchi_w{w:g}_deg"] = angle_error(syn.rates, ang["test"])
+    print(json.dumps(out["fresh_noise"], indent=1), flush=True)
+
+    # 4: held-out direction
     withheld = f["target"] == args.withhold
     theta = float(np.angle(np.exp(1j * f["angle"][withheld]).mean()))
     kept = SpikeDataset(data.ds.isel(trial=np.flatnonzero(~withheld)))
@@ -182,8 +218,6 @@ def main() -> None:
         fit(kept, d2, preset=args.preset, method="gnocchi", overrides=overrides, device="auto")
     m2 = load_model(d2, device="auto")
     vae2 = fit_vae(m2, kept, epochs=args.epochs_vae, config=g_cfg)
-    onset = int(round(0.25 / data.bin_s))  # window starts 250 ms before movement onset
-    window = slice(onset, onset + int(round(0.3 / data.bin_s)))
     # the decoder reads rates in the space generated trials live in: the (withheld-free) autoencoder's
     # rates of real trials of every direction (as evaluate does with --model); smoothed counts
     # would confound direction with the small overall rate offsets of generated trials
@@ -197,13 +231,20 @@ def main() -> None:
 
     kept_f = {k: v[~withheld] for k, v in f.items()}
     target = np.array([[np.cos(theta), np.sin(theta)]])
+    weights = [w for w in args.guidance if w == 1.0 or m2.denoiser.config.null_code]
     for name, codes_kept, make_rates in (
-        ("gnocchi", m2.codes(kept.counts_bct()), lambda c: generate(m2, codes=np.repeat(c, 50, 0), seed=0).rates),
-        ("vae", vae_codes(vae2, m2, kept.counts_bct()), lambda c: vae_rates(vae2, m2, c)),
+        (
+            "gnocchi",
+            m2.codes(kept.counts_bct()),
+            lambda c: {w: generate(m2, codes=np.repeat(c, 50, 0), seed=0, guidance=w).rates for w in weights},
+        ),
+        ("vae", vae_codes(vae2, m2, kept.counts_bct()), lambda c: {1.0: vae_rates(vae2, m2, c)}),
     ):
         w, _ = M.ridge_fit(np.stack([np.cos(kept_f["angle"]), np.sin(kept_f["angle"])], 1), codes_kept)
         code = M.ridge_predict(w, target)  # (1, K): the code the angle map points to
-        out[name]["withheld_angle_error_deg"] = decoded_error(make_rates(code))
+        errors = {g: decoded_error(r) for g, r in make_rates(code).items()}
+        out[name]["withheld_angle_error_deg"] = errors.get(1.0)
+        out[name]["withheld_by_guidance_deg"] = {f"{g:g}": e for g, e in errors.items()}
     p = M.ridge_predict(dec, real_feat[withheld])  # the evaluation decoder on the real withheld trials
     out["decoder_error_on_real_withheld_deg"] = M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), f["angle"][withheld])
     trained = np.unique(np.round(f["angle"][~withheld], 6))
@@ -225,6 +266,15 @@ def print_table(r: dict) -> None:
             f"| {'GNOCCHI' if name == 'gnocchi' else 'static VAE'} ({r['code_dim']}-d) | {x['r2_angle']:.3f} | "
             f"{x['r2_peak_speed']:.3f} | {x['mig']:.3f} | {x.get('withheld_angle_error_deg', float('nan')):.1f} deg |"
         )
+    fresh = r.get("fresh_noise", {})
+    if fresh:
+        ws = ", ".join(f"w {k[9:-4]}: {v:.1f}" for k, v in fresh.items() if k.startswith("gnocchi_w"))
+        print(
+            f"\nfresh noise, codes of {fresh['n_test']} held-out trials: decoded angle error (deg) GNOCCHI {ws}; "
+            f"VAE {fresh['vae_deg']:.1f}; the decoder on the real trials {fresh['decoder_on_real_test_deg']:.1f}"
+        )
+        byg = r["gnocchi"].get("withheld_by_guidance_deg", {})
+        print("withheld direction by guidance (deg): " + ", ".join(f"w {k}: {v:.1f}" for k, v in byg.items()))
     print(
         f"\nwithheld direction {r['withheld_angle_deg']:.0f} deg; the decoder's error on real withheld trials "
         f"{r['decoder_error_on_real_withheld_deg']:.1f} deg; nearest trained direction "

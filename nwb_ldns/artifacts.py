@@ -188,7 +188,7 @@ def load_model(
     path = _weights(d, "autoencoder")
     load_state(ae, load_tensors(path), path)
     D = ae.config.latent_dim
-    denoiser, code_encoder, mean, std = None, None, torch.zeros(D), torch.ones(D)
+    denoiser, code_encoder, code_prior, mean, std = None, None, None, torch.zeros(D), torch.ones(D)
     if "diffusion" in done and _weights(d, "diffusion").is_file():
         path = _weights(d, "diffusion")
         t = load_tensors(path)
@@ -200,9 +200,10 @@ def load_model(
             from .config import GnocchiConfig
             from .models.infodiffusion import InfoDiffusion
 
-            net = InfoDiffusion(denoiser=den_cfg, config=GnocchiConfig.from_dict(configs.get("gnocchi", {})))
+            g_cfg = GnocchiConfig.from_dict(configs.get("gnocchi", {}))
+            net = InfoDiffusion(denoiser=den_cfg, config=g_cfg, prior=any(k.startswith("prior.") for k in t))
             load_state(net, t, path)
-            denoiser, code_encoder = net.denoiser, net.encoder
+            denoiser, code_encoder, code_prior = net.denoiser, net.encoder, net.prior
         else:
             denoiser = Denoiser(config=den_cfg)
             load_state(denoiser, t, path)
@@ -225,6 +226,7 @@ def load_model(
         info=cfg,
         path=d,
         code_encoder=code_encoder,
+        code_prior=code_prior,
     )
     return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device)
 

@@ -144,6 +144,8 @@ class GnocchiConfig(_Config):
     The reconstruction is the Poisson NLL of the trial's spikes under the frozen autoencoder
     decoder applied to the denoiser's estimate of the clean latents at the sampled step: at high
     noise only the code can carry the trial, so the term makes the denoiser use it.
+    ``prior_*`` size the code prior, a diffusion model over the codes that ``generate`` draws
+    codes from when none are given.
     """
 
     code_dim: int = 8
@@ -152,6 +154,10 @@ class GnocchiConfig(_Config):
     encoder_state_size: int = 32
     mmd_weight: float = 0.1  # InfoDiffusion's
     recon_weight: float = 1.0
+    # the code prior (models/code_prior.py), fitted on the final codes once the diffusion stage ends
+    prior_hidden: int = 256
+    prior_layers: int = 3
+    prior_steps: int = 4000
 
 
 @dataclasses.dataclass(frozen=True)

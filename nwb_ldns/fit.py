@@ -385,9 +385,25 @@ def _latent_splits(dataset, model, variable: bool, device):
 
 
 def _train_diffusion_stage(
-    net, batches, loss_fn, *, cfg, model_dir, device, resume, progress, compile, mean, std, label, deadline=None
+    net,
+    batches,
+    loss_fn,
+    *,
+    cfg,
+    model_dir,
+    device,
+    resume,
+    progress,
+    compile,
+    mean,
+    std,
+    label,
+    deadline=None,
+    after=None,
 ):
     """Train a diffusion stage, save it with the latent statistics, log the result.
+
+    ``after(net)`` runs on the selected weights before they are saved (GNOCCHI's code prior).
 
     The EMA weights of the best validation are kept. A denoising loss draws one noise level per
     trial, so a small validation split is repeated (each copy draws its own levels and noise,
@@ -421,6 +437,8 @@ def _train_diffusion_stage(
         compile=compile,
         deadline=deadline,
     )
+    if after is not None:
+        after(net)
     _finish_stage(model_dir, cfg, "diffusion", {**net.state_dict(), "latent_mean": mean, "latent_std": std}, history)
     logger.info(
         "%s: best validation loss %s at step %s of %s (%s; %.0f s)",
@@ -435,8 +453,19 @@ def _train_diffusion_stage(
 
 def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
     """The diffusion stage: LDNS's denoiser, or GNOCCHI's code encoder and code-conditioned denoiser."""
-    build = _gnocchi_net if cfg.get("method") == "gnocchi" else _ldns_denoiser
-    net, batches, loss_fn, mean, std, label = build(dataset, cfg, model_dir, device)
+    gnocchi = cfg.get("method") == "gnocchi"
+    net, batches, loss_fn, mean, std, label = (_gnocchi_net if gnocchi else _ldns_denoiser)(
+        dataset, cfg, model_dir, device
+    )
+
+    def code_prior(net):
+        codes = {s: _codes(net.encoder, b) for s, b in batches.items()}
+        g_cfg = GnocchiConfig.from_dict(cfg["configs"]["gnocchi"])
+        seed = cfg["configs"]["diffusion_train"]["seed"]
+        net.prior = fit_code_prior(
+            codes["train"], codes["val"], config=g_cfg, device=device, progress=progress, seed=seed
+        )
+
     _train_diffusion_stage(
         net,
         batches,
@@ -451,7 +480,76 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, d
         std=std,
         label=label,
         deadline=deadline,
+        after=code_prior if gnocchi else None,
     )
+
+
+@torch.no_grad()
+def _codes(encoder, batch: dict, size: int = 256) -> torch.Tensor:
+    """The encoder's codes (n, K) of a batch of z-scored latents (and masks), in pieces."""
+    z, mask = batch["z"], batch.get("mask")
+    encoder.eval()
+    return torch.cat(
+        [encoder(z[i : i + size], None if mask is None else mask[i : i + size]).float() for i in range(0, len(z), size)]
+    )
+
+
+def fit_code_prior(
+    train_codes: torch.Tensor,
+    val_codes: torch.Tensor,
+    *,
+    config: GnocchiConfig,
+    device="cpu",
+    progress: bool = False,
+    seed: int = 0,
+):
+    """GNOCCHI's code prior: a diffusion model over the codes (n, code_dim) of the training trials.
+
+    Trained for at most ``config.prior_steps`` steps with early stopping on the validation
+    codes' denoising loss (the training codes when there are no validation trials); the codes
+    are standardised with the training codes' mean and std, saved with the prior. It takes
+    seconds: a code is a handful of numbers.
+
+    Returns
+    -------
+    CodePrior (best validation weights, on ``device``)
+    """
+    from .models.code_prior import CodePrior
+
+    torch.manual_seed(seed)
+    prior = CodePrior(code_dim=train_codes.shape[1], hidden=config.prior_hidden, n_layers=config.prior_layers)
+    with torch.no_grad():
+        prior.code_mean.copy_(train_codes.mean(0))
+        prior.code_std.copy_(
+            train_codes.std(0).clamp(min=1e-3) if len(train_codes) > 1 else torch.ones_like(prior.code_std)
+        )
+    gd = GaussianDiffusion(prior.diffusion)
+    val = val_codes if len(val_codes) else train_codes
+    val = val.repeat(math.ceil(DIFFUSION_VAL_ROWS / len(val)), 1)  # a small split, repeated: steadier comparisons
+
+    def loss_fn(m, b, r):
+        return gd.loss(m, m.standardise(b["c"]), rng=r, reduction="trial")
+
+    stage = Stage(
+        name="code prior",
+        model=prior,
+        config=TrainConfig(steps=config.prior_steps, patience=20, batch_size=256, lr=1e-3, ema_decay=0.99, seed=seed),
+        train={"c": train_codes.to(device)},
+        val={"c": val.to(device)},
+        loss_fn=loss_fn,
+        val_fn=lambda m, b, r: _sum_count(loss_fn(m, b, r)),
+        select="best",
+    )
+    history = train(stage, device=torch.device(device) if isinstance(device, str) else device, progress=progress)
+    logger.info(
+        "code prior: best validation loss %.4f at step %s of %s (%s; %.1f s)",
+        history["best_val"],
+        history["best_step"],
+        history["steps"],
+        _why(history),
+        history["seconds"],
+    )
+    return prior.eval()
 
 
 def _ldns_denoiser(dataset, cfg, model_dir, device):

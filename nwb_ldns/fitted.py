@@ -88,6 +88,9 @@ class LdnsModel:
         The model dir it was loaded from.
     code_encoder : CodeEncoder or None
         GNOCCHI's per-trial code encoder (EMA weights); None for LDNS.
+    code_prior : CodePrior or None
+        GNOCCHI's diffusion model over the codes (:meth:`sample_codes`); None for LDNS and for
+        GNOCCHI models saved without one.
     """
 
     autoencoder: Autoencoder
@@ -102,6 +105,7 @@ class LdnsModel:
     device: torch.device = torch.device("cpu")
     path: Path | None = None
     code_encoder: torch.nn.Module | None = None
+    code_prior: torch.nn.Module | None = None
     compiled_denoiser: Any = dataclasses.field(default=None, repr=False)
 
     @property
@@ -126,7 +130,7 @@ class LdnsModel:
 
     def to(self, device: torch.device | str) -> LdnsModel:
         self.device = torch.device(device)
-        for m in (self.autoencoder, self.denoiser, self.code_encoder, *self.observations.values()):
+        for m in (self.autoencoder, self.denoiser, self.code_encoder, self.code_prior, *self.observations.values()):
             if m is not None:
                 m.to(self.device).eval()
         self.latent_mean = self.latent_mean.to(self.device)
@@ -202,6 +206,26 @@ class LdnsModel:
         with cached_kernels(self.denoiser):
             x_T = GaussianDiffusion(self.diffusion).ddim_invert(fn, zn.float(), steps=steps)
         return codes, x_T.float().cpu().numpy()
+
+    @torch.no_grad()
+    def sample_codes(self, n: int, *, generator: torch.Generator | None = None, steps: int = 50) -> np.ndarray:
+        """GNOCCHI: ``n`` codes (n, code_dim) from the code prior (stochastic DDIM, ``steps`` steps),
+        or from N(0, I), the distribution the MMD term pulls the codes toward, for a model without one."""
+        if not self.code_dim:
+            raise NwbLdnsError("the model has no per-trial codes: fit it with `method` gnocchi")
+        gen_device = generator.device if generator is not None else torch.device("cpu")
+        x = torch.randn(n, self.code_dim, 1, generator=generator, device=gen_device)  # (n, K, 1)
+        if self.code_prior is None:
+            return x[..., 0].cpu().numpy()
+        prior = self.code_prior
+        z = GaussianDiffusion(prior.diffusion).ddim_sample(
+            lambda x, t: prior(x, t).float(),
+            x.to(self.device),
+            steps=steps,
+            eta=1.0,
+            generator=_device_generator(generator, self.device),
+        )  # (n, K, 1)
+        return prior.unstandardise(z).float().cpu().numpy()
 
     # ---- diffusion -----------------------------------------------------------------------------
     @property

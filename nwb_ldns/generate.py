@@ -139,7 +139,7 @@ def generate(
         ``noise`` or ``fixed_noise`` samples deterministically (eta 0), so that only the code changes
     batch_size : trials per sampling batch
     codes : GNOCCHI only: (n_trials, code_dim) or (code_dim,) codes to generate from; None draws
-        them from N(0, I), the distribution the MMD term pulls the codes toward
+        them from the model's code prior (N(0, I) for a model saved without one)
     fixed_noise : one x_T for every trial (code traversals: only the code changes)
     noise : x_T to start from, (n_trials or 1, latent_dim, length) z-scored, e.g. from
         :meth:`LdnsModel.invert` (DDIM only)
@@ -293,9 +293,9 @@ def _plan(
     feats = None if values is None else condition_features(model.condition, values)
     code_source = None
     if model.code_dim:
-        code_source = "given" if codes is not None else "prior N(0, I)"
+        code_source = "given" if codes is not None else "code prior" if model.code_prior is not None else "N(0, I)"
         if codes is None:
-            codes = torch.randn(n, model.code_dim, generator=gen).numpy()
+            codes = model.sample_codes(n, generator=gen)
     if noise is not None:
         noise = torch.as_tensor(np.asarray(noise, dtype=np.float32))
         if noise.ndim != 3 or noise.shape[1:] != (model.latent_dim, L) or noise.shape[0] not in (1, n):

@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import json
+import types
 
 import numpy as np
 import pytest
@@ -10,10 +11,11 @@ import torch
 from helpers import MAZE_WINDOW, error_line, run, tiny, tiny_args
 
 from nwb_ldns import artifacts
-from nwb_ldns.config import DataSpec
+from nwb_ldns.config import DataSpec, GnocchiConfig
 from nwb_ldns.dataset import load_dataset
 from nwb_ldns.errors import NwbLdnsError
-from nwb_ldns.fit import fit
+from nwb_ldns.fit import fit, fit_code_prior
+from nwb_ldns.fitted import LdnsModel
 from nwb_ldns.generate import generate, traverse_codes
 from nwb_ldns.io.nwbfile import open_latents
 from nwb_ldns.models.infodiffusion import mmd_rbf
@@ -87,8 +89,8 @@ def test_codes_condition_samples_and_fixed_code_and_noise_reproduce(gnocchi):
     assert np.abs(back.latents - z).max() < 0.05 * np.abs(z).max()
     moved = generate(m, codes=codes + np.array([1.5, 0.0], dtype=np.float32), noise=x_T, steps=100)
     assert np.abs(moved.latents - z).max() > np.abs(back.latents - z).max()
-    prior = generate(m, n_trials=4, seed=0)  # codes drawn from N(0, I)
-    assert prior.codes.shape == (4, 2) and prior.settings["codes"] == "prior N(0, I)"
+    prior = generate(m, n_trials=4, seed=0)  # codes drawn from the code prior
+    assert prior.codes.shape == (4, 2) and prior.settings["codes"] == "code prior"
     with pytest.raises(NwbLdnsError, match=r"codes must be shaped \(n_trials, 2\)"):
         generate(m, codes=np.zeros((3, 5)))
 
@@ -125,6 +127,27 @@ def test_guidance_by_the_code_against_the_two_branches(gnocchi):
     with pytest.raises(NwbLdnsError, match="without code dropout"):
         generate(plain, codes=np.zeros((1, 2)), guidance=2.0)
     generate(plain, codes=np.zeros((1, 2)))  # guidance 1 needs no null code
+
+
+def test_code_prior_learns_clustered_codes_that_n01_misses():
+    # codes in two tight clusters at (+-2.5, 0.5): what N(0, I) draws almost never lands near
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[2.5, 0.5], [-2.5, 0.5]])
+
+    def draw(n):
+        return centres[torch.randint(0, 2, (n,), generator=g)] + 0.2 * torch.randn(n, 2, generator=g)
+
+    cfg = GnocchiConfig(code_dim=2, prior_hidden=64, prior_layers=2, prior_steps=1500)
+    prior = fit_code_prior(draw(600), draw(100), config=cfg, seed=0)
+    m = types.SimpleNamespace(code_dim=2, code_prior=prior, device=torch.device("cpu"))
+    codes = LdnsModel.sample_codes(m, 400, generator=torch.Generator().manual_seed(1))  # (400, 2)
+    near = np.linalg.norm(codes[:, None] - centres.numpy()[None], axis=-1).min(1) < 0.6
+    assert near.mean() > 0.9
+    left = (codes[near, 0] < 0).mean()
+    assert 0.35 < left < 0.65  # both clusters, in proportion
+    m.code_prior = None  # without a prior: N(0, I)
+    base = LdnsModel.sample_codes(m, 400, generator=torch.Generator().manual_seed(1))
+    assert (np.linalg.norm(base[:, None] - centres.numpy()[None], axis=-1).min(1) < 0.6).mean() < 0.1
 
 
 def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..config import DenoiserConfig, GnocchiConfig
 from .blocks import S4Block
+from .code_prior import CodePrior
 from .denoiser import Denoiser
 
 
@@ -39,13 +40,19 @@ class CodeEncoder(nn.Module):
 
 
 class InfoDiffusion(nn.Module):
-    """The trained pair: ``encoder`` (codes) and ``denoiser`` (conditioned on them)."""
+    """The trained pair: ``encoder`` (codes) and ``denoiser`` (conditioned on them), and with
+    ``prior`` the code prior, fitted after them on their codes (None in models saved without one)."""
 
-    def __init__(self, *, denoiser: DenoiserConfig, config: GnocchiConfig):
+    def __init__(self, *, denoiser: DenoiserConfig, config: GnocchiConfig, prior: bool = False):
         super().__init__()
         self.config = config
         self.encoder = CodeEncoder(latent_dim=denoiser.latent_dim, config=config)
         self.denoiser = Denoiser(config=denoiser)
+        self.prior = (
+            CodePrior(code_dim=config.code_dim, hidden=config.prior_hidden, n_layers=config.prior_layers)
+            if prior
+            else None
+        )
 
 
 def mmd_rbf(x: torch.Tensor, y: torch.Tensor, sigma2: float | None = None) -> torch.Tensor:
