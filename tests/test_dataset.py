@@ -120,6 +120,28 @@ def test_sim_file_equals_in_process_source(tmp_path):
         np.testing.assert_array_equal(a.counts, np.stack([sim.counts(u) for u in range(6)], -1))
 
 
+def test_maze_speed_drive_makes_peak_speed_a_second_strong_factor():
+    from nwb_ldns import metrics as M
+    from nwb_ldns.sim.maze import MazeConfig, MazeSimulation
+
+    def decodable(**kw):  # cross-validated R^2 of the peak speed from each trial's true rates, 0-300 ms after onset
+        sim = MazeSimulation(MazeConfig(n_trials=300, n_neurons=30, **kw))
+        r, on = sim.rates(), np.rint(sim.onsets / sim.config.bin_s).astype(int)
+        feat = np.stack([r[i, :, on[i] : on[i] + 60].mean(-1) for i in range(len(r))])
+        return sim, M.cross_validated_r2(feat, sim.speed_factor)
+
+    plain, r2_plain = decodable()
+    two, r2_two = decodable(speed_jitter=0.5, speed_drive=1.0)
+    assert plain.latents.shape[1] == 6 and two.latents.shape[1] == 7
+    assert r2_two > 0.95 and r2_two > r2_plain + 0.1
+    amp = np.abs(two.latents[:, 6]).max(1)  # the channel spans [-drive, drive] with the speed
+    assert np.corrcoef(amp, np.abs(two.speed_factor - 1))[0, 1] > 0.99 and amp.max() <= 1.0 + 1e-6
+    # the default simulation is the one earlier benchmarks used (mean rate measured before speed_drive existed)
+    assert MazeSimulation(MazeConfig(n_trials=50)).rates().mean() == pytest.approx(0.063682936, rel=1e-6)
+    with pytest.raises(NwbLdnsError, match="speed_drive"):
+        load_dataset("sim:maze?n_trials=10&speed_drive=1&speed_jitter=0")
+
+
 BAD = [
     # (file builder, spec, expected message)
     (nwb_fixtures.no_units, DataSpec(), "no units table"),

@@ -11,6 +11,12 @@ population:
 - rotational dynamics (2): after onset, a 2 Hz rotation whose phase starts at the reach angle,
   decaying with a 300 ms time constant.
 
+With ``speed_drive`` > 0 a seventh, non-directional channel makes the peak speed a second
+strong factor (a two-factor test of disentanglement): ``speed_drive * (s - 1) / speed_jitter``
+times the velocity-lead bump, ``s`` the trial's peak speed over the mean, so it spans
+``[-speed_drive, speed_drive]`` whatever the jitter (population vigour, as in Churchland et al.'s
+speed-tuned activity). 0 (the default) leaves the simulation as it was.
+
 Neurons fire at ``exp(C z + log(base rate))`` per bin (``C`` Gaussian, unit-norm rows times a
 gain), Poisson. Hand velocity (mm/s) is a bell-shaped speed profile along the reach angle that
 peaks 150 ms after onset, its peak varying from trial to trial (``speed_jitter``). The trials
@@ -40,6 +46,7 @@ class MazeConfig:
     onset_max_ms: float = 450.0
     peak_speed: float = 300.0  # mm/s, on average
     speed_jitter: float = 0.3  # each trial's peak speed is peak_speed * U(1 - jitter, 1 + jitter)
+    speed_drive: float = 0.0  # amplitude of the non-directional speed channel (0: none)
     base_rate_hz: float = 12.0
     gain: float = 1.2
     seed: int = 0
@@ -54,6 +61,10 @@ class MazeConfig:
             raise ValueError("trial_ms must be a whole number of bins")
         if not 0 <= self.onset_min_ms <= self.onset_max_ms <= self.trial_ms:
             raise ValueError("need 0 <= onset_min_ms <= onset_max_ms <= trial_ms")
+        if not 0 <= self.speed_jitter < 1:
+            raise ValueError("speed_jitter must be in [0, 1)")
+        if self.speed_drive < 0 or (self.speed_drive > 0 and self.speed_jitter == 0):
+            raise ValueError("speed_drive must be >= 0, and needs speed_jitter > 0")
 
     @property
     def bin_s(self) -> float:
@@ -81,9 +92,9 @@ class MazeSimulation(PoissonSession):
     targets : (trial,) target index
     speed_factor : (trial,) peak speed / mean peak speed
     onsets : (trial,) movement onset relative to the trial start, s
-    latents : (trial, 6, time)
+    latents : (trial, 6, time), (trial, 7, time) with ``speed_drive``
     velocity : (trial, time, 2) hand velocity, mm/s
-    weights : (neuron, 6)
+    weights : (neuron, 6) or (neuron, 7)
     """
 
     def __init__(self, config: MazeConfig | None = None, **overrides):
@@ -116,6 +127,10 @@ class MazeSimulation(PoissonSession):
             axis=1,
         ).astype(np.float32)  # (trial, 6, time)
         w = rng.normal(size=(cfg.n_neurons, 6))
+        if cfg.speed_drive > 0:  # drawn after the rest, so the default simulation is unchanged
+            vigour = cfg.speed_drive * (self.speed_factor[:, None] - 1) / cfg.speed_jitter * lead  # (trial, time)
+            self.latents = np.concatenate([self.latents, vigour[:, None].astype(np.float32)], 1)  # (trial, 7, time)
+            w = np.concatenate([w, rng.normal(size=(cfg.n_neurons, 1))], 1)
         self.weights = cfg.gain * w / np.linalg.norm(w, axis=1, keepdims=True)
         self.bias = np.log(cfg.base_rate_hz * cfg.bin_s)
         self.trial_starts = np.arange(n) * cfg.trial_s
