@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -41,11 +42,15 @@ from nwb_ldns import metrics as M
 from nwb_ldns.artifacts import load_model
 from nwb_ldns.config import DataSpec, GnocchiConfig, TrainConfig
 from nwb_ldns.dataset import SpikeDataset, load_dataset
+from nwb_ldns.evaluate import evaluate
 from nwb_ldns.fit import fit
 from nwb_ldns.generate import generate
+from nwb_ldns.io.nwbfile import write_nwbfile
+from nwb_ldns.io.synthetic import synthetic_nwbfile
 from nwb_ldns.models.static_vae import StaticVAE
 from nwb_ldns.training import Stage, train
 
+RATIO_KEYS = ("kl_population_count", "rmse_pairwise_correlation", "rmse_mean_isi", "rmse_std_isi")
 SPEC = DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0), behavior=("hand_vel",), behavior_lag_ms=100.0)
 
 
@@ -148,6 +153,14 @@ def main() -> None:
     ap.add_argument("--withhold", type=int, default=2, help="target id withheld from training (sim:maze: 8 targets)")
     ap.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 4.0], help="code guidance weights")
     ap.add_argument("--cond-drop", type=float, default=None, help="code dropout in training (default: the config's)")
+    ap.add_argument("--prediction", default=None, help="GNOCCHI's denoiser target: epsilon (default) or v")
+    ap.add_argument(
+        "--parts",
+        nargs="+",
+        default=["fresh", "withheld", "unconditional"],
+        help="what to run besides the code quality: fresh, withheld, unconditional",
+    )
+    ap.add_argument("--n-synthetic", type=int, default=500, help="unconditional samples per model")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -158,7 +171,7 @@ def main() -> None:
         "ae_train": {"epochs": args.epochs_ae},
         "autoencoder": {"beta": args.beta, "td_beta": args.td_beta},
         "diffusion_train": {"epochs": args.epochs_diffusion},
-        "diffusion": {"cond_drop": args.cond_drop},
+        "diffusion": {"cond_drop": args.cond_drop, "prediction": args.prediction},
     }
     data = load_dataset(source, SPEC)
     f = factors(data)
@@ -179,12 +192,18 @@ def main() -> None:
         out["diffusion_space"] = diffusion_space(source, data, model)
     out["gnocchi"] = code_quality(model.codes(counts), f)
     out["vae"] = code_quality(vae_codes(vae, model, counts), f)
+    out["ldns_latent_mean"] = code_quality(model.encode(counts)[0].mean(-1), f)  # the autoencoder's latents, per trial
     print(json.dumps(out, indent=1), flush=True)
+    if "unconditional" in args.parts:
+        out["unconditional"] = unconditional(args, source, data, model, overrides)
+        print(json.dumps(out["unconditional"], indent=1), flush=True)
 
     onset = int(round(0.25 / data.bin_s))  # window starts 250 ms before movement onset
     window = slice(onset, onset + int(round(0.3 / data.bin_s)))
 
     # 3: do the codes control generation from fresh noise?
+    if "fresh" not in args.parts and "withheld" not in args.parts:
+        return finish(args, out)
     train, test = data.select("train"), data.select("test")
     ang = {s: factors(d)["angle"] for s, d in (("train", train), ("test", test))}
     dec_all, _ = M.ridge_fit(
@@ -208,6 +227,8 @@ def main() -> None:
         syn = generate(model, codes=test_codes, seed=1, guidance=w)
         out["fresh_noise"][f"gnocchi_w{w:g}_deg"] = angle_error(syn.rates, ang["test"])
     print(json.dumps(out["fresh_noise"], indent=1), flush=True)
+    if "withheld" not in args.parts:
+        return finish(args, out)
 
     # 4: held-out direction
     withheld = f["target"] == args.withhold
@@ -250,8 +271,43 @@ def main() -> None:
     trained = np.unique(np.round(f["angle"][~withheld], 6))
     out["nearest_trained_direction_deg"] = float(np.degrees(np.abs(np.angle(np.exp(1j * (trained - theta))))).min())
     out["withheld_angle_deg"] = float(np.degrees(theta))
+    finish(args, out)
+
+
+def finish(args, out: dict) -> None:
     (args.out / "results.json").write_text(json.dumps(out, indent=1))
     print_table(out)
+
+
+def unconditional(args, source: str, data: SpikeDataset, model, overrides: dict) -> dict:
+    """Ratios to the half-vs-half floor (KL, corr, mean ISI, std ISI) of GNOCCHI samples with codes
+    from the code prior and from N(0, I), and of LDNS samples of the same data and autoencoder settings."""
+    ldns_dir = args.out / "ldns"
+    if not (ldns_dir / "config.json").exists():
+        o = {k: v for k, v in overrides.items() if k not in ("gnocchi", "diffusion")}
+        fit(data, ldns_dir, preset=args.preset, overrides=o, device="auto")
+    ldns = load_model(ldns_dir, device="auto")
+    n = args.n_synthetic
+    draws = {
+        "gnocchi_code_prior": (model, args.out / "gnocchi", {}),
+        "gnocchi_n01_codes": (
+            model,
+            args.out / "gnocchi",
+            {"codes": np.random.default_rng(0).normal(size=(n, model.code_dim))},
+        ),
+        "ldns": (ldns, ldns_dir, {}),
+    }
+    res = {}
+    for name, (m, d, kw) in draws.items():
+        syn = generate(m, n_trials=None if kw else n, seed=1, **kw)
+        path = args.out / f"synthetic-{name}.nwb"
+        write_nwbfile(synthetic_nwbfile(m, syn), path, overwrite=True)
+        report = args.out / f"report-{name}"
+        shutil.rmtree(report, ignore_errors=True)
+        met = evaluate(source, path, report, model_dir=d, n_boot=5)
+        res[name] = {k: met[k]["mean"] / met["half_vs_half"][k]["mean"] for k in RATIO_KEYS}
+        res[name]["rate_ratio_median"] = met.get("rate_ratio", {}).get("median")
+    return res
 
 
 def print_table(r: dict) -> None:
@@ -260,11 +316,19 @@ def print_table(r: dict) -> None:
         "decoded angle error |"
     )
     print("|---|---|---|---|---|")
-    for name in ("gnocchi", "vae"):
-        x = r[name]
+    labels = {"gnocchi": "GNOCCHI", "vae": "static VAE", "ldns_latent_mean": "LDNS latents, trial mean"}
+    for name, label in labels.items():
+        x = r.get(name)
+        if x is None:
+            continue
         print(
-            f"| {'GNOCCHI' if name == 'gnocchi' else 'static VAE'} ({r['code_dim']}-d) | {x['r2_angle']:.3f} | "
+            f"| {label} ({r['code_dim'] if name != 'ldns_latent_mean' else 'latent'}-d) | {x['r2_angle']:.3f} | "
             f"{x['r2_peak_speed']:.3f} | {x['mig']:.3f} | {x.get('withheld_angle_error_deg', float('nan')):.1f} deg |"
+        )
+    for name, x in r.get("unconditional", {}).items():
+        print(
+            f"unconditional {name}: " + " / ".join(f"{x[k]:.1f}x" for k in RATIO_KEYS) + f" the floor (KL / corr / "
+            f"mean ISI / std ISI), rate ratio {x['rate_ratio_median']}"
         )
     fresh = r.get("fresh_noise", {})
     if fresh:
@@ -273,13 +337,15 @@ def print_table(r: dict) -> None:
             f"\nfresh noise, codes of {fresh['n_test']} held-out trials: decoded angle error (deg) GNOCCHI {ws}; "
             f"VAE {fresh['vae_deg']:.1f}; the decoder on the real trials {fresh['decoder_on_real_test_deg']:.1f}"
         )
-        byg = r["gnocchi"].get("withheld_by_guidance_deg", {})
+    byg = r["gnocchi"].get("withheld_by_guidance_deg", {})
+    if byg:
         print("withheld direction by guidance (deg): " + ", ".join(f"w {k}: {v:.1f}" for k, v in byg.items()))
-    print(
-        f"\nwithheld direction {r['withheld_angle_deg']:.0f} deg; the decoder's error on real withheld trials "
-        f"{r['decoder_error_on_real_withheld_deg']:.1f} deg; nearest trained direction "
-        f"{r['nearest_trained_direction_deg']:.0f} deg away"
-    )
+    if "withheld_angle_deg" in r:
+        print(
+            f"\nwithheld direction {r['withheld_angle_deg']:.0f} deg; the decoder's error on real withheld trials "
+            f"{r['decoder_error_on_real_withheld_deg']:.1f} deg; nearest trained direction "
+            f"{r['nearest_trained_direction_deg']:.0f} deg away"
+        )
     if "diffusion_space" in r:
         d = r["diffusion_space"]
         print(

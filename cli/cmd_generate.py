@@ -93,6 +93,20 @@ from .options import (
     help="GNOCCHI: sweep code dimension DIM (from --code's first row, else zeros) with the noise fixed.",
 )
 @click.option(
+    "--from-trial",
+    default=None,
+    metavar="ID",
+    help="GNOCCHI, with --traverse and --real: traverse around this real trial: its code, and the x_T "
+    "that DDIM inversion maps back to it (InfoDiffusion's protocol).",
+)
+@click.option(
+    "--real",
+    "real_source",
+    default=None,
+    metavar="SOURCE",
+    help="The recording --from-trial's trial comes from (binned with the model's data spec).",
+)
+@click.option(
     "--range",
     "code_range",
     nargs=2,
@@ -144,6 +158,8 @@ def generate_cmd(
     eta,
     codes,
     traverse,
+    from_trial,
+    real_source,
     code_range,
     points,
     batch_size,
@@ -165,6 +181,7 @@ def generate_cmd(
       nwb-ldns generate --model lorenz-model -o synth.nwb --n-trials 100
       nwb-ldns generate -o synth.nwb --condition velocity.npy --length 140
       nwb-ldns generate --model gnocchi-model -o sweep.nwb --traverse 0 --range -1.5 1.5 --points 11
+      nwb-ldns generate --model gnocchi-model -o t.nwb --traverse 0 --from-trial 12 --real "sim:maze"
     """
     import numpy as np
 
@@ -184,11 +201,33 @@ def generate_cmd(
     model = load_model(model_dir, device=device, require=require)
     if compile_:
         model.compile()
-    if traverse is not None:
+    noise = None
+    if (from_trial is None) != (real_source is None) or (from_trial is not None and traverse is None):
+        raise click.UsageError("--from-trial and --real go together, with --traverse DIM")
+    if traverse is not None and not model.code_dim:
+        raise NwbLdnsError("--traverse needs a model fitted with --method gnocchi")
+    if from_trial is not None:
+        from nwb_ldns.generate import trial_traversal
+
+        if codes is not None:
+            raise click.UsageError("--from-trial takes the trial's own code: drop --code")
+        if sampler != "ddim":
+            raise click.UsageError("--from-trial needs the ddim sampler (DDIM inversion)")
+        codes, noise = trial_traversal(
+            model,
+            real_source,
+            from_trial,
+            traverse,
+            code_range[0],
+            code_range[1],
+            points,
+            steps=ddim_steps,
+            progress=not ctx.obj["quiet"],
+        )
+        n_trials = None
+    elif traverse is not None:
         from nwb_ldns.generate import traverse_codes
 
-        if not model.code_dim:
-            raise NwbLdnsError("--traverse needs a model fitted with --method gnocchi")
         base = (
             np.zeros(model.code_dim)
             if codes is None
@@ -220,6 +259,7 @@ def generate_cmd(
         steps=ddim_steps,
         eta=eta,
         codes=codes,
-        fixed_noise=traverse is not None,
+        fixed_noise=traverse is not None and noise is None,
+        noise=noise,
     )
     click.echo(f"{n} synthetic trials x {n_bins} bins x {n_units} units -> {output}")

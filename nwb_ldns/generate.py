@@ -395,3 +395,46 @@ def traverse_codes(base: np.ndarray, dim: int, lo: float, hi: float, steps: int)
     out = np.repeat(base[None], steps, axis=0)
     out[:, dim] = np.linspace(lo, hi, steps, dtype=np.float32)
     return out
+
+
+def trial_traversal(
+    model: LdnsModel,
+    source: str,
+    trial_id,
+    dim: int,
+    lo: float,
+    hi: float,
+    points: int,
+    *,
+    steps: int = 50,
+    progress: bool = False,
+    **source_options,
+) -> tuple[np.ndarray, np.ndarray]:
+    """InfoDiffusion's traversal around a real trial: its code with dimension ``dim`` swept from
+    ``lo`` to ``hi`` (``points`` values), and the x_T that DDIM inversion (``steps`` steps, the
+    trial's own code fixed) maps back to the trial's latents.
+
+    ``source`` is binned with the model's data spec and its units matched to the model's, as
+    ``encode`` does; ``trial_id`` is a trial id of that binned source (an alignment window).
+    Generating from the returned codes and noise (``generate(model, codes=codes, noise=noise,
+    steps=steps)``) reproduces the trial where the sweep passes its own value and changes only
+    what the code dimension changes elsewhere.
+
+    Returns
+    -------
+    codes (points, code_dim), noise (1, latent_dim, n_bins)
+    """
+    from .encode import encode_source
+
+    if not model.code_dim:
+        raise NwbLdnsError("a traversal from a trial needs a model fitted with `method` gnocchi")
+    ds = encode_source(model, source, progress=progress, **source_options).dataset
+    ids = [str(t) for t in ds.trial_ids]
+    if str(trial_id) not in ids:
+        shown = ", ".join(ids[:8]) + (" ..." if len(ids) > 8 else "")
+        raise NwbLdnsError(f"trial {trial_id} is not among the {len(ids)} trials of {source} ({shown})")
+    i = ids.index(str(trial_id))
+    if ds.lengths[i] < ds.n_bins:
+        raise NwbLdnsError(f"trial {trial_id} is shorter than the window ({ds.lengths[i]} of {ds.n_bins} bins)")
+    codes, noise = model.invert(ds.counts_bct()[i : i + 1], steps=steps)  # (1, K), (1, D, L)
+    return traverse_codes(codes[0], dim, lo, hi, points), noise

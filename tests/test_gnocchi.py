@@ -201,6 +201,21 @@ def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):
     assert json.loads(sweep.attrs["generation"])["fixed_noise"] is True
     p = run("generate", "--model", m, "-o", tmp_path / "bad.nwb", "--traverse", 7, ok=False)
     assert "dimensions 0..2" in error_line(p)
+    # around a real trial (InfoDiffusion): its code and inverted x_T; the sweep's middle passes its own code
+    trial = ds["trial"].values[4]
+    own = float(ds["code"].values[4, 1])
+    args = ("--traverse", 1, "--range", own - 0.5, own + 0.5, "--points", 3, "--ddim-steps", 100, "-q")
+    run("generate", "--model", m, "-o", tmp_path / "r.nwb", "--from-trial", trial, "--real", MAZE, *args)
+    around = open_latents(tmp_path / "r.nwb")
+    np.testing.assert_allclose(around["code"].values[:, 1], [own - 0.5, own, own + 0.5], rtol=1e-5)
+    np.testing.assert_allclose(around["code"].values[:, [0, 2]], ds["code"].values[[4] * 3][:, [0, 2]], rtol=1e-5)
+    z = ds["latents"].values[4]  # the trial's encoded latents (latent, time)
+    err = np.abs(around["latents"].values[1] - z).max()  # the regenerated trial (what the code moves: above)
+    assert err < 0.05 * np.abs(z).max()
+    p = run("generate", "--model", m, "-o", tmp_path / "x.nwb", "--from-trial", 99999, "--real", MAZE, *args, ok=False)
+    assert "trial 99999 is not among the 80 trials" in error_line(p)
+    p = run("generate", "--model", m, "-o", tmp_path / "x.nwb", "--from-trial", trial, "--traverse", 1, ok=False)
+    assert "--from-trial and --real go together" in p.stderr
 
 
 def test_code_with_an_ldns_model_is_a_clear_error(tmp_path):
