@@ -82,7 +82,7 @@ def fit_vae(model, data: SpikeDataset, *, epochs: int, config: GnocchiConfig, se
     stage = Stage(
         name="vae",
         model=vae,
-        config=TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, warmup_epochs=2, seed=seed, checkpoint_every=10**6),
+        config=TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, warmup=0.05, seed=seed),
         train=latents("train"),
         val=latents("val"),
         loss_fn=lambda m, b, r: m.loss(b["z"], r, reduction="trial"),
