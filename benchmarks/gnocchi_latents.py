@@ -1,6 +1,6 @@
 """GNOCCHI's codes against a static-latent VAE's, on sim:maze (or an MC_Maze-layout file).
 
-Protocol (issue 6; REFERENCE.md section 2):
+Protocol (REFERENCE.md section 2):
 
 0. (sim:maze) Which space to diffuse in: R^2 of the autoencoder's rates and of smoothed counts
    against the simulation's true rates.
@@ -8,7 +8,8 @@ Protocol (issue 6; REFERENCE.md section 2):
    per-trial latent has the code's size (``nwb_ldns.models.static_vae``).
 2. Per-trial codes (GNOCCHI: the code encoder; VAE: the posterior mean) of every trial:
    5-fold cross-validated ridge R^2 to the reach angle (cos, sin) and to the peak speed, and the
-   mutual information gap (MIG) against the discretised factors (target, peak speed).
+   mutual information gap (MIG) against the discretised factors (target, peak speed), and DCI
+   disentanglement (linear importances; the angle as [cos, sin]).
 3. Codes control generation: trials generated from fresh noise with the codes of the held-out
    (test) real trials, at each ``--guidance`` weight (classifier-free guidance by the code), read
    by a ridge decoder fitted on the training trials' autoencoder rates (mean over 0-300 ms after
@@ -21,9 +22,16 @@ Protocol (issue 6; REFERENCE.md section 2):
    autoencoder rates, mean over 0-300 ms after movement onset). Reported: the angular error to the withheld direction,
    beside the decoder's own error on real withheld trials and the distance to the nearest
    trained direction (what copying a neighbour would give). GNOCCHI at each ``--guidance``.
+5. Unconditional samples: GNOCCHI with codes from its code prior and from N(0, I), and LDNS
+   fitted on the same data with the same autoencoder settings, each scored by ``evaluate``:
+   ratios to the half-vs-half floor.
+
+``--source "sim:maze?n_trials=2000&speed_jitter=0.5&speed_drive=1"`` makes the peak speed a
+second strong factor (see ``nwb_ldns.sim.maze``) for the disentanglement scores.
 
 Usage:
   python benchmarks/gnocchi_latents.py --out /tmp/gnocchi            # sim:maze, quick preset
+  python benchmarks/gnocchi_latents.py --out /tmp/g0 --cond-drop 0 --parts fresh   # without code dropout
   python benchmarks/gnocchi_latents.py --source mc_maze.nwb --out runs/g --preset paper
 """
 
@@ -135,6 +143,7 @@ def code_quality(codes: np.ndarray, f: dict) -> dict[str, float]:
         "r2_angle": M.cross_validated_r2(codes, np.stack([np.cos(f["angle"]), np.sin(f["angle"])], 1)),
         "r2_peak_speed": M.cross_validated_r2(codes, f["speed"]),
         "mig": M.mig(codes, np.stack([f["target"], f["speed"]], 1).astype(float), bins=20),
+        "dci": M.dci_disentanglement(codes, [np.stack([np.cos(f["angle"]), np.sin(f["angle"])], 1), f["speed"]]),
     }
 
 
@@ -312,10 +321,10 @@ def unconditional(args, source: str, data: SpikeDataset, model, overrides: dict)
 
 def print_table(r: dict) -> None:
     print(
-        "| codes | R^2 reach angle (cos, sin) | R^2 peak speed | MIG (target, speed) | withheld direction: "
-        "decoded angle error |"
+        "| codes | R^2 reach angle (cos, sin) | R^2 peak speed | MIG (target, speed) | DCI disentanglement | "
+        "withheld direction: decoded angle error |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     labels = {"gnocchi": "GNOCCHI", "vae": "static VAE", "ldns_latent_mean": "LDNS latents, trial mean"}
     for name, label in labels.items():
         x = r.get(name)
@@ -323,7 +332,8 @@ def print_table(r: dict) -> None:
             continue
         print(
             f"| {label} ({r['code_dim'] if name != 'ldns_latent_mean' else 'latent'}-d) | {x['r2_angle']:.3f} | "
-            f"{x['r2_peak_speed']:.3f} | {x['mig']:.3f} | {x.get('withheld_angle_error_deg', float('nan')):.1f} deg |"
+            f"{x['r2_peak_speed']:.3f} | {x['mig']:.3f} | {x['dci']:.3f} | "
+            f"{x.get('withheld_angle_error_deg', float('nan')):.1f} deg |"
         )
     for name, x in r.get("unconditional", {}).items():
         print(

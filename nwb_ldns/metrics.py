@@ -332,6 +332,34 @@ def mig(codes: np.ndarray, factors: np.ndarray, *, bins: int = 20) -> float:
     return float(np.mean(gaps)) if gaps else float("nan")
 
 
+def dci_disentanglement(codes: np.ndarray, factors: list[np.ndarray]) -> float:
+    """DCI disentanglement (Eastwood & Williams 2018) with linear importances.
+
+    Each factor (n,) or (n, k) (e.g. a reach angle as [cos, sin]) is predicted from the
+    standardised codes by ridge regression; code dimension j's importance for the factor is the
+    sum of its absolute weights over the factor's standardised columns. A dimension's
+    disentanglement is 1 minus the entropy (base = number of factors) of its importances
+    normalised over factors; the score is their mean weighted by each dimension's share of all
+    importance: 1 when every dimension serves one factor, 0 when each serves all equally.
+    """
+    x = np.asarray(codes, dtype=np.float64)
+    x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
+    if len(factors) < 2:
+        raise ValueError("disentanglement needs at least two factors")
+    imp = []
+    for f in factors:
+        y = np.asarray(f, dtype=np.float64).reshape(len(x), -1)
+        y = (y - y.mean(0)) / np.where(y.std(0) > 0, y.std(0), 1.0)
+        w, _ = ridge_fit(x, y)  # (code_dim + 1, k), the last row the intercept
+        imp.append(np.abs(w[: x.shape[1]]).sum(1))  # (code_dim,)
+    r = np.stack(imp, 1)  # (code_dim, n_factors)
+    total = r.sum(1)
+    p = r / np.where(total > 0, total, 1.0)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log(p), 0.0).sum(1) / np.log(len(factors))
+    return float(((1 - h) * total).sum() / total.sum()) if total.sum() > 0 else float("nan")
+
+
 def cross_validated_r2(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0) -> float:
     """R^2 of ridge predictions of ``y`` from ``x`` on held-out folds (alpha chosen inside each fold)."""
     x = np.asarray(x, dtype=np.float64)

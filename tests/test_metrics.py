@@ -172,3 +172,25 @@ def test_the_metrics_table_drives_set_metrics():
     assert vals["kl_population_count"] == M.population_count_kl(a, b)
     assert M.set_metrics(a, a, 0.005)["rmse_firing_rate"] == 0.0
     assert len(M.BY_NAME) == len(M.METRICS)  # one row per name
+
+
+def test_dci_disentanglement_separated_mixed_and_by_hand():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=500), rng.normal(size=500)
+    noise = 0.05 * rng.normal(size=(500, 3))
+    separated = np.stack([a, b, rng.normal(size=500)], 1) + noise  # one factor per dimension, one unused
+    mixed = np.stack([a + b, a - b, rng.normal(size=500)], 1) + noise  # every used dimension serves both
+    assert M.dci_disentanglement(separated, [a, b]) > 0.95
+    assert M.dci_disentanglement(mixed, [a, b]) < 0.1
+    # by hand: codes c0 = a, c1 = (a + 3b) / sqrt(10); then a = c0 and b = (sqrt(10) c1 - c0) / 3, so the
+    # importances (code dim x factor) are [[1, 1/3], [0, sqrt(10)/3]]: dim 1 serves b alone (D = 1),
+    # dim 0 serves a and b at 3:1 (D = 1 - H(3/4, 1/4) in bits)
+    codes = np.stack([a, (a + 3 * b) / np.sqrt(10)], 1)
+    imp = np.array([[1.0, 1 / 3], [0.0, np.sqrt(10) / 3]])
+    d = np.array([1 + 0.75 * np.log2(0.75) + 0.25 * np.log2(0.25), 1.0])
+    expected = (d * imp.sum(1)).sum() / imp.sum()
+    assert M.dci_disentanglement(codes, [a, b]) == pytest.approx(expected, abs=0.02)
+    # a circular factor as [cos, sin] columns counts as one factor
+    ang = rng.uniform(-np.pi, np.pi, 500)
+    circ = np.stack([np.cos(ang), np.sin(ang), b], 1) + noise
+    assert M.dci_disentanglement(circ, [np.stack([np.cos(ang), np.sin(ang)], 1), b]) > 0.95
