@@ -134,6 +134,7 @@ def main() -> None:
     ap.add_argument("--n-synthetic", type=int, default=500)
     ap.add_argument("--only", nargs="*", default=None, help="run only these variants")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ddim-steps", type=int, default=None, help="sampling steps (default: generate's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -195,7 +196,8 @@ def main() -> None:
         if condition is None:  # Pearson r on as many samples as held-out real trials: r's own noise falls with n
             n = max(n, len(heldout))
         t = time.perf_counter()
-        syn = generate(m, n_trials=n, condition=values, observation=observation, seed=1, progress=True)
+        steps = {} if args.ddim_steps is None else {"steps": args.ddim_steps}
+        syn = generate(m, n_trials=n, condition=values, observation=observation, seed=1, progress=True, **steps)
         gen_s = time.perf_counter() - t
         path = args.out / f"synthetic-{slug}.nwb"
         write_nwbfile(synthetic_nwbfile(m, head(syn, args.n_synthetic)), path, overwrite=True)
