@@ -125,6 +125,13 @@ _AE = AutoencoderConfig()  # help texts quote its defaults
     "--schedule", type=click.Choice(["linear", "cosine"]), default=None, help="Noise schedule (default linear)."
 )
 @click.option(
+    "--cond-drop",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=None,
+    help="Fraction of training trials whose condition (or GNOCCHI code) is dropped, so that generate "
+    "--guidance can weigh it (default 0.1 for conditions, 0 for GNOCCHI codes).",
+)
+@click.option(
     "--stage",
     type=STAGE,
     default="all",
@@ -165,6 +172,7 @@ def fit_cmd(
     causal,
     prediction,
     schedule,
+    cond_drop,
     stage,
     device,
     seed,
@@ -227,7 +235,7 @@ def fit_cmd(
         },
         "denoiser": {"hidden": denoiser_hidden},
         "gnocchi": {"code_dim": code_dim},
-        "diffusion": {"prediction": prediction, "schedule": schedule},
+        "diffusion": {"prediction": prediction, "schedule": schedule, "cond_drop": cond_drop},
         "ae_train": {"epochs": epochs_ae, **bs},
         "diffusion_train": {"epochs": epochs_diffusion, **bs},
         "history_train": {"epochs": epochs_history, **bs},

@@ -139,8 +139,11 @@ def build_configs(
         cond_dim=2 if cond.kind == "angle" else 1 if cond.kind == "column" else 0,
         series_dim=cond.channels if cond.series else 0,
     )
-    # the quick preset's v targets were measured for LDNS; GNOCCHI keeps the paper's epsilon until measured
-    preset_diffusion = p.get("diffusion", {}) if method == "ldns" else {}
+    # the quick preset's v targets were measured for LDNS; GNOCCHI keeps the paper's epsilon until measured.
+    # GNOCCHI drops no codes unless asked: on the two-factor sim:maze (docs/benchmarks.md) code dropout 0.1
+    # made samples follow their codes less at guidance 1 (fresh noise 13.8 deg vs 11.1; withheld direction
+    # 22.9 deg vs 9.5) and guidance 2-4 only bought that back (12.1-11.9 deg; 9.3-8.2 deg)
+    preset_diffusion = p.get("diffusion", {}) if method == "ldns" else {"cond_drop": 0.0}
     diff = DiffusionConfig(**{**preset_diffusion, **o.get("diffusion", {})})
     out = {"autoencoder": ae.to_dict(), "denoiser": den.to_dict(), "diffusion": diff.to_dict()}
     if method == "gnocchi":

@@ -158,9 +158,12 @@ def test_angle_conditioned_fit_and_guidance(maze_h5, tmp_path):
         1,
         "--stage",
         "autoencoder",
+        "--cond-drop",
+        0.25,
         *TINY,
     )
-    assert json.loads((m / "config.json").read_text())["stages"].keys() == {"autoencoder"}
+    cfg = json.loads((m / "config.json").read_text())
+    assert cfg["stages"].keys() == {"autoencoder"} and cfg["configs"]["diffusion"]["cond_drop"] == 0.25
     run(
         "fit",
         path,

@@ -23,10 +23,13 @@ from nwb_ldns.models.infodiffusion import mmd_rbf
 torch.set_num_threads(1)
 MAZE = "sim:maze?n_trials=80&n_neurons=12"
 ALIGN = MAZE_WINDOW
-TINY = tiny(
-    diffusion_train={"epochs": 2, "batch_size": 32, "lr": 2e-3},
-    gnocchi={"code_dim": 2, "encoder_hidden": 16, "encoder_state_size": 4},
-)
+TINY = {
+    **tiny(
+        diffusion_train={"epochs": 2, "batch_size": 32, "lr": 2e-3},
+        gnocchi={"code_dim": 2, "encoder_hidden": 16, "encoder_state_size": 4},
+    ),
+    "diffusion": {"cond_drop": 0.1},  # codes dropped in training (not the GNOCCHI default), so guidance is tested
+}
 
 
 def test_mmd_by_hand_and_against_the_gaussian_closed_form():
@@ -174,6 +177,12 @@ def test_fit_encode_generate_with_codes_through_the_cli(tmp_path):
     ds = open_latents(tmp_path / "e.nwb.zarr")
     assert ds["code"].shape == (80, 3)
     np.save(tmp_path / "codes.npy", ds["code"].values[:5])
+    cfg = json.loads((m / "config.json").read_text())["configs"]
+    assert cfg["diffusion"]["cond_drop"] == 0.0 and not cfg["denoiser"]["null_code"]  # GNOCCHI drops no codes
+    p = run(
+        "generate", "--model", m, "-o", tmp_path / "g.nwb", "--code", tmp_path / "codes.npy", "--guidance", 2, ok=False
+    )
+    assert "without code dropout" in error_line(p) and not (tmp_path / "g.nwb").exists()
     run("generate", "--model", m, "-o", tmp_path / "s.nwb", "--code", tmp_path / "codes.npy", "-q")
     out = open_latents(tmp_path / "s.nwb")
     np.testing.assert_allclose(out["code"].values, ds["code"].values[:5], rtol=1e-6)
