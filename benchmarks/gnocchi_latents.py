@@ -170,6 +170,12 @@ def main() -> None:
         help="what to run besides the code quality: fresh, withheld, unconditional",
     )
     ap.add_argument("--n-synthetic", type=int, default=500, help="unconditional samples per model")
+    ap.add_argument(
+        "--ae-defaults",
+        action="store_true",
+        help="the autoencoder as fit's defaults train it (by steps, no latent penalties) instead of "
+        "--epochs-ae/--beta/--td-beta",
+    )
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -182,6 +188,8 @@ def main() -> None:
         "diffusion_train": {"epochs": args.epochs_diffusion},
         "diffusion": {"cond_drop": args.cond_drop, "prediction": args.prediction},
     }
+    if args.ae_defaults:
+        overrides["ae_train"], overrides["autoencoder"] = {}, {}
     data = load_dataset(source, SPEC)
     f = factors(data)
     out: dict = {"source": source, "code_dim": args.code_dim, "preset": args.preset, "n_trials": data.n_trials}
