@@ -63,10 +63,14 @@ def encode(model: LdnsModel, dataset: SpikeDataset, *, batch_size: int = 256) ->
     return Encoded(dataset=ds, latents=latents, rates=rates, codes=codes)
 
 
+def load_for_model(model: LdnsModel, source: str, *, progress: bool = False, **source_options) -> SpikeDataset:
+    """``source`` binned with the model's data spec (bin width, alignment, window), its units the model's."""
+    spec = dataclasses.replace(model.spec, behavior=())  # behaviour is not needed to encode
+    return match_units(model, load_dataset(source, spec, progress=progress, drop_empty_units=False, **source_options))
+
+
 def encode_source(
     model: LdnsModel, source: str, *, batch_size: int = 256, progress: bool = False, **source_options
 ) -> Encoded:
     """Bin ``source`` with the model's data spec (bin width, alignment, window, units) and encode it."""
-    spec = dataclasses.replace(model.spec, behavior=())  # behaviour is not needed to encode
-    dataset = load_dataset(source, spec, progress=progress, drop_empty_units=False, **source_options)
-    return encode(model, dataset, batch_size=batch_size)
+    return encode(model, load_for_model(model, source, progress=progress, **source_options), batch_size=batch_size)

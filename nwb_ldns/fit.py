@@ -416,11 +416,7 @@ def _train_diffusion_stage(
     def val_fn(m, b, r):
         return _sum_count(loss_fn(m, b, r))
 
-    val = batches["val"]
-    n_val = next(iter(val.values())).shape[0] if val else 0
-    if 0 < n_val < DIFFUSION_VAL_ROWS:
-        reps = math.ceil(DIFFUSION_VAL_ROWS / n_val)
-        val = {k: v.repeat(reps, *([1] * (v.ndim - 1))) for k, v in val.items()}
+    val = _repeated(batches["val"])
     stage = Stage(
         name="diffusion",
         model=net,
@@ -487,6 +483,16 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, d
     )
 
 
+def _repeated(val: dict) -> dict:
+    """A validation split under ``DIFFUSION_VAL_ROWS`` rows, repeated to reach it: each copy draws its own
+    noise levels, so comparisons between validations are steadier."""
+    n_val = next(iter(val.values())).shape[0] if val else 0
+    if not 0 < n_val < DIFFUSION_VAL_ROWS:
+        return val
+    reps = math.ceil(DIFFUSION_VAL_ROWS / n_val)
+    return {k: v.repeat(reps, *([1] * (v.ndim - 1))) for k, v in val.items()}
+
+
 @torch.no_grad()
 def _codes(encoder, batch: dict, size: int = 256) -> torch.Tensor:
     """The encoder's codes (n, K) of a batch of z-scored latents (and masks), in pieces."""
@@ -527,8 +533,7 @@ def fit_code_prior(
             train_codes.std(0).clamp(min=1e-3) if len(train_codes) > 1 else torch.ones_like(prior.code_std)
         )
     gd = GaussianDiffusion(prior.diffusion)
-    val = val_codes if len(val_codes) else train_codes
-    val = val.repeat(math.ceil(DIFFUSION_VAL_ROWS / len(val)), 1)  # a small split, repeated: steadier comparisons
+    val = _repeated({"c": (val_codes if len(val_codes) else train_codes).to(device)})
 
     def loss_fn(m, b, r):
         return gd.loss(m, m.standardise(b["c"]), rng=r, reduction="trial")
@@ -538,7 +543,7 @@ def fit_code_prior(
         model=prior,
         config=TrainConfig(steps=config.prior_steps, patience=20, batch_size=256, lr=1e-3, ema_decay=0.99, seed=seed),
         train={"c": train_codes.to(device)},
-        val={"c": val.to(device)},
+        val=val,
         loss_fn=loss_fn,
         val_fn=lambda m, b, r: _sum_count(loss_fn(m, b, r)),
         select="best",

@@ -424,11 +424,11 @@ def trial_traversal(
     -------
     codes (points, code_dim), noise (1, latent_dim, n_bins)
     """
-    from .encode import encode_source
+    from .encode import load_for_model
 
     if not model.code_dim:
         raise NwbLdnsError("a traversal from a trial needs a model fitted with `method` gnocchi")
-    ds = encode_source(model, source, progress=progress, **source_options).dataset
+    ds = load_for_model(model, source, progress=progress, **source_options)
     ids = [str(t) for t in ds.trial_ids]
     if str(trial_id) not in ids:
         shown = ", ".join(ids[:8]) + (" ..." if len(ids) > 8 else "")
