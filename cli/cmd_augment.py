@@ -45,10 +45,10 @@ from .options import (
 @click.option(
     "--time-budget",
     type=Duration(),
-    default="2m",
-    show_default=True,
+    default=None,
     metavar="DURATION",
-    help="Wall-clock limit of each fit.",
+    help="Wall-clock limit of each fit, e.g. 2m (default: none; each fit stops when validation stops "
+    "improving, as `fit` does).",
 )
 @preset_option("Of each fit. ")
 @device_option
@@ -92,12 +92,12 @@ def augment_cmd(
         progress=not quiet,
         source=source,
     )
-    click.echo(f"{'decoder':8} {'N':>6} {'ratio':>6} {'R2 real':>16} {'R2 + synthetic':>16} {'gain [95% CI]':>26}")
+    click.echo(f"{'decoder':8} {'N':>6} {'ratio':>6} {'R2 real':>16} {'R2 + synthetic':>16} {'gain [95% CI]':>26}  verdict; R2 synthetic vs condition")
     for r in m["rows"]:
         real, aug, (lo, hi) = r["r2_real"], r["r2_augmented"], r["gain_ci95"]
         click.echo(
             f"{r['decoder']:8} {r['n_train']:>6} {r['ratio']:>6g} {real['mean']:>8.3f} +- {real['sd']:<5.3f} "
             f"{aug['mean']:>8.3f} +- {aug['sd']:<5.3f} {r['gain']['mean']:>+8.3f} [{lo:+.3f}, {hi:+.3f}]  "
-            f"{r['verdict']}"
+            f"{r['verdict']}; {r['r2_synthetic_follows']['mean']:.3f}"
         )
     click.echo(f"report -> {output}/index.html")

@@ -114,7 +114,7 @@ def augment(
     ratios=(1.0,),
     repeats: int = 3,
     preset: str = "auto",
-    time_budget: float | None = 120.0,
+    time_budget: float | None = None,
     seed: int = 0,
     device: str = "auto",
     overwrite: bool = False,
@@ -131,7 +131,9 @@ def augment(
     n_train : real training-set sizes; ``"all"`` is every train and val trial
     ratios : synthetic:real ratios (M = ratio x N)
     repeats : draws of N trials (each with its own fit) per size
-    preset, time_budget, device, overrides : of each fit (``time_budget`` in seconds per fit)
+    preset, time_budget, device, overrides : of each fit (``time_budget`` in seconds per fit; None, the
+        default, trains each stage until its validation loss stops improving: a 2-minute budget left a
+        100-trial sim:maze model whose samples decoded velocity at R^2 0.13, unbudgeted 0.64 in 3 minutes)
     seed : seeds the draws of trials, the fits, the samples and the decoders
     source : how to name the data in the report
 
@@ -191,7 +193,7 @@ def augment(
                 )
                 model = load_model(model_dir, require=("autoencoder", "diffusion"))
                 real_x, real_v = counts[idx], velocity[idx]
-                run = {"n_train": n, "repeat": r, "real": {}, "augmented": {}}
+                run = {"n_train": n, "repeat": r, "follows": {}}
                 preds = {"real": {}, "augmented": {}}
                 for dec in DECODERS:
                     preds["real"][dec.name] = dec.predict(real_x, real_v, test_x, bin_s, seed + r)
@@ -199,7 +201,10 @@ def augment(
                     m = max(1, int(round(ratio * n)))
                     cond = real_v[np.arange(m) % n]  # (m, time, C): the training trials' velocities, cycled
                     syn = generate(model, condition=cond, seed=seed + 1000 * r + m)
-                    x = np.concatenate([real_x, syn.counts.astype(np.float64)])
+                    syn_x = syn.counts.astype(np.float64)  # (m, N, time)
+                    # do the samples follow their condition? ridge of the N real trials, read on the samples
+                    run["follows"][ratio] = _r2(cond, _ridge(real_x, real_v, syn_x, bin_s, seed + r))
+                    x = np.concatenate([real_x, syn_x])
                     v = np.concatenate([real_v, cond])
                     for dec in DECODERS:
                         preds["augmented"][(dec.name, ratio)] = dec.predict(x, v, test_x, bin_s, seed + r)
@@ -223,8 +228,10 @@ def augment(
 
 def _summarise(runs: list[dict], sizes: list[int], ratios: list[float], test_v: np.ndarray, seed: int) -> dict:
     """Per (decoder, N, ratio): R^2 real-only and augmented (mean, sd over repeats), the gain, its
-    paired-bootstrap 95% interval over test trials (the mean over repeats of each resample's gain)
-    and a verdict: ``helps`` / ``hurts`` when the interval excludes 0, else ``no clear effect``."""
+    paired-bootstrap 95% interval over test trials (the mean over repeats of each resample's gain),
+    a verdict: ``helps`` / ``hurts`` when the interval excludes 0, else ``no clear effect``, and how
+    well the synthetic trials follow their condition (R^2 of the velocities a ridge decoder trained
+    on the N real trials reads from them, against the velocities they were conditioned on)."""
     rng = np.random.default_rng(seed)
     boots = [rng.integers(0, len(test_v), len(test_v)) for _ in range(N_BOOT)]
     rows = []
@@ -252,6 +259,7 @@ def _summarise(runs: list[dict], sizes: list[int], ratios: list[float], test_v: 
                         "r2_real": _stat(base),
                         "r2_augmented": _stat(aug),
                         "gain": _stat(aug - base),
+                        "r2_synthetic_follows": _stat(np.array([r["follows"][ratio] for r in mine])),
                         "gain_ci95": (lo := float(np.quantile(gains, 0.025)), hi := float(np.quantile(gains, 0.975))),
                         "verdict": "helps" if lo > 0 else "hurts" if hi < 0 else "no clear effect",
                     }

@@ -407,10 +407,14 @@ def _augment_html(metrics: dict, figure: str) -> str:
         f'<td class="value">{_fmt(r["r2_real"]["mean"])} &plusmn; {_fmt(r["r2_real"]["sd"])}</td>'
         f'<td class="value">{_fmt(r["r2_augmented"]["mean"])} &plusmn; {_fmt(r["r2_augmented"]["sd"])}</td>'
         f'<td class="value">{_fmt(r["gain"]["mean"])} [{_fmt(r["gain_ci95"][0])}, {_fmt(r["gain_ci95"][1])}]</td>'
-        f"<td>{html.escape(r['verdict'])}</td></tr>"
+        f"<td>{html.escape(r['verdict'])}</td>"
+        f'<td class="value">{_fmt(r["r2_synthetic_follows"]["mean"])} &plusmn; '
+        f"{_fmt(r['r2_synthetic_follows']['sd'])}</td></tr>"
         for r in metrics["rows"]
     )
     decoders = ", ".join(f"{k}: {html.escape(v)}" for k, v in metrics["decoders"].items())
+    budget = metrics["time_budget_s"]
+    budget = "no time budget" if budget is None else f"time budget {_fmt(budget)} s"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nwb-ldns augment</title>
 <style>
@@ -422,13 +426,16 @@ td.value {{ font-family: monospace; text-align: right; }} img {{ max-width: 100%
 <p>Source: <code>{html.escape(str(metrics.get("source")))}</code>. For each N, N real trials are
 drawn from the {metrics["n_pool"]} train and val trials ({metrics["repeats"]} draws), a model
 conditioned on <code>{html.escape(metrics["behavior"])}</code> is fitted on those N alone
-(preset {html.escape(str(metrics["preset"]))}, time budget {_fmt(metrics["time_budget_s"])} s),
+(preset {html.escape(str(metrics["preset"]))}, {budget}),
 and each decoder is trained on the N real trials alone and with ratio x N synthetic trials
 conditioned on the same velocities. Scores: R² of velocity on the {metrics["n_test"]} held-out
 test trials; mean &plusmn; sd over draws; the gain's 95% interval is a paired
-bootstrap over test trials. Decoders: {decoders}.</p>
+bootstrap over test trials. Decoders: {decoders}. The last column says how closely the synthetic
+trials follow the velocities they were conditioned on: R² of what a ridge decoder trained on the
+N real trials reads from them (low values mean the model ignores its condition).</p>
 <table id="augment"><thead><tr><th>decoder</th><th>N real</th><th>synthetic : real</th><th>R² real only</th>
-<th>R² with synthetic</th><th>gain [95% CI]</th><th>verdict</th></tr></thead><tbody>
+<th>R² with synthetic</th><th>gain [95% CI]</th><th>verdict</th><th>synthetic follow condition (R²)</th>
+</tr></thead><tbody>
 {body}
 </tbody></table>
 <p>Raw numbers: <a href="metrics.json">metrics.json</a></p>

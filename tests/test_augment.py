@@ -51,6 +51,7 @@ def test_augment_writes_rows_for_every_decoder_size_and_ratio(maze, tmp_path):
     for r in m["rows"]:
         assert np.isfinite([r["r2_real"]["mean"], r["r2_augmented"]["mean"], r["gain"]["mean"]]).all()
         assert r["gain_ci95"][0] <= r["gain_ci95"][1]
+        assert np.isfinite(r["r2_synthetic_follows"]["mean"]) and r["r2_synthetic_follows"]["mean"] <= 1
         assert r["verdict"] == (
             "helps" if r["gain_ci95"][0] > 0 else "hurts" if r["gain_ci95"][1] < 0 else "no clear effect"
         )
@@ -61,6 +62,7 @@ def test_augment_writes_rows_for_every_decoder_size_and_ratio(maze, tmp_path):
     saved = json.loads((tmp_path / "aug" / "metrics.json").read_text())
     assert saved["rows"] == json.loads(json.dumps(m["rows"]))
     page = (tmp_path / "aug" / "index.html").read_text()
+    assert "synthetic follow condition" in page and "no time budget" in page
     assert (
         page.count("<tr data-decoder=") == len(m["rows"]) and (tmp_path / "aug" / "augment.png").stat().st_size > 1000
     )
