@@ -18,6 +18,7 @@ from . import artifacts, distributed
 from .artifacts import STAGES
 from .config import (
     PRESETS,
+    SMALL_DATA_AE_DROPOUT,
     SMALL_TRAIN_TRIALS,
     AutoencoderConfig,
     ConditionSpec,
@@ -128,7 +129,8 @@ def build_configs(
     p = PRESETS[preset]
     o = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in (overrides or {}).items()}
     variable = bool((dataset.lengths < dataset.n_bins).any())
-    ae = AutoencoderConfig(**{**p["autoencoder"], **o.get("autoencoder", {})})
+    small = small_data_adaptations(int((dataset.split == "train").sum()), o)
+    ae = AutoencoderConfig(**{**p["autoencoder"], **small.get("autoencoder", {}), **o.get("autoencoder", {})})
     ae = ae.replace(n_neurons=dataset.n_units)
     if variable and ae.bidirectional:
         logger.info("trials have different lengths: using a causal autoencoder")
@@ -179,13 +181,28 @@ def _data_info(dataset: SpikeDataset) -> dict:
     }
 
 
-def _small_data_guard(n_train: int, n_val: int) -> dict:
-    """Warn about a small train split; returns what is recorded in config.json under ``guard``."""
-    out = {"train_trials": n_train, "val_trials": n_val, "warnings": []}
+def small_data_adaptations(n_train: int, overrides: dict | None = None) -> dict[str, dict[str, Any]]:
+    """Config changes for a small train split (those ``overrides`` set explicitly are left alone).
+
+    Under :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS` training trials the autoencoder's coordinated
+    dropout rises to :data:`~nwb_ldns.config.SMALL_DATA_AE_DROPOUT`: with fewer trials it learns
+    to reproduce each trial's noise before it learns the shared structure.
+    """
+    if n_train >= SMALL_TRAIN_TRIALS or (overrides or {}).get("autoencoder", {}).get("dropout") is not None:
+        return {}
+    return {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
+
+
+def _small_data_guard(n_train: int, n_val: int, adapted: dict) -> dict:
+    """Warn about a small train split; returns what is recorded in config.json under ``guard``:
+    the split sizes, the warnings and ``adapted``, the config values chosen for a small split."""
+    out = {"train_trials": n_train, "val_trials": n_val, "warnings": [], "adapted": adapted}
     if n_train < SMALL_TRAIN_TRIALS:
+        chosen = "; ".join(f"{k} {kk} {vv}" for k, v in adapted.items() for kk, vv in v.items())
         out["warnings"].append(
             f"only {n_train} training trials: each stage stops when its validation loss stops improving, but "
             "expect less realistic samples than from a few hundred trials (check them with `nwb-ldns evaluate`)"
+            + (f"; regularised more for a small split: {chosen}" if chosen else "")
         )
     if n_val < 5:
         out["warnings"].append(f"only {n_val} validation trials: early stopping and model selection are noisy")
@@ -765,7 +782,9 @@ def fit(
     )
     if sweep is not None:
         fresh["latent_dim_sweep"] = sweep
-    fresh["guard"] = _small_data_guard(int((dataset.split == "train").sum()), int((dataset.split == "val").sum()))
+    n_train = int((dataset.split == "train").sum())
+    adapted = small_data_adaptations(n_train, overrides)
+    fresh["guard"] = _small_data_guard(n_train, int((dataset.split == "val").sum()), adapted)
     logger.info("%s", _plan_line(fresh["configs"], fresh["guard"]["train_trials"], fresh["guard"]["val_trials"]))
     explicit = stages is not None
     stages = tuple(stages or STAGES)

@@ -249,6 +249,9 @@ def test_fit_by_steps_within_a_time_budget(tmp_path):
     assert "warning: only 42 training trials" in p.stderr  # 60 trials, 70 % to train
     cfg = json.loads((m / "config.json").read_text())
     assert cfg["guard"]["train_trials"] == 42 and len(cfg["guard"]["warnings"]) == 1
+    # a small split is regularised more, and the fit says so and records it
+    assert cfg["guard"]["adapted"] == {"autoencoder": {"dropout": 0.7}}
+    assert cfg["configs"]["autoencoder"]["dropout"] == 0.7 and "regularised more" in p.stderr
     seconds = 0.0
     for stage in ("autoencoder", "diffusion", "spike_history"):
         h = cfg["stages"][stage]["history"]

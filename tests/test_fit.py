@@ -384,3 +384,24 @@ def test_stochastic_ddim_is_seeded_and_a_fixed_noise_is_deterministic(model_dir)
     np.testing.assert_allclose(d.latents, e.latents, rtol=1e-5, atol=1e-5)
     with pytest.raises(NwbLdnsError, match="eta must be between 0 and 1"):
         generate(m, n_trials=1, eta=1.5)
+
+
+def test_small_train_splits_get_more_coordinated_dropout_unless_it_is_set():
+    """Under SMALL_TRAIN_TRIALS training trials the autoencoder's dropout rises to SMALL_DATA_AE_DROPOUT
+    (recorded by the guard); an explicit dropout is kept; a large split keeps the default."""
+    from nwb_ldns.config import SMALL_DATA_AE_DROPOUT, SMALL_TRAIN_TRIALS, AutoencoderConfig
+    from nwb_ldns.fit import build_configs, condition_spec, small_data_adaptations
+
+    small = load_dataset("sim:lorenz?n_trials=60&n_neurons=4&n_bins=16")
+    large = load_dataset("sim:lorenz?n_trials=400&n_neurons=4&n_bins=16")
+    assert (small.split == "train").sum() < SMALL_TRAIN_TRIALS <= (large.split == "train").sum()
+    default = AutoencoderConfig().dropout
+    assert default != SMALL_DATA_AE_DROPOUT
+    for data, dropout, adapted in ((small, SMALL_DATA_AE_DROPOUT, True), (large, default, False)):
+        data, cond = condition_spec(data, None)
+        assert build_configs(data, cond, preset="quick")["autoencoder"]["dropout"] == dropout
+        assert bool(small_data_adaptations(int((data.split == "train").sum()))) is adapted
+    data, cond = condition_spec(small, None)
+    set_ = {"autoencoder": {"dropout": 0.3}}
+    assert build_configs(data, cond, preset="quick", overrides=set_)["autoencoder"]["dropout"] == 0.3
+    assert small_data_adaptations(10, set_) == {} and small_data_adaptations(10, {"autoencoder": {"dropout": None}})
