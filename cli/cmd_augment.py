@@ -92,7 +92,10 @@ def augment_cmd(
         progress=not quiet,
         source=source,
     )
-    click.echo(f"{'decoder':8} {'N':>6} {'ratio':>6} {'R2 real':>16} {'R2 + synthetic':>16} {'gain [95% CI]':>26}  verdict; R2 synthetic vs condition")
+    click.echo(
+        f"{'decoder':8} {'N':>6} {'ratio':>6} {'R2 real':>16} {'R2 + synthetic':>16} {'gain [95% CI]':>26}  "
+        "verdict; R2 of synthetic trials vs their condition"
+    )
     for r in m["rows"]:
         real, aug, (lo, hi) = r["r2_real"], r["r2_augmented"], r["gain_ci95"]
         click.echo(
