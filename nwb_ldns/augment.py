@@ -197,13 +197,14 @@ def augment(
                 preds = {"real": {}, "augmented": {}}
                 for dec in DECODERS:
                     preds["real"][dec.name] = dec.predict(real_x, real_v, test_x, bin_s, seed + r)
+                # the ridge of the N real trials, read on the samples: do they follow their condition?
+                w_real = M.velocity_decoder(_smoothed(real_x, bin_s), real_v, seed=seed + r)
                 for ratio in ratios:
                     m = max(1, int(round(ratio * n)))
                     cond = real_v[np.arange(m) % n]  # (m, time, C): the training trials' velocities, cycled
                     syn = generate(model, condition=cond, seed=seed + 1000 * r + m)
                     syn_x = syn.counts.astype(np.float64)  # (m, N, time)
-                    # do the samples follow their condition? ridge of the N real trials, read on the samples
-                    run["follows"][ratio] = _r2(cond, _ridge(real_x, real_v, syn_x, bin_s, seed + r))
+                    run["follows"][ratio] = _r2(cond, M.decode_velocity(w_real, _smoothed(syn_x, bin_s)))
                     x = np.concatenate([real_x, syn_x])
                     v = np.concatenate([real_v, cond])
                     for dec in DECODERS:
