@@ -236,6 +236,20 @@ SMALL_TRAIN_TRIALS = 200
 #: sim:lorenz: 90 trials 0.954 -> 0.956, 720 trials 0.985 -> 0.977 (true rates' R^2), so 0.5 stays above.
 SMALL_DATA_AE_DROPOUT = 0.7
 
+#: from this many training trials on, ``fit`` lowers the autoencoder's coordinated dropout to
+#: :data:`LARGE_DATA_AE_DROPOUT` (unless set explicitly): with plenty of trials 0.5 regularises more
+#: than needed and the rates vary too much across the population. Quick autoencoders, dropout 0.5 ->
+#: 0.2 (2026-12-02): sim:lorenz 3500 training trials, the autoencoder ceiling's population-count KL
+#: 35x -> 3.7x the floor (at 3000 steps 0.5 still 19x), true-rate R^2 0.988 -> 0.989; sim:maze 1400
+#: training trials, ceilings at the floor with both (KL 0.84x / 0.61x), true-rate R^2 0.815 -> 0.798
+LARGE_TRAIN_TRIALS = 1000
+LARGE_DATA_AE_DROPOUT = 0.2
+
+#: ``fit`` warns when the autoencoder's held-out co-bps on the validation trials (bits per spike over
+#: each unit's mean rate, on entries hidden from its encoder) is at most this: its rates then carry
+#: nothing the mean rates do not, and the samples cannot either
+HELDOUT_CO_BPS_MIN = 0.0
+
 #: ``--preset``: "paper" sizes the models as the LDNS paper (for a GPU); "quick" finishes in
 #: minutes on a laptop CPU. Each entry holds overrides of the config dataclasses' defaults;
 #: observation models with a fit stage carry their own entries (``train_presets``).

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import memorization
 from . import metrics as M
-from .config import ConditionSpec, DataSpec
+from .config import HELDOUT_CO_BPS_MIN, ConditionSpec, DataSpec
 from .dataset import SpikeDataset, load_dataset
 from .errors import NwbLdnsError
 
@@ -201,7 +201,10 @@ def limiting_stage(report: dict) -> dict:
     """Which stage limits realism: per core statistic, synthetic and autoencoder-ceiling ratios to the floor.
 
     ``stage`` is ``autoencoder`` when the ceiling itself is more than 2x the floor on most core
-    statistics, ``diffusion`` when the samples are more than 1.5x the ceiling on most, else ``none``.
+    statistics, or when the autoencoder's held-out co-bps from its fit is at most
+    :data:`~nwb_ldns.config.HELDOUT_CO_BPS_MIN` (``unlearned``: its rates carry nothing beyond each
+    unit's mean rate, which spike statistics alone need not show); ``diffusion`` when the samples
+    are more than 1.5x the ceiling on most; else ``none``.
     """
     floor, ceil = report.get("half_vs_half", {}), report.get("autoencoder_ceiling")
     rows = {}
@@ -215,8 +218,10 @@ def limiting_stage(report: dict) -> dict:
         return {"stage": None, "ratios": rows}
     ae = sum(r["ceiling_x_floor"] > 2 for r in rows.values())
     dif = sum(r["synthetic_x_floor"] > 1.5 * max(r["ceiling_x_floor"], 1.0) for r in rows.values())
-    stage = "autoencoder" if ae * 2 > len(rows) else "diffusion" if dif * 2 > len(rows) else "none"
-    return {"stage": stage, "ratios": rows}
+    co_bps = (report.get("autoencoder_heldout_co_bps") or {}).get("mean")
+    unlearned = co_bps is not None and co_bps <= HELDOUT_CO_BPS_MIN
+    stage = "autoencoder" if ae * 2 > len(rows) or unlearned else "diffusion" if dif * 2 > len(rows) else "none"
+    return {"stage": stage, "ratios": rows, "unlearned": unlearned}
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -331,7 +336,6 @@ def evaluate_pair(
     if ceil:
         report["autoencoder_ceiling"] = {k: _summary(v) for k, v in ceil.items()}
     report["rate_ratio"] = M.rate_ratio(a.mean(axis=(0, 2)), b.mean(axis=(0, 2)))
-    report["limiting_stage"] = limiting_stage(report)
     report["decoder_features"] = features
     arrays = {
         "real": a,
@@ -346,6 +350,7 @@ def evaluate_pair(
 
     if model is not None:
         report.update(_model_metrics(pair, model, encoded, rng, n_boot, arrays))
+    report["limiting_stage"] = limiting_stage(report)
     if pair.train is not None and pair.heldout is not None:
         report["memorization"] = memorization.audit(pair.train, pair.heldout, b, bin_s, seed=seed)
         arrays["memorization"] = report["memorization"].pop("distances", None)
@@ -360,9 +365,13 @@ def evaluate_pair(
 
 
 def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -> dict:
-    """bits/spike of the autoencoder on the real trials, co-bps on held-out units, latent PSDs, and
-    the latent-size sweep of a ``latent_dim`` auto fit."""
+    """bits/spike of the autoencoder on the real trials, co-bps on held-out units, latent PSDs, the
+    held-out co-bps ``fit`` scored on the validation trials, and the latent-size sweep of a
+    ``latent_dim`` auto fit."""
     out = {}
+    fitted = model.info.get("stages", {}).get("autoencoder", {}).get("history", {})
+    if fitted.get("heldout_co_bps") is not None:  # scored by fit on the validation trials
+        out["autoencoder_heldout_co_bps"] = {"mean": fitted["heldout_co_bps"], "sd": fitted.get("heldout_co_bps_sd")}
     sweep = model.info.get("latent_dim_sweep")
     if sweep:
         out["latent_dim_sweep"] = sweep
@@ -448,6 +457,12 @@ def evaluate(
     warning = M.rate_warning(metrics["rate_ratio"]["median"])
     if warning:
         logger.warning("%s", warning)
+    if metrics["limiting_stage"].get("unlearned"):
+        logger.warning(
+            "the autoencoder predicted held-out spikes no better than each unit's mean rate when it was fitted "
+            "(co-bps %.4f): the samples carry nothing of the recording beyond firing rates",
+            metrics["autoencoder_heldout_co_bps"]["mean"],
+        )
     if (metrics.get("memorization") or {}).get("flagged"):
         mem = metrics["memorization"]
         logger.warning(

@@ -17,6 +17,9 @@ import torch
 from . import artifacts, distributed
 from .artifacts import STAGES
 from .config import (
+    HELDOUT_CO_BPS_MIN,
+    LARGE_DATA_AE_DROPOUT,
+    LARGE_TRAIN_TRIALS,
     PRESETS,
     SMALL_DATA_AE_DROPOUT,
     SMALL_TRAIN_TRIALS,
@@ -129,8 +132,8 @@ def build_configs(
     p = PRESETS[preset]
     o = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in (overrides or {}).items()}
     variable = bool((dataset.lengths < dataset.n_bins).any())
-    small = small_data_adaptations(int((dataset.split == "train").sum()), o)
-    ae = AutoencoderConfig(**{**p["autoencoder"], **small.get("autoencoder", {}), **o.get("autoencoder", {})})
+    sized = size_adaptations(int((dataset.split == "train").sum()), o)
+    ae = AutoencoderConfig(**{**p["autoencoder"], **sized.get("autoencoder", {}), **o.get("autoencoder", {})})
     ae = ae.replace(n_neurons=dataset.n_units)
     if variable and ae.bidirectional:
         logger.info("trials have different lengths: using a causal autoencoder")
@@ -181,21 +184,28 @@ def _data_info(dataset: SpikeDataset) -> dict:
     }
 
 
-def small_data_adaptations(n_train: int, overrides: dict | None = None) -> dict[str, dict[str, Any]]:
-    """Config changes for a small train split (those ``overrides`` set explicitly are left alone).
+def size_adaptations(n_train: int, overrides: dict | None = None) -> dict[str, dict[str, Any]]:
+    """Config changes for the size of the train split (those ``overrides`` set explicitly are left alone).
 
-    Under :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS` training trials the autoencoder's coordinated
-    dropout rises to :data:`~nwb_ldns.config.SMALL_DATA_AE_DROPOUT`: with fewer trials it learns
-    to reproduce each trial's noise before it learns the shared structure.
+    The autoencoder's coordinated dropout (0.5 by default) rises to
+    :data:`~nwb_ldns.config.SMALL_DATA_AE_DROPOUT` under :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS`
+    training trials: with fewer trials it learns to reproduce each trial's noise before it learns
+    the shared structure. From :data:`~nwb_ldns.config.LARGE_TRAIN_TRIALS` on it falls to
+    :data:`~nwb_ldns.config.LARGE_DATA_AE_DROPOUT`: with many trials 0.5 regularises more than
+    needed and the population's rates vary more than the data's.
     """
-    if n_train >= SMALL_TRAIN_TRIALS or (overrides or {}).get("autoencoder", {}).get("dropout") is not None:
+    if (overrides or {}).get("autoencoder", {}).get("dropout") is not None:
         return {}
-    return {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
+    if n_train < SMALL_TRAIN_TRIALS:
+        return {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
+    if n_train >= LARGE_TRAIN_TRIALS:
+        return {"autoencoder": {"dropout": LARGE_DATA_AE_DROPOUT}}
+    return {}
 
 
 def _small_data_guard(n_train: int, n_val: int, adapted: dict) -> dict:
     """Warn about a small train split; returns what is recorded in config.json under ``guard``:
-    the split sizes, the warnings and ``adapted``, the config values chosen for a small split."""
+    the split sizes, the warnings and ``adapted``, the config values chosen for the split's size."""
     out = {"train_trials": n_train, "val_trials": n_val, "warnings": [], "adapted": adapted}
     if n_train < SMALL_TRAIN_TRIALS:
         chosen = "; ".join(f"{k} {kk} {vv}" for k, v in adapted.items() for kk, vv in v.items())
@@ -204,6 +214,9 @@ def _small_data_guard(n_train: int, n_val: int, adapted: dict) -> dict:
             "expect less realistic samples than from a few hundred trials (check them with `nwb-ldns evaluate`)"
             + (f"; regularised more for a small split: {chosen}" if chosen else "")
         )
+    elif adapted:
+        chosen = "; ".join(f"{k} {kk} {vv}" for k, v in adapted.items() for kk, vv in v.items())
+        logger.info("%d training trials: regularised less for a large split: %s", n_train, chosen)
     if n_val < 5:
         out["warnings"].append(f"only {n_val} validation trials: early stopping and model selection are noisy")
     for w in out["warnings"]:
@@ -372,6 +385,7 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile,
         compile=compile,
         deadline=deadline,
     )
+    _check_heldout(ae, dataset.select("val"), cfg, history, device)
     _finish_stage(model_dir, cfg, "autoencoder", ae.state_dict(), history)
     logger.info(
         "autoencoder: best validation Poisson NLL %s at step %s of %s (%s; %.0f s)",
@@ -382,6 +396,26 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile,
         history["seconds"],
     )
     return ae
+
+
+def _check_heldout(ae, val: SpikeDataset, cfg: dict, history: dict, device) -> None:
+    """Score the fitted autoencoder on held-out entries of the validation trials (co-bps over each
+    unit's mean rate; :func:`~nwb_ldns.latent_sweep.heldout_co_bps`) into ``history``; warn, and
+    record the warning in ``guard``, when its rates predict them no better than the mean rates."""
+    from .latent_sweep import heldout_co_bps
+
+    score, sd = heldout_co_bps(ae, val, device=device, seed=cfg["configs"]["ae_train"]["seed"])
+    history["heldout_co_bps"] = score
+    history["heldout_co_bps_sd"] = None if not math.isfinite(sd) else sd
+    logger.info("autoencoder: held-out co-bps on %d validation trials %.4f +- %.4f", val.n_trials, score, sd)
+    if score <= HELDOUT_CO_BPS_MIN:
+        msg = (
+            f"the autoencoder predicts held-out validation spikes no better than each unit's mean rate "
+            f"(co-bps {score:.4f}): samples will not carry the recording's structure beyond firing rates; "
+            "more trials, fewer units or a larger --time-budget may help"
+        )
+        logger.warning("%s", msg)
+        cfg.setdefault("guard", {}).setdefault("warnings", []).append(msg)
 
 
 def _latent_splits(dataset, model, variable: bool, device):
@@ -783,7 +817,7 @@ def fit(
     if sweep is not None:
         fresh["latent_dim_sweep"] = sweep
     n_train = int((dataset.split == "train").sum())
-    adapted = small_data_adaptations(n_train, overrides)
+    adapted = size_adaptations(n_train, overrides)
     fresh["guard"] = _small_data_guard(n_train, int((dataset.split == "val").sum()), adapted)
     logger.info("%s", _plan_line(fresh["configs"], fresh["guard"]["train_trials"], fresh["guard"]["val_trials"]))
     explicit = stages is not None

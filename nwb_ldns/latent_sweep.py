@@ -41,7 +41,9 @@ def candidates(n_units: int) -> list[int]:
 
 
 @torch.no_grad()
-def heldout_entry_nll(ae, counts: torch.Tensor, mask: torch.Tensor | None, *, seed: int) -> tuple[np.ndarray, ...]:
+def heldout_entry_nll(
+    ae, counts: torch.Tensor, mask: torch.Tensor | None, *, seed: int, batch_size: int = 256
+) -> tuple[np.ndarray, ...]:
     """Per trial: the model's and the mean-rate Poisson NLL summed over hidden entries, and their spikes.
 
     counts : (trial, N, L); mask : (trial, 1, L) valid bins or None. Returns three (trial,) arrays.
@@ -56,8 +58,10 @@ def heldout_entry_nll(ae, counts: torch.Tensor, mask: torch.Tensor | None, *, se
     ae.eval()
     for _ in range(N_MASKS):
         hidden = (torch.rand(counts.shape, generator=g, device=counts.device) < HIDDEN_FRACTION).float() * valid
-        rates, _ = ae(counts * (1 - hidden) / (1 - HIDDEN_FRACTION), mask)  # (B, N, L)
-        model_nll += (poisson_nll(rates.float(), counts) * hidden).sum((1, 2))
+        for i in range(0, counts.shape[0], batch_size):  # in batches: a large validation split fits in memory
+            b = slice(i, i + batch_size)
+            rates, _ = ae(counts[b] * (1 - hidden[b]) / (1 - HIDDEN_FRACTION), None if mask is None else mask[b])
+            model_nll[b] += (poisson_nll(rates.float(), counts[b]) * hidden[b]).sum((1, 2))  # rates: (b, N, L)
         null_nll += (poisson_nll(null_rates, counts) * hidden).sum((1, 2))
         spikes += (counts * hidden).sum((1, 2))
     return model_nll.cpu().numpy(), null_nll.cpu().numpy(), spikes.cpu().numpy()
@@ -66,6 +70,23 @@ def heldout_entry_nll(ae, counts: torch.Tensor, mask: torch.Tensor | None, *, se
 def co_bps(model_nll: np.ndarray, null_nll: np.ndarray, spikes: np.ndarray) -> float:
     """Bits per spike of the model over the mean rate, from per-trial sums."""
     return float((null_nll.sum() - model_nll.sum()) / max(float(spikes.sum()), 1.0) / math.log(2))
+
+
+def heldout_co_bps(ae, trials, *, device, seed: int = 0) -> tuple[float, float]:
+    """An autoencoder's co-bps on held-out entries of ``trials`` (a SpikeDataset the model did not
+    train on, e.g. the val split) and its bootstrap sd over trials.
+
+    Zero or less: its rates predict hidden spikes no better than each unit's mean rate.
+    """
+    counts = torch.as_tensor(trials.counts_bct(), dtype=torch.float32, device=device)  # (trial, N, L)
+    mask = None
+    if (trials.lengths < trials.n_bins).any():
+        mask = torch.as_tensor(trials.mask()[:, None, :], dtype=torch.float32, device=device)  # (trial, 1, L)
+    sums = heldout_entry_nll(ae, counts, mask, seed=seed)
+    rng = np.random.default_rng(seed)
+    boots = [rng.integers(0, trials.n_trials, trials.n_trials) for _ in range(N_BOOT)]
+    sd = float(np.std([co_bps(*(s[b] for s in sums)) for b in boots], ddof=1)) if trials.n_trials > 1 else math.nan
+    return co_bps(*sums), sd
 
 
 def choose_latent_dim(dataset, build_autoencoder_stage, *, device, deadline=None, progress=False, seed=0) -> dict:
@@ -91,13 +112,6 @@ def choose_latent_dim(dataset, build_autoencoder_stage, *, device, deadline=None
     val = dataset.select("val")
     if val.n_trials < 2:
         raise NwbLdnsError("`latent_dim` auto scores sizes on validation trials: it needs at least 2")
-    counts = torch.as_tensor(val.counts_bct(), dtype=torch.float32, device=device)  # (trial, N, L)
-    variable = bool((val.lengths < val.n_bins).any())
-    mask = None
-    if variable:
-        mask = torch.as_tensor(val.mask()[:, None, :], dtype=torch.float32, device=device)  # (trial, 1, L)
-    rng = np.random.default_rng(seed)
-    boots = [rng.integers(0, val.n_trials, val.n_trials) for _ in range(N_BOOT)]
     start = time.monotonic()
     scores, sds, steps = [], [], []
     for i, d in enumerate(sizes):
@@ -106,9 +120,9 @@ def choose_latent_dim(dataset, build_autoencoder_stage, *, device, deadline=None
             cand_deadline = time.monotonic() + max(0.0, deadline - time.monotonic()) / (len(sizes) - i)
         ae, stage = build_autoencoder_stage(d)
         history = train(stage, device=device, checkpoint=None, progress=progress, deadline=cand_deadline)
-        sums = heldout_entry_nll(ae, counts, mask, seed=seed)
-        scores.append(co_bps(*sums))
-        sds.append(float(np.std([co_bps(*(s[b] for s in sums)) for b in boots], ddof=1)))
+        score, sd = heldout_co_bps(ae, val, device=device, seed=seed)
+        scores.append(score)
+        sds.append(sd)
         steps.append(int(history["steps"]))
         logger.info("latent size %d: held-out co-bps %.4f +- %.4f (%d steps)", d, scores[-1], sds[-1], steps[-1])
     best = int(np.argmax(scores))

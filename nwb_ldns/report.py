@@ -197,14 +197,28 @@ STAGE_TEXT = {
 }
 
 
+UNLEARNED_TEXT = (
+    "the autoencoder: its rates predict held-out spikes of the validation trials no better than each unit's "
+    "mean rate, so the samples carry nothing of the recording beyond firing rates, however close their spike "
+    "statistics look. More trials, fewer units or a longer fit (fit --time-budget) would help most."
+)
+
+
 def _limiting_html(metrics: dict) -> str:
     lim = metrics.get("limiting_stage") or {}
     stage = lim.get("stage")
+    co = metrics.get("autoencoder_heldout_co_bps") or {}
+    heldout = ""
+    if co.get("mean") is not None:
+        sd = f" &plusmn; {_fmt(co['sd'])}" if co.get("sd") is not None else ""
+        heldout = (
+            f'<p id="heldout-co-bps">Autoencoder on held-out spikes of the validation trials (scored by fit): '
+            f"{_fmt(co['mean'])}{sd} bits per spike over each unit's mean rate.</p>"
+        )
     if stage is None:
-        return ""
-    return (
-        f'<p id="limiting-stage" data-stage="{stage}"><b>What limits realism:</b> {html.escape(STAGE_TEXT[stage])}</p>'
-    )
+        return heldout
+    text = UNLEARNED_TEXT if lim.get("unlearned") else STAGE_TEXT[stage]
+    return f'<p id="limiting-stage" data-stage="{stage}"><b>What limits realism:</b> {html.escape(text)}</p>' + heldout
 
 
 def _latent_table(metrics: dict) -> str:

@@ -25,9 +25,12 @@ torch.set_num_threads(1)
 TINY = tiny(ae=2, diffusion=2, history=2)
 
 
+LORENZ = "sim:lorenz?n_trials=60&n_neurons=12&n_bins=32"
+
+
 @pytest.fixture(scope="module")
 def lorenz():
-    return load_dataset("sim:lorenz?n_trials=60&n_neurons=12&n_bins=32")
+    return load_dataset(LORENZ)
 
 
 @pytest.fixture(scope="module")
@@ -386,22 +389,80 @@ def test_stochastic_ddim_is_seeded_and_a_fixed_noise_is_deterministic(model_dir)
         generate(m, n_trials=1, eta=1.5)
 
 
-def test_small_train_splits_get_more_coordinated_dropout_unless_it_is_set():
-    """Under SMALL_TRAIN_TRIALS training trials the autoencoder's dropout rises to SMALL_DATA_AE_DROPOUT
-    (recorded by the guard); an explicit dropout is kept; a large split keeps the default."""
-    from nwb_ldns.config import SMALL_DATA_AE_DROPOUT, SMALL_TRAIN_TRIALS, AutoencoderConfig
-    from nwb_ldns.fit import build_configs, condition_spec, small_data_adaptations
+def test_the_autoencoder_dropout_follows_the_train_split_size_unless_it_is_set():
+    """Under SMALL_TRAIN_TRIALS training trials the autoencoder's dropout rises to SMALL_DATA_AE_DROPOUT,
+    from LARGE_TRAIN_TRIALS on it falls to LARGE_DATA_AE_DROPOUT (recorded by the guard); in between
+    it is the default; an explicit dropout is kept."""
+    from nwb_ldns.config import (
+        LARGE_DATA_AE_DROPOUT,
+        LARGE_TRAIN_TRIALS,
+        SMALL_DATA_AE_DROPOUT,
+        SMALL_TRAIN_TRIALS,
+        AutoencoderConfig,
+    )
+    from nwb_ldns.fit import build_configs, condition_spec, size_adaptations
 
     small = load_dataset("sim:lorenz?n_trials=60&n_neurons=4&n_bins=16")
-    large = load_dataset("sim:lorenz?n_trials=400&n_neurons=4&n_bins=16")
-    assert (small.split == "train").sum() < SMALL_TRAIN_TRIALS <= (large.split == "train").sum()
+    middle = load_dataset("sim:lorenz?n_trials=400&n_neurons=4&n_bins=16")
+    large = load_dataset("sim:lorenz?n_trials=1500&n_neurons=4&n_bins=16")
+    n = [int((d.split == "train").sum()) for d in (small, middle, large)]
+    assert n[0] < SMALL_TRAIN_TRIALS <= n[1] < LARGE_TRAIN_TRIALS <= n[2]
     default = AutoencoderConfig().dropout
-    assert default != SMALL_DATA_AE_DROPOUT
-    for data, dropout, adapted in ((small, SMALL_DATA_AE_DROPOUT, True), (large, default, False)):
+    assert len({default, SMALL_DATA_AE_DROPOUT, LARGE_DATA_AE_DROPOUT}) == 3
+    for data, dropout in ((small, SMALL_DATA_AE_DROPOUT), (middle, default), (large, LARGE_DATA_AE_DROPOUT)):
         data, cond = condition_spec(data, None)
         assert build_configs(data, cond, preset="quick")["autoencoder"]["dropout"] == dropout
-        assert bool(small_data_adaptations(int((data.split == "train").sum()))) is adapted
-    data, cond = condition_spec(small, None)
-    set_ = {"autoencoder": {"dropout": 0.3}}
-    assert build_configs(data, cond, preset="quick", overrides=set_)["autoencoder"]["dropout"] == 0.3
-    assert small_data_adaptations(10, set_) == {} and small_data_adaptations(10, {"autoencoder": {"dropout": None}})
+        assert bool(size_adaptations(int((data.split == "train").sum()))) is (dropout != default)
+    for data in (small, large):
+        data, cond = condition_spec(data, None)
+        set_ = {"autoencoder": {"dropout": 0.3}}
+        assert build_configs(data, cond, preset="quick", overrides=set_)["autoencoder"]["dropout"] == 0.3
+    assert size_adaptations(10, set_) == {} and size_adaptations(10, {"autoencoder": {"dropout": None}})
+    assert size_adaptations(5000, set_) == {} and size_adaptations(5000, {"autoencoder": {"dropout": None}})
+
+
+class _TrueRates(torch.nn.Module):
+    """Stands in for an autoencoder that found the simulation's true rates (the score only calls forward)."""
+
+    def __init__(self, rates):
+        super().__init__()
+        self.rates = torch.as_tensor(rates, dtype=torch.float32)
+
+    def forward(self, counts, mask=None):
+        return self.rates, None
+
+
+def test_fit_scores_the_autoencoder_on_held_out_spikes_and_warns_when_it_learned_nothing(lorenz, tmp_path, caplog):
+    """fit records the autoencoder's held-out co-bps on the validation trials; rates no better than each
+    unit's mean rate (an autoencoder barely trained) are a warning in the log and in config.json's
+    guard, and evaluate names the autoencoder as what limits realism whatever the spike statistics say."""
+    import logging
+
+    from nwb_ldns.evaluate import limiting_stage
+    from nwb_ldns.fit import _check_heldout
+    from nwb_ldns.metrics import CORE_METRICS
+
+    with caplog.at_level(logging.WARNING, logger="nwb_ldns"):
+        fit(lorenz, tmp_path / "m", preset="quick", stages=("autoencoder",), progress=False, device="cpu",
+            overrides=tiny(ae_train={"steps": 1, "batch_size": 32}))  # fmt: skip
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    h = cfg["stages"]["autoencoder"]["history"]
+    assert h["steps"] == 1 and h["heldout_co_bps"] <= 0 and h["heldout_co_bps_sd"] > 0
+    assert any("no better than each unit's mean rate" in w for w in cfg["guard"]["warnings"])
+    assert "no better than each unit's mean rate" in caplog.text
+
+    # the simulation's true rates beat the mean rates: a positive score and no warning
+    from nwb_ldns.sources.simulation import parse_sim_uri
+
+    val = lorenz.select("val")
+    _, sim, config = parse_sim_uri(LORENZ.partition(":")[2])
+    cfg = {"configs": {"ae_train": {"seed": 0}}, "guard": {"warnings": []}}
+    history = {}
+    _check_heldout(_TrueRates(sim(config).rates()[val.trial_ids]), val, cfg, history, "cpu")
+    assert history["heldout_co_bps"] > 0.5 and cfg["guard"]["warnings"] == []
+
+    good = {k: {"mean": 1.0} for k in CORE_METRICS}
+    report = {"half_vs_half": good, "autoencoder_ceiling": good, **good}
+    assert limiting_stage(report) == {"stage": "none", "ratios": limiting_stage(report)["ratios"], "unlearned": False}
+    report["autoencoder_heldout_co_bps"] = {"mean": -0.01, "sd": 0.005}
+    assert limiting_stage(report)["stage"] == "autoencoder" and limiting_stage(report)["unlearned"]
