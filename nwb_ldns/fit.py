@@ -17,9 +17,8 @@ import torch
 from . import artifacts, distributed
 from .artifacts import STAGES
 from .config import (
+    AE_DROPOUT_CHOICES,
     HELDOUT_CO_BPS_MIN,
-    LARGE_DATA_AE_DROPOUT,
-    LARGE_TRAIN_TRIALS,
     PRESETS,
     SMALL_DATA_AE_DROPOUT,
     SMALL_TRAIN_TRIALS,
@@ -185,22 +184,24 @@ def _data_info(dataset: SpikeDataset) -> dict:
 
 
 def size_adaptations(n_train: int, overrides: dict | None = None) -> dict[str, dict[str, Any]]:
-    """Config changes for the size of the train split (those ``overrides`` set explicitly are left alone).
+    """Config changes for a small train split (those ``overrides`` set explicitly are left alone).
 
-    The autoencoder's coordinated dropout (0.5 by default) rises to
-    :data:`~nwb_ldns.config.SMALL_DATA_AE_DROPOUT` under :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS`
-    training trials: with fewer trials it learns to reproduce each trial's noise before it learns
-    the shared structure. From :data:`~nwb_ldns.config.LARGE_TRAIN_TRIALS` on it falls to
-    :data:`~nwb_ldns.config.LARGE_DATA_AE_DROPOUT`: with many trials 0.5 regularises more than
-    needed and the population's rates vary more than the data's.
+    Under :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS` training trials the autoencoder's coordinated
+    dropout rises to :data:`~nwb_ldns.config.SMALL_DATA_AE_DROPOUT`: with fewer trials it learns
+    to reproduce each trial's noise before it learns the shared structure.
     """
-    if (overrides or {}).get("autoencoder", {}).get("dropout") is not None:
+    if n_train >= SMALL_TRAIN_TRIALS or (overrides or {}).get("autoencoder", {}).get("dropout") is not None:
         return {}
-    if n_train < SMALL_TRAIN_TRIALS:
-        return {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
-    if n_train >= LARGE_TRAIN_TRIALS:
-        return {"autoencoder": {"dropout": LARGE_DATA_AE_DROPOUT}}
-    return {}
+    return {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
+
+
+def dropout_choices(n_train: int, overrides: dict | None = None) -> list[float]:
+    """The coordinated dropouts the autoencoder stage tries, keeping the one of lowest validation NLL:
+    :data:`~nwb_ldns.config.AE_DROPOUT_CHOICES` from :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS`
+    training trials on, none (the configured one alone) under it or when the dropout is set."""
+    if n_train < SMALL_TRAIN_TRIALS or (overrides or {}).get("autoencoder", {}).get("dropout") is not None:
+        return []
+    return list(AE_DROPOUT_CHOICES)
 
 
 def _small_data_guard(n_train: int, n_val: int, adapted: dict) -> dict:
@@ -214,9 +215,6 @@ def _small_data_guard(n_train: int, n_val: int, adapted: dict) -> dict:
             "expect less realistic samples than from a few hundred trials (check them with `nwb-ldns evaluate`)"
             + (f"; regularised more for a small split: {chosen}" if chosen else "")
         )
-    elif adapted:
-        chosen = "; ".join(f"{k} {kk} {vv}" for k, v in adapted.items() for kk, vv in v.items())
-        logger.info("%d training trials: regularised less for a large split: %s", n_train, chosen)
     if n_val < 5:
         out["warnings"].append(f"only {n_val} validation trials: early stopping and model selection are noisy")
     for w in out["warnings"]:
@@ -375,16 +373,40 @@ def _autoencoder_stage(dataset, c: dict, variable: bool, device) -> tuple[Autoen
 
 
 def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None) -> Autoencoder:
-    ae, stage = _autoencoder_stage(dataset, cfg["configs"], cfg["data"]["variable_length"], device)
-    history = train(
-        stage,
-        device=device,
-        checkpoint=model_dir / "checkpoints" / "autoencoder.safetensors",
-        resume=resume,
-        progress=progress,
-        compile=compile,
-        deadline=deadline,
-    )
+    """Train the autoencoder; with ``guard.dropout_choices`` once per dropout (each given an equal
+    share of what is left of the deadline), keeping the one of lowest validation NLL."""
+    choices = cfg.get("guard", {}).get("dropout_choices") or [cfg["configs"]["autoencoder"]["dropout"]]
+    best, tried = None, []
+    for i, p in enumerate(choices):
+        c = {**cfg["configs"], "autoencoder": {**cfg["configs"]["autoencoder"], "dropout": p}}
+        ae, stage = _autoencoder_stage(dataset, c, cfg["data"]["variable_length"], device)
+        share = (
+            None if deadline is None else time.monotonic() + max(0.0, deadline - time.monotonic()) / (len(choices) - i)
+        )
+        history = train(
+            stage,
+            device=device,
+            checkpoint=model_dir / "checkpoints" / _ae_checkpoint(p, len(choices)),
+            resume=resume,
+            progress=progress,
+            compile=compile,
+            deadline=share,
+        )
+        val = math.inf if history["best_val"] is None else history["best_val"]
+        tried.append({"dropout": p, **{k: history[k] for k in ("best_val", "steps", "seconds")}})
+        if best is None or val < best[0]:
+            best = (val, p, ae, history)
+    _, chosen, ae, history = best
+    if len(choices) > 1:
+        cfg["configs"]["autoencoder"]["dropout"] = chosen
+        cfg["guard"]["dropout_sweep"] = {"tried": tried, "chosen": chosen, "rule": "lowest validation Poisson NLL"}
+        logger.info(
+            "autoencoder: coordinated dropout %s (validation NLL %s)",
+            chosen,
+            ", ".join(f"{t['dropout']}: {t['best_val']:.5f}" for t in tried if t["best_val"] is not None),
+        )
+        for p in choices:  # the candidates' checkpoints: the chosen weights are written below
+            (model_dir / "checkpoints" / _ae_checkpoint(p, len(choices))).unlink(missing_ok=True)
     _check_heldout(ae, dataset.select("val"), cfg, history, device)
     _finish_stage(model_dir, cfg, "autoencoder", ae.state_dict(), history)
     logger.info(
@@ -396,6 +418,10 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile,
         history["seconds"],
     )
     return ae
+
+
+def _ae_checkpoint(dropout: float, n_choices: int) -> str:
+    return "autoencoder.safetensors" if n_choices == 1 else f"autoencoder-dropout{dropout:g}.safetensors"
 
 
 def _check_heldout(ae, val: SpikeDataset, cfg: dict, history: dict, device) -> None:
@@ -819,6 +845,7 @@ def fit(
     n_train = int((dataset.split == "train").sum())
     adapted = size_adaptations(n_train, overrides)
     fresh["guard"] = _small_data_guard(n_train, int((dataset.split == "val").sum()), adapted)
+    fresh["guard"]["dropout_choices"] = dropout_choices(n_train, overrides)
     logger.info("%s", _plan_line(fresh["configs"], fresh["guard"]["train_trials"], fresh["guard"]["val_trials"]))
     explicit = stages is not None
     stages = tuple(stages or STAGES)

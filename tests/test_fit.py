@@ -390,35 +390,50 @@ def test_stochastic_ddim_is_seeded_and_a_fixed_noise_is_deterministic(model_dir)
 
 
 def test_the_autoencoder_dropout_follows_the_train_split_size_unless_it_is_set():
-    """Under SMALL_TRAIN_TRIALS training trials the autoencoder's dropout rises to SMALL_DATA_AE_DROPOUT,
-    from LARGE_TRAIN_TRIALS on it falls to LARGE_DATA_AE_DROPOUT (recorded by the guard); in between
-    it is the default; an explicit dropout is kept."""
-    from nwb_ldns.config import (
-        LARGE_DATA_AE_DROPOUT,
-        LARGE_TRAIN_TRIALS,
-        SMALL_DATA_AE_DROPOUT,
-        SMALL_TRAIN_TRIALS,
-        AutoencoderConfig,
-    )
-    from nwb_ldns.fit import build_configs, condition_spec, size_adaptations
+    """Under SMALL_TRAIN_TRIALS training trials the autoencoder's dropout rises to SMALL_DATA_AE_DROPOUT;
+    from it on the stage tries AE_DROPOUT_CHOICES; an explicit dropout is kept and nothing is tried."""
+    from nwb_ldns.config import AE_DROPOUT_CHOICES, SMALL_DATA_AE_DROPOUT, SMALL_TRAIN_TRIALS, AutoencoderConfig
+    from nwb_ldns.fit import build_configs, condition_spec, dropout_choices, size_adaptations
 
     small = load_dataset("sim:lorenz?n_trials=60&n_neurons=4&n_bins=16")
-    middle = load_dataset("sim:lorenz?n_trials=400&n_neurons=4&n_bins=16")
-    large = load_dataset("sim:lorenz?n_trials=1500&n_neurons=4&n_bins=16")
-    n = [int((d.split == "train").sum()) for d in (small, middle, large)]
-    assert n[0] < SMALL_TRAIN_TRIALS <= n[1] < LARGE_TRAIN_TRIALS <= n[2]
+    large = load_dataset("sim:lorenz?n_trials=400&n_neurons=4&n_bins=16")
+    assert (small.split == "train").sum() < SMALL_TRAIN_TRIALS <= (large.split == "train").sum()
     default = AutoencoderConfig().dropout
-    assert len({default, SMALL_DATA_AE_DROPOUT, LARGE_DATA_AE_DROPOUT}) == 3
-    for data, dropout in ((small, SMALL_DATA_AE_DROPOUT), (middle, default), (large, LARGE_DATA_AE_DROPOUT)):
+    assert default != SMALL_DATA_AE_DROPOUT and default in AE_DROPOUT_CHOICES and len(AE_DROPOUT_CHOICES) > 1
+    for data, dropout, adapted in ((small, SMALL_DATA_AE_DROPOUT, True), (large, default, False)):
         data, cond = condition_spec(data, None)
+        n = int((data.split == "train").sum())
         assert build_configs(data, cond, preset="quick")["autoencoder"]["dropout"] == dropout
-        assert bool(size_adaptations(int((data.split == "train").sum()))) is (dropout != default)
-    for data in (small, large):
-        data, cond = condition_spec(data, None)
-        set_ = {"autoencoder": {"dropout": 0.3}}
-        assert build_configs(data, cond, preset="quick", overrides=set_)["autoencoder"]["dropout"] == 0.3
+        assert bool(size_adaptations(n)) is adapted
+        assert dropout_choices(n) == ([] if adapted else list(AE_DROPOUT_CHOICES))
+    data, cond = condition_spec(small, None)
+    set_ = {"autoencoder": {"dropout": 0.3}}
+    assert build_configs(data, cond, preset="quick", overrides=set_)["autoencoder"]["dropout"] == 0.3
     assert size_adaptations(10, set_) == {} and size_adaptations(10, {"autoencoder": {"dropout": None}})
-    assert size_adaptations(5000, set_) == {} and size_adaptations(5000, {"autoencoder": {"dropout": None}})
+    assert dropout_choices(5000, set_) == [] and dropout_choices(5000, {"autoencoder": {"dropout": None}})
+
+
+def test_the_autoencoder_stage_keeps_the_dropout_of_lowest_validation_nll(tmp_path):
+    """From SMALL_TRAIN_TRIALS training trials on, one autoencoder per dropout choice is trained; the
+    model dir keeps the one whose validation NLL is lowest, says so in config.json, and holds no
+    candidate checkpoints; its weights are those of a fit with that dropout set."""
+    data = load_dataset("sim:lorenz?n_trials=300&n_neurons=8&n_bins=16")
+    over = tiny(ae_train={"steps": 30, "batch_size": 32})
+    fit(data, tmp_path / "m", preset="quick", stages=("autoencoder",), overrides=over, progress=False, device="cpu")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    sweep = cfg["guard"]["dropout_sweep"]
+    vals = {t["dropout"]: t["best_val"] for t in sweep["tried"]}
+    assert sorted(vals) == sorted(cfg["guard"]["dropout_choices"]) and len(vals) > 1
+    assert sweep["chosen"] == min(vals, key=vals.get) == cfg["configs"]["autoencoder"]["dropout"]
+    assert cfg["stages"]["autoencoder"]["history"]["best_val"] == vals[sweep["chosen"]]
+    assert not (tmp_path / "m" / "checkpoints").exists()
+    alone = {**over, "autoencoder": {**over["autoencoder"], "dropout": sweep["chosen"]}}
+    fit(data, tmp_path / "a", preset="quick", stages=("autoencoder",), overrides=alone, progress=False, device="cpu")
+    assert "dropout_sweep" not in json.loads((tmp_path / "a" / "config.json").read_text())["guard"]
+    want = artifacts.load_model(tmp_path / "a").autoencoder.state_dict()
+    got = artifacts.load_model(tmp_path / "m").autoencoder.state_dict()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k])
 
 
 class _TrueRates(torch.nn.Module):
