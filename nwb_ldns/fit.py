@@ -131,8 +131,8 @@ def build_configs(
     p = PRESETS[preset]
     o = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in (overrides or {}).items()}
     variable = bool((dataset.lengths < dataset.n_bins).any())
-    sized = size_adaptations(int((dataset.split == "train").sum()), o)
-    ae = AutoencoderConfig(**{**p["autoencoder"], **sized.get("autoencoder", {}), **o.get("autoencoder", {})})
+    small = small_data_adaptations(int((dataset.split == "train").sum()), o)
+    ae = AutoencoderConfig(**{**p["autoencoder"], **small.get("autoencoder", {}), **o.get("autoencoder", {})})
     ae = ae.replace(n_neurons=dataset.n_units)
     if variable and ae.bidirectional:
         logger.info("trials have different lengths: using a causal autoencoder")
@@ -183,30 +183,34 @@ def _data_info(dataset: SpikeDataset) -> dict:
     }
 
 
-def size_adaptations(n_train: int, overrides: dict | None = None) -> dict[str, dict[str, Any]]:
+def small_data_adaptations(n_train: int, overrides: dict | None = None) -> dict[str, dict[str, Any]]:
     """Config changes for a small train split (those ``overrides`` set explicitly are left alone).
 
     Under :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS` training trials the autoencoder's coordinated
     dropout rises to :data:`~nwb_ldns.config.SMALL_DATA_AE_DROPOUT`: with fewer trials it learns
     to reproduce each trial's noise before it learns the shared structure.
     """
-    if n_train >= SMALL_TRAIN_TRIALS or (overrides or {}).get("autoencoder", {}).get("dropout") is not None:
+    if n_train >= SMALL_TRAIN_TRIALS or _dropout_set(overrides):
         return {}
     return {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
+
+
+def _dropout_set(overrides: dict | None) -> bool:
+    return (overrides or {}).get("autoencoder", {}).get("dropout") is not None
 
 
 def dropout_choices(n_train: int, overrides: dict | None = None) -> list[float]:
     """The coordinated dropouts the autoencoder stage tries, keeping the one of lowest validation NLL:
     :data:`~nwb_ldns.config.AE_DROPOUT_CHOICES` from :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS`
     training trials on, none (the configured one alone) under it or when the dropout is set."""
-    if n_train < SMALL_TRAIN_TRIALS or (overrides or {}).get("autoencoder", {}).get("dropout") is not None:
+    if n_train < SMALL_TRAIN_TRIALS or _dropout_set(overrides):
         return []
     return list(AE_DROPOUT_CHOICES)
 
 
 def _small_data_guard(n_train: int, n_val: int, adapted: dict) -> dict:
     """Warn about a small train split; returns what is recorded in config.json under ``guard``:
-    the split sizes, the warnings and ``adapted``, the config values chosen for the split's size."""
+    the split sizes, the warnings and ``adapted``, the config values chosen for a small split."""
     out = {"train_trials": n_train, "val_trials": n_val, "warnings": [], "adapted": adapted}
     if n_train < SMALL_TRAIN_TRIALS:
         chosen = "; ".join(f"{k} {kk} {vv}" for k, v in adapted.items() for kk, vv in v.items())
@@ -843,7 +847,7 @@ def fit(
     if sweep is not None:
         fresh["latent_dim_sweep"] = sweep
     n_train = int((dataset.split == "train").sum())
-    adapted = size_adaptations(n_train, overrides)
+    adapted = small_data_adaptations(n_train, overrides)
     fresh["guard"] = _small_data_guard(n_train, int((dataset.split == "val").sum()), adapted)
     fresh["guard"]["dropout_choices"] = dropout_choices(n_train, overrides)
     logger.info("%s", _plan_line(fresh["configs"], fresh["guard"]["train_trials"], fresh["guard"]["val_trials"]))
@@ -945,5 +949,10 @@ def describe(model_dir: str | Path) -> str:
     for s, info in m.info.get("stages", {}).items():
         h = info.get("history", {})
         done = f"{h['steps']} steps" if "steps" in h else f"{len(h.get('train_loss', []))} epochs"  # older model dirs
-        parts.append(f"{s}: {done} in {h.get('seconds', math.nan):.0f} s")
+        seconds = h.get("seconds", math.nan)
+        tried = m.info.get("guard", {}).get("dropout_sweep", {}).get("tried") if s == "autoencoder" else None
+        if tried:  # the other dropouts' autoencoders took time too
+            done += f" (dropout {m.info['configs']['autoencoder']['dropout']:g} of {len(tried)} tried)"
+            seconds = sum(t["seconds"] for t in tried)
+        parts.append(f"{s}: {done} in {seconds:.0f} s")
     return "; ".join(parts)

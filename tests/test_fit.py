@@ -393,7 +393,7 @@ def test_the_autoencoder_dropout_follows_the_train_split_size_unless_it_is_set()
     """Under SMALL_TRAIN_TRIALS training trials the autoencoder's dropout rises to SMALL_DATA_AE_DROPOUT;
     from it on the stage tries AE_DROPOUT_CHOICES; an explicit dropout is kept and nothing is tried."""
     from nwb_ldns.config import AE_DROPOUT_CHOICES, SMALL_DATA_AE_DROPOUT, SMALL_TRAIN_TRIALS, AutoencoderConfig
-    from nwb_ldns.fit import build_configs, condition_spec, dropout_choices, size_adaptations
+    from nwb_ldns.fit import build_configs, condition_spec, dropout_choices, small_data_adaptations
 
     small = load_dataset("sim:lorenz?n_trials=60&n_neurons=4&n_bins=16")
     large = load_dataset("sim:lorenz?n_trials=400&n_neurons=4&n_bins=16")
@@ -404,12 +404,12 @@ def test_the_autoencoder_dropout_follows_the_train_split_size_unless_it_is_set()
         data, cond = condition_spec(data, None)
         n = int((data.split == "train").sum())
         assert build_configs(data, cond, preset="quick")["autoencoder"]["dropout"] == dropout
-        assert bool(size_adaptations(n)) is adapted
+        assert bool(small_data_adaptations(n)) is adapted
         assert dropout_choices(n) == ([] if adapted else list(AE_DROPOUT_CHOICES))
     data, cond = condition_spec(small, None)
     set_ = {"autoencoder": {"dropout": 0.3}}
     assert build_configs(data, cond, preset="quick", overrides=set_)["autoencoder"]["dropout"] == 0.3
-    assert size_adaptations(10, set_) == {} and size_adaptations(10, {"autoencoder": {"dropout": None}})
+    assert small_data_adaptations(10, set_) == {} and small_data_adaptations(10, {"autoencoder": {"dropout": None}})
     assert dropout_choices(5000, set_) == [] and dropout_choices(5000, {"autoencoder": {"dropout": None}})
 
 
