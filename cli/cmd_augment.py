@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from nwb_ldns.config import AUGMENT_RATIOS
 from nwb_ldns.io.outputs import check_replaceable
 
 from .options import (
@@ -37,7 +38,7 @@ from .options import (
     "ratios",
     type=click.FloatRange(min=0, min_open=True),
     multiple=True,
-    default=(1.0,),
+    default=AUGMENT_RATIOS,
     show_default=True,
     help="Synthetic:real ratios (repeat the option).",
 )
@@ -94,13 +95,14 @@ def augment_cmd(
     )
     click.echo(
         f"{'decoder':8} {'N':>6} {'ratio':>6} {'R2 real':>16} {'R2 + synthetic':>16} {'gain [95% CI]':>26}  "
-        "verdict; R2 of synthetic trials vs their condition"
+        "verdict; R2 of synthetic trials vs their condition; gain over resampled real trials [95% CI]"
     )
     for r in m["rows"]:
         real, aug, (lo, hi) = r["r2_real"], r["r2_augmented"], r["gain_ci95"]
         click.echo(
             f"{r['decoder']:8} {r['n_train']:>6} {r['ratio']:>6g} {real['mean']:>8.3f} +- {real['sd']:<5.3f} "
             f"{aug['mean']:>8.3f} +- {aug['sd']:<5.3f} {r['gain']['mean']:>+8.3f} [{lo:+.3f}, {hi:+.3f}]  "
-            f"{r['verdict']}; {r['r2_synthetic_follows']['mean']:.3f}"
+            f"{r['verdict']}; {r['r2_synthetic_follows']['mean']:.3f}; {r['gain_over_resampled']['mean']:+.3f} "
+            f"[{r['gain_over_resampled_ci95'][0]:+.3f}, {r['gain_over_resampled_ci95'][1]:+.3f}]"
         )
     click.echo(f"report -> {output}/index.html")

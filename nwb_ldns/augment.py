@@ -4,9 +4,11 @@ For each training-set size N: N real trials are drawn from the recording's train
 a velocity-conditioned model is fitted on exactly those N, and it generates M = ratio x N
 synthetic trials conditioned on the same N trials' velocities. Each decoder of :data:`DECODERS`
 is trained on the N real trials alone and on the N real plus M synthetic trials, and both are
-scored on the recording's test trials, which no model or decoder saw. Every (N, repeat) draws
-its own N trials and fits its own model; spreads are the sd over repeats and a paired bootstrap
-over test trials of the gain.
+scored on the recording's test trials, which no model or decoder saw. As a control that needs no
+model, each decoder is also trained on the N real trials plus M resampled ones (:func:`resampled`:
+the real trials' spikes redrawn from their own smoothed counts), so a gain can be told apart from
+what any extra, noisier copies of the data would give. Every (N, repeat) draws its own N trials
+and fits its own model; spreads are the sd over repeats and a paired bootstrap over test trials.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from . import metrics as M
+from .config import AUGMENT_RATIOS
 from .dataset import SpikeDataset
 from .errors import NwbLdnsError
 
@@ -35,6 +38,13 @@ N_BOOT = 200
 def _smoothed(counts: np.ndarray, bin_s: float) -> np.ndarray:
     """(trial, N, time) sqrt of 20 ms-smoothed counts."""
     return np.sqrt(np.clip(M.smooth_counts(counts, bin_s, M.SMOOTH_S), 0, None))
+
+
+def resampled(counts: np.ndarray, m: int, bin_s: float, rng: np.random.Generator) -> np.ndarray:
+    """The control augmentation: ``m`` trials cycled from ``counts`` (trial, N, time), each with its
+    spikes redrawn as Poisson counts of its own 20 ms-smoothed counts (same rates, new spikes)."""
+    rates = M.smooth_counts(counts[np.arange(m) % len(counts)], bin_s, M.SMOOTH_S)  # (m, N, time)
+    return rng.poisson(np.clip(rates, 0, None)).astype(np.float64)
 
 
 def _ridge(train_x, train_v, test_x, bin_s, seed):
@@ -111,7 +121,7 @@ def augment(
     output_dir,
     *,
     n_train=(25, 50, 100, 200, "all"),
-    ratios=(1.0,),
+    ratios=AUGMENT_RATIOS,
     repeats: int = 3,
     preset: str = "auto",
     time_budget: float | None = None,
@@ -194,7 +204,7 @@ def augment(
                 model = load_model(model_dir, require=("autoencoder", "diffusion"))
                 real_x, real_v = counts[idx], velocity[idx]
                 run = {"n_train": n, "repeat": r, "follows": {}}
-                preds = {"real": {}, "augmented": {}}
+                preds = {"real": {}, "augmented": {}, "resampled": {}}
                 for dec in DECODERS:
                     preds["real"][dec.name] = dec.predict(real_x, real_v, test_x, bin_s, seed + r)
                 # the ridge of the N real trials, read on the samples: do they follow their condition?
@@ -207,8 +217,10 @@ def augment(
                     run["follows"][ratio] = _r2(cond, M.decode_velocity(w_real, _smoothed(syn_x, bin_s)))
                     x = np.concatenate([real_x, syn_x])
                     v = np.concatenate([real_v, cond])
+                    ctrl = np.concatenate([real_x, resampled(real_x, m, bin_s, np.random.default_rng([seed, n, r, m]))])
                     for dec in DECODERS:
                         preds["augmented"][(dec.name, ratio)] = dec.predict(x, v, test_x, bin_s, seed + r)
+                        preds["resampled"][(dec.name, ratio)] = dec.predict(ctrl, v, test_x, bin_s, seed + r)
                 run["preds"] = preds
                 runs.append(run)
                 shutil.rmtree(model_dir, ignore_errors=True)  # a scratch model: only its samples are kept
@@ -228,30 +240,29 @@ def augment(
 
 
 def _summarise(runs: list[dict], sizes: list[int], ratios: list[float], test_v: np.ndarray, seed: int) -> dict:
-    """Per (decoder, N, ratio): R^2 real-only and augmented (mean, sd over repeats), the gain, its
-    paired-bootstrap 95% interval over test trials (the mean over repeats of each resample's gain),
-    a verdict: ``helps`` / ``hurts`` when the interval excludes 0, else ``no clear effect``, and how
-    well the synthetic trials follow their condition (R^2 of the velocities a ridge decoder trained
-    on the N real trials reads from them, against the velocities they were conditioned on)."""
+    """Per (decoder, N, ratio): R^2 real-only, augmented and with the resampled control (mean, sd over
+    repeats); the gain over real-only and over the control, each with its paired-bootstrap 95%
+    interval over test trials (the mean over repeats of each resample's difference); a verdict:
+    ``helps`` / ``hurts`` when the gain's interval excludes 0, else ``no clear effect``, and how well
+    the synthetic trials follow their condition (R^2 of the velocities a ridge decoder trained on
+    the N real trials reads from them, against the velocities they were conditioned on)."""
     rng = np.random.default_rng(seed)
     boots = [rng.integers(0, len(test_v), len(test_v)) for _ in range(N_BOOT)]
+
+    def interval(mine, a, b):
+        diffs = [np.mean([_r2(test_v[i], a(r)[i]) - _r2(test_v[i], b(r)[i]) for r in mine]) for i in boots]
+        return float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))
+
     rows = []
     for dec in DECODERS:
         for n in sizes:
             mine = [r for r in runs if r["n_train"] == n]
             base = np.array([_r2(test_v, r["preds"]["real"][dec.name]) for r in mine])
             for ratio in ratios:
-                aug = np.array([_r2(test_v, r["preds"]["augmented"][(dec.name, ratio)]) for r in mine])
-                gains = [
-                    np.mean(
-                        [
-                            _r2(test_v[b], r["preds"]["augmented"][(dec.name, ratio)][b])
-                            - _r2(test_v[b], r["preds"]["real"][dec.name][b])
-                            for r in mine
-                        ]
-                    )
-                    for b in boots
-                ]
+                key = (dec.name, ratio)
+                aug = np.array([_r2(test_v, r["preds"]["augmented"][key]) for r in mine])
+                ctrl = np.array([_r2(test_v, r["preds"]["resampled"][key]) for r in mine])
+                lo, hi = interval(mine, lambda r: r["preds"]["augmented"][key], lambda r: r["preds"]["real"][dec.name])
                 rows.append(
                     {
                         "decoder": dec.name,
@@ -261,8 +272,13 @@ def _summarise(runs: list[dict], sizes: list[int], ratios: list[float], test_v: 
                         "r2_augmented": _stat(aug),
                         "gain": _stat(aug - base),
                         "r2_synthetic_follows": _stat(np.array([r["follows"][ratio] for r in mine])),
-                        "gain_ci95": (lo := float(np.quantile(gains, 0.025)), hi := float(np.quantile(gains, 0.975))),
+                        "gain_ci95": (lo, hi),
                         "verdict": "helps" if lo > 0 else "hurts" if hi < 0 else "no clear effect",
+                        "r2_resampled": _stat(ctrl),
+                        "gain_over_resampled": _stat(aug - ctrl),
+                        "gain_over_resampled_ci95": interval(
+                            mine, lambda r: r["preds"]["augmented"][key], lambda r: r["preds"]["resampled"][key]
+                        ),
                     }
                 )
     return {"rows": rows}

@@ -423,7 +423,10 @@ def _augment_html(metrics: dict, figure: str) -> str:
         f'<td class="value">{_fmt(r["gain"]["mean"])} [{_fmt(r["gain_ci95"][0])}, {_fmt(r["gain_ci95"][1])}]</td>'
         f"<td>{html.escape(r['verdict'])}</td>"
         f'<td class="value">{_fmt(r["r2_synthetic_follows"]["mean"])} &plusmn; '
-        f"{_fmt(r['r2_synthetic_follows']['sd'])}</td></tr>"
+        f"{_fmt(r['r2_synthetic_follows']['sd'])}</td>"
+        f'<td class="value">{_fmt(r["r2_resampled"]["mean"])} &plusmn; {_fmt(r["r2_resampled"]["sd"])}</td>'
+        f'<td class="value">{_fmt(r["gain_over_resampled"]["mean"])} [{_fmt(r["gain_over_resampled_ci95"][0])}, '
+        f"{_fmt(r['gain_over_resampled_ci95'][1])}]</td></tr>"
         for r in metrics["rows"]
     )
     decoders = ", ".join(f"{k}: {html.escape(v)}" for k, v in metrics["decoders"].items())
@@ -446,9 +449,14 @@ conditioned on the same velocities. Scores: R² of velocity on the {metrics["n_t
 test trials; mean &plusmn; sd over draws; the gain's 95% interval is a paired
 bootstrap over test trials. Decoders: {decoders}. The last column says how closely the synthetic
 trials follow the velocities they were conditioned on: R² of what a ridge decoder trained on the
-N real trials reads from them (low values mean the model ignores its condition).</p>
+N real trials reads from them (low values mean the model ignores its condition). The control needs
+no model: the decoders are trained on the N real trials plus as many resampled real trials (each
+real trial's spikes redrawn as Poisson counts of its own 20 ms-smoothed counts); the last column is
+how much more the synthetic trials give than that, so a gain that any noisier copies of the data
+would give is not credited to the model.</p>
 <table id="augment"><thead><tr><th>decoder</th><th>N real</th><th>synthetic : real</th><th>R² real only</th>
 <th>R² with synthetic</th><th>gain [95% CI]</th><th>verdict</th><th>synthetic follow condition (R²)</th>
+<th>R² with resampled real (control)</th><th>synthetic over control [95% CI]</th>
 </tr></thead><tbody>
 {body}
 </tbody></table>

@@ -8,8 +8,8 @@ import pytest
 import torch
 from helpers import MAZE_WINDOW, error_line, run, tiny
 
-from nwb_ldns.augment import DECODERS, augment
-from nwb_ldns.config import DataSpec
+from nwb_ldns.augment import DECODERS, augment, resampled
+from nwb_ldns.config import AUGMENT_RATIOS, DataSpec
 from nwb_ldns.dataset import load_dataset
 from nwb_ldns.errors import NwbLdnsError
 
@@ -55,6 +55,10 @@ def test_augment_writes_rows_for_every_decoder_size_and_ratio(maze, tmp_path):
         assert r["verdict"] == (
             "helps" if r["gain_ci95"][0] > 0 else "hurts" if r["gain_ci95"][1] < 0 else "no clear effect"
         )
+        # the control: the same decoders on real + resampled real trials, and the synthetic trials' margin over it
+        assert np.isfinite(r["r2_resampled"]["mean"])
+        assert r["gain_over_resampled"]["mean"] == pytest.approx(r["r2_augmented"]["mean"] - r["r2_resampled"]["mean"])
+        assert r["gain_over_resampled_ci95"][0] <= r["gain_over_resampled_ci95"][1]
     # the real-only baseline does not depend on the ratio
     for d in DECODERS:
         base = [r["r2_real"]["mean"] for r in m["rows"] if r["decoder"] == d.name and r["n_train"] == 8]
@@ -62,7 +66,7 @@ def test_augment_writes_rows_for_every_decoder_size_and_ratio(maze, tmp_path):
     saved = json.loads((tmp_path / "aug" / "metrics.json").read_text())
     assert saved["rows"] == json.loads(json.dumps(m["rows"]))
     page = (tmp_path / "aug" / "index.html").read_text()
-    assert "synthetic follow condition" in page and "no time budget" in page
+    assert "synthetic follow condition" in page and "no time budget" in page and "resampled real" in page
     assert (
         page.count("<tr data-decoder=") == len(m["rows"]) and (tmp_path / "aug" / "augment.png").stat().st_size > 1000
     )
@@ -88,9 +92,27 @@ def test_augment_command(tmp_path):
     args = ["augment", MAZE, *MAZE_WINDOW, "--behavior", "hand_vel", "-o", tmp_path / "aug", "--device", "cpu"]
     p = run(*args, "--n-train", 8, "--repeats", 1, "--time-budget", "5s", "--preset", "quick", "-q")
     assert "ridge" in p.stdout and "gru" in p.stdout and "report ->" in p.stdout
-    assert len(json.loads((tmp_path / "aug" / "metrics.json").read_text())["rows"]) == 2
+    rows = json.loads((tmp_path / "aug" / "metrics.json").read_text())["rows"]
+    # by default every decoder at each of the default ratios
+    assert sorted((r["decoder"], r["ratio"]) for r in rows) == sorted(
+        (d.name, ratio) for d in DECODERS for ratio in AUGMENT_RATIOS
+    )
     assert "already exists" in error_line(run(*args, "--n-train", 8, ok=False))
     bad = run(*args[:-4], "-o", tmp_path / "b", "--n-train", 1000, ok=False)
     assert "--n-train 1000 is more than" in error_line(bad) and not (tmp_path / "b").exists()
     no_behaviour = run("augment", MAZE, *MAZE_WINDOW, "-o", tmp_path / "c", ok=False)
     assert "--behavior" in error_line(no_behaviour)
+
+
+def test_the_resampled_control_redraws_each_real_trial_from_its_own_smoothed_counts():
+    from nwb_ldns import metrics as M
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.uniform(0.05, 0.6, (5, 4, 1)), (5, 4, 60)).astype(np.float64)  # (trial, N, time)
+    rates = M.smooth_counts(counts, 0.005, M.SMOOTH_S)
+    draws = np.stack([resampled(counts, 12, 0.005, np.random.default_rng(k)) for k in range(3000)])
+    assert draws.shape == (3000, 12, 4, 60) and (draws == np.round(draws)).all()
+    # trials are cycled (12 from 5: trial 7 is trial 2) and each keeps its own smoothed rates, not its spikes
+    np.testing.assert_allclose(draws.mean(0)[7], rates[2], atol=0.08)
+    assert np.abs(draws.mean(0)[7] - counts[2]).max() > 0.3
+    assert not (draws[0, :5] == counts).all()
