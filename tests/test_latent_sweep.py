@@ -80,3 +80,17 @@ def test_latent_dim_option(tmp_path):
     for bad in ("0", "many"):
         p = run(*args, "--latent-dim", bad, ok=False)
         assert p.returncode == 2 and "--latent-dim" in p.stderr
+
+
+def test_a_sweep_without_two_validation_trials_stops_before_training():
+    from nwb_ldns.dataset import SpikeDataset
+    from nwb_ldns.errors import NwbLdnsError
+
+    ds = load_dataset(LORENZ, DataSpec())
+    split = np.where(ds.split == "val", "train", ds.split)
+    split[0] = "val"  # one validation trial: no spread to score sizes by
+    one_val = SpikeDataset(ds.ds.assign(split=("trial", split)))
+    built = []
+    with pytest.raises(NwbLdnsError, match="needs at least 2"):
+        latent_sweep.choose_latent_dim(one_val, built.append, device=torch.device("cpu"))
+    assert built == []  # no candidate was trained
