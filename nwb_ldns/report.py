@@ -447,8 +447,8 @@ conditioned on <code>{html.escape(metrics["behavior"])}</code> is fitted on thos
 and each decoder is trained on the N real trials alone and with ratio x N synthetic trials
 conditioned on the same velocities. Scores: R² of velocity on the {metrics["n_test"]} held-out
 test trials; mean &plusmn; sd over draws; the gain's 95% interval is a paired
-bootstrap over test trials. Decoders: {decoders}. The last column says how closely the synthetic
-trials follow the velocities they were conditioned on: R² of what a ridge decoder trained on the
+bootstrap over test trials. Decoders: {decoders}. "Synthetic follow condition" says how closely the
+synthetic trials follow the velocities they were conditioned on: R² of what a ridge decoder trained on the
 N real trials reads from them (low values mean the model ignores its condition). The control needs
 no model: the decoders are trained on the N real trials plus as many resampled real trials (each
 real trial's spikes redrawn as Poisson counts of its own 20 ms-smoothed counts); the last column is
