@@ -19,9 +19,12 @@ Protocol (REFERENCE.md section 2):
    angle linearly to the code on the remaining trials, go to the withheld angle, generate
    (GNOCCHI: 50 samples from that code; VAE: decode it), and read the reach angle of the
    generated rates with a ridge decoder fitted on real trials of every direction (their
-   autoencoder rates, mean over 0-300 ms after movement onset). Reported: the angular error to the withheld direction,
-   beside the decoder's own error on real withheld trials and the distance to the nearest
-   trained direction (what copying a neighbour would give). GNOCCHI at each ``--guidance``.
+   autoencoder rates, mean over 0-300 ms after movement onset). Reported: the angular error to the
+   withheld direction, per generated trial and of the generated trials' mean response (the VAE's
+   decoded code is one noise-free trajectory, so both are the same for it), beside the decoder's
+   own error on real withheld trials and the distance to the nearest trained direction (what
+   copying a neighbour would give). GNOCCHI at each ``--guidance``. ``--parts withheld`` alone
+   fits only the models without that direction.
 5. Unconditional samples: GNOCCHI with codes from its code prior and from N(0, I), and LDNS
    fitted on the same data with the same autoencoder settings, each scored by ``evaluate``:
    ratios to the half-vs-half floor.
@@ -194,6 +197,12 @@ def main() -> None:
     f = factors(data)
     out: dict = {"source": source, "code_dim": args.code_dim, "preset": args.preset, "n_trials": data.n_trials}
 
+    counts = data.counts_bct()
+    onset = int(round(0.25 / data.bin_s))  # window starts 250 ms before movement onset
+    window = slice(onset, onset + int(round(0.3 / data.bin_s)))
+    if args.parts == ["withheld"]:  # the withheld direction needs only the models fitted without it
+        return withheld_direction(args, data, f, counts, window, overrides, out)
+
     # 1-2: codes of every trial, both methods
     t = time.perf_counter()
     if not (args.out / "gnocchi" / "config.json").exists():
@@ -204,7 +213,6 @@ def main() -> None:
     t = time.perf_counter()
     vae = fit_vae(model, data, epochs=args.epochs_vae, config=g_cfg)
     out["fit_vae_s"] = time.perf_counter() - t
-    counts = data.counts_bct()
     if source.startswith("sim:maze"):
         out["diffusion_space"] = diffusion_space(source, data, model)
     out["gnocchi"] = code_quality(model.codes(counts), f)
@@ -214,9 +222,6 @@ def main() -> None:
     if "unconditional" in args.parts:
         out["unconditional"] = unconditional(args, source, data, model, overrides)
         print(json.dumps(out["unconditional"], indent=1), flush=True)
-
-    onset = int(round(0.25 / data.bin_s))  # window starts 250 ms before movement onset
-    window = slice(onset, onset + int(round(0.3 / data.bin_s)))
 
     # 3: do the codes control generation from fresh noise?
     if "fresh" not in args.parts and "withheld" not in args.parts:
@@ -246,8 +251,11 @@ def main() -> None:
     print(json.dumps(out["fresh_noise"], indent=1), flush=True)
     if "withheld" not in args.parts:
         return finish(args, out)
+    withheld_direction(args, data, f, counts, window, overrides, out)
 
-    # 4: held-out direction
+
+def withheld_direction(args, data: SpikeDataset, f: dict, counts: np.ndarray, window: slice, overrides, out) -> None:
+    """4: refit both models without one target's trials and generate that direction from code space."""
     withheld = f["target"] == args.withhold
     theta = float(np.angle(np.exp(1j * f["angle"][withheld]).mean()))
     kept = SpikeDataset(data.ds.isel(trial=np.flatnonzero(~withheld)))
@@ -255,7 +263,7 @@ def main() -> None:
     if not (d2 / "config.json").exists():
         fit(kept, d2, preset=args.preset, method="gnocchi", overrides=overrides, device="auto")
     m2 = load_model(d2, device="auto")
-    vae2 = fit_vae(m2, kept, epochs=args.epochs_vae, config=g_cfg)
+    vae2 = fit_vae(m2, kept, epochs=args.epochs_vae, config=GnocchiConfig.from_dict(m2.info["configs"]["gnocchi"]))
     # the decoder reads rates in the space generated trials live in: the (withheld-free) autoencoder's
     # rates of real trials of every direction (as evaluate does with --model); smoothed counts
     # would confound direction with the small overall rate offsets of generated trials
@@ -266,6 +274,12 @@ def main() -> None:
     def decoded_error(rates):
         p = M.ridge_predict(dec, rates[:, :, window].mean(-1))
         return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), np.full(len(p), theta))
+
+    def mean_response_error(rates):
+        # the direction of the generated condition's mean response: GNOCCHI's 50 trials vary as real
+        # trials do (so does each one's decoded angle), the VAE's decoded code is already a mean
+        p = M.ridge_predict(dec, rates[:, :, window].mean(-1).mean(0, keepdims=True))
+        return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), np.array([theta]))
 
     kept_f = {k: v[~withheld] for k, v in f.items()}
     target = np.array([[np.cos(theta), np.sin(theta)]])
@@ -280,9 +294,12 @@ def main() -> None:
     ):
         w, _ = M.ridge_fit(np.stack([np.cos(kept_f["angle"]), np.sin(kept_f["angle"])], 1), codes_kept)
         code = M.ridge_predict(w, target)  # (1, K): the code the angle map points to
-        errors = {g: decoded_error(r) for g, r in make_rates(code).items()}
-        out[name]["withheld_angle_error_deg"] = errors.get(1.0)
-        out[name]["withheld_by_guidance_deg"] = {f"{g:g}": e for g, e in errors.items()}
+        rates = make_rates(code)
+        errors = {g: decoded_error(r) for g, r in rates.items()}
+        x = out.setdefault(name, {})
+        x["withheld_angle_error_deg"] = errors.get(1.0)
+        x["withheld_by_guidance_deg"] = {f"{g:g}": e for g, e in errors.items()}
+        x["withheld_mean_response_error_deg"] = mean_response_error(rates[1.0])
     p = M.ridge_predict(dec, real_feat[withheld])  # the evaluation decoder on the real withheld trials
     out["decoder_error_on_real_withheld_deg"] = M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), f["angle"][withheld])
     trained = np.unique(np.round(f["angle"][~withheld], 6))
@@ -330,18 +347,20 @@ def unconditional(args, source: str, data: SpikeDataset, model, overrides: dict)
 def print_table(r: dict) -> None:
     print(
         "| codes | R^2 reach angle (cos, sin) | R^2 peak speed | MIG (target, speed) | DCI disentanglement | "
-        "withheld direction: decoded angle error |"
+        "withheld direction: decoded angle error, per trial / of the mean response |"
     )
     print("|---|---|---|---|---|---|")
+    nan = float("nan")
     labels = {"gnocchi": "GNOCCHI", "vae": "static VAE", "ldns_latent_mean": "LDNS latents, trial mean"}
     for name, label in labels.items():
         x = r.get(name)
         if x is None:
             continue
         print(
-            f"| {label} ({r['code_dim'] if name != 'ldns_latent_mean' else 'latent'}-d) | {x['r2_angle']:.3f} | "
-            f"{x['r2_peak_speed']:.3f} | {x['mig']:.3f} | {x['dci']:.3f} | "
-            f"{x.get('withheld_angle_error_deg', float('nan')):.1f} deg |"
+            f"| {label} ({r['code_dim'] if name != 'ldns_latent_mean' else 'latent'}-d) | "
+            f"{x.get('r2_angle', nan):.3f} | "
+            f"{x.get('r2_peak_speed', nan):.3f} | {x.get('mig', nan):.3f} | {x.get('dci', nan):.3f} | "
+            f"{x.get('withheld_angle_error_deg', nan):.1f} / {x.get('withheld_mean_response_error_deg', nan):.1f} deg |"
         )
     for name, x in r.get("unconditional", {}).items():
         print(
@@ -355,7 +374,7 @@ def print_table(r: dict) -> None:
             f"\nfresh noise, codes of {fresh['n_test']} held-out trials: decoded angle error (deg) GNOCCHI {ws}; "
             f"VAE {fresh['vae_deg']:.1f}; the decoder on the real trials {fresh['decoder_on_real_test_deg']:.1f}"
         )
-    byg = r["gnocchi"].get("withheld_by_guidance_deg", {})
+    byg = r.get("gnocchi", {}).get("withheld_by_guidance_deg", {})
     if byg:
         print("withheld direction by guidance (deg): " + ", ".join(f"w {k}: {v:.1f}" for k, v in byg.items()))
     if "withheld_angle_deg" in r:
