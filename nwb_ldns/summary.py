@@ -66,7 +66,7 @@ def summarize(rec: Recording) -> dict:
     tables = rec.interval_tables()
     series = rec.behavior_series()
     trial_columns = [str(c) for c in trials.columns] if trials is not None else []
-    problems = []
+    problems = rec.spike_time_problems()
 
     splits = None
     if trials is not None and "split" in trials.columns:

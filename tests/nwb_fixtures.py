@@ -140,7 +140,9 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     column; ``one_unit``: a single unit; ``nan_stop``: every trial's ``stop_time`` is NaN;
     ``unsorted``: unit 3 has 21 spike times out of order; ``intervals``: no trials table, but
     ``encoding_table`` and ``recognition_table`` interval tables; ``no_resolution``: the units
-    table has no ``resolution``; ``long_behavior``: behaviour series with long names.
+    table has no ``resolution``; ``long_behavior``: behaviour series with long names;
+    ``nan_spike``: unit 2's spike times end in a NaN (a converter's padding); ``negative``: units 0
+    and 1 have spike times before the session start (negative).
     """
     rng = np.random.default_rng(seed)
     nwb = base_file()
@@ -165,6 +167,10 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
         if quirk == "unsorted" and u == 3:
             idx = rng.choice(np.arange(2, t.size - 1, 3), 21, replace=False)  # apart, so 21 pairs are out of order
             t[idx], t[idx - 1] = t[idx - 1].copy(), t[idx].copy()
+        if quirk == "nan_spike" and u == 2:
+            t = np.append(t, np.nan)
+        if quirk == "negative" and u < 2:
+            t = np.concatenate([[-0.3, -0.1], t])
         kw = {"electrode_group": groups[u % 2], "electrodes": [u]} if quirk == "electrode_group" else {}
         nwb.add_unit(spike_times=t, **kw)
     if quirk != "no_resolution":

@@ -122,6 +122,23 @@ def test_unsorted_spike_times_are_sorted_with_a_warning(tmp_path):
     assert chain(tmp_path / "chain", path)["n_units"] == 6
 
 
+def test_nan_and_negative_spike_times_are_named_by_inspect_and_refused_by_bin(tmp_path):
+    for quirk, problem, error in (
+        ("nan_spike", "NaN or infinite spike times in 1 unit(s) (2)", "unit 2 has 1 NaN or infinite spike times"),
+        ("negative", "negative spike times in 2 unit(s) (0, 1)", "unit 0 has negative spike times (first: -0.3 s)"),
+    ):
+        path = lab_file(tmp_path, quirk)
+        summary = json.loads(run("inspect", path, "--json", "-q").stdout)
+        assert summary["problems"] == [f"{problem}: fit and bin refuse them"], summary["problems"]
+        # the rest of the summary stays usable: rates and duration from the finite times
+        assert np.isfinite(summary["duration_s"]) and 40 < summary["duration_s"] < 60
+        assert 0 < summary["rate_hz"]["min"] <= summary["rate_hz"]["max"] < 50
+        assert f"problem     {problem}" in run("inspect", path).stdout
+        p = run("bin", path, "-o", tmp_path / f"{quirk}.zarr", ok=False)
+        assert one_line_error(p) == f"Error: {error}"
+        assert not (tmp_path / f"{quirk}.zarr").exists()
+
+
 def test_other_interval_tables_are_listed_and_usable_as_trials(tmp_path):
     from nwb_ldns.dataset import SpikeDataset
 

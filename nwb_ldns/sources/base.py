@@ -134,14 +134,39 @@ class Recording(abc.ABC):
         """Observation intervals ``(n, 2)`` of a unit, or None when it was observed throughout."""
         return None
 
-    def spike_time_bounds(self) -> tuple[float, float] | None:
-        """(first, last) spike time over all units, or None without spikes."""
-        lo, hi = np.inf, -np.inf
+    def _spike_time_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit ids and the spike times that bound each unit's (readers override with a cheaper
+        path that reads only each unit's first and last stored spike)."""
+        ids, edges = [], []
         for i in range(len(self.unit_ids)):
             t = self._read_spike_times(i)
             if t.size:
-                lo, hi = min(lo, float(np.min(t))), max(hi, float(np.max(t)))
-        return None if lo > hi else (lo, hi)
+                finite = t[np.isfinite(t)]
+                lo = float(finite.min()) if finite.size else np.nan
+                hi = float(finite.max()) if finite.size else np.nan
+                bad = t[~np.isfinite(t)]
+                ids += [self.unit_ids[i]] * (2 + bad.size)
+                edges += [lo, hi, *bad.tolist()]
+        return np.asarray(ids), np.asarray(edges, dtype=np.float64)
+
+    def spike_time_bounds(self) -> tuple[float, float] | None:
+        """(first, last) finite spike time over all units, or None without spikes."""
+        _, edges = self._spike_time_edges()
+        edges = edges[np.isfinite(edges)]
+        return (float(edges.min()), float(edges.max())) if edges.size else None
+
+    def spike_time_problems(self) -> list[str]:
+        """What :meth:`spike_times` will refuse (NaN, infinite or negative times), found cheaply
+        for ``inspect``; readers may look only at each unit's first and last stored spike."""
+        ids, edges = self._spike_time_edges()
+        out = []
+        for what, bad in (("NaN or infinite", ~np.isfinite(edges)), ("negative", np.isfinite(edges) & (edges < 0))):
+            units = list(dict.fromkeys(str(u) for u in ids[bad]))
+            if units:
+                more = f" and {len(units) - 5} more" if len(units) > 5 else ""
+                named = f"{', '.join(units[:5])}{more}"
+                out.append(f"{what} spike times in {len(units)} unit(s) ({named}): fit and bin refuse them")
+        return out
 
     # ---- intervals -----------------------------------------------------------------------
     @property

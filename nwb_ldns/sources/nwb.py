@@ -116,15 +116,18 @@ class NWBRecording(Recording):
     def spike_counts(self) -> np.ndarray:
         return np.diff(self._ends, prepend=0)
 
-    def spike_time_bounds(self) -> tuple[float, float] | None:
-        counts = self.spike_counts()
-        nonempty = np.flatnonzero(counts > 0)
+    def _spike_time_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each non-empty unit's first and last stored spike (two reads, however many spikes)."""
+        nonempty = np.flatnonzero(self.spike_counts() > 0)
         if nonempty.size == 0:
-            return None
+            return np.asarray([]), np.asarray([], dtype=np.float64)
         starts = np.concatenate([[0], self._ends[:-1]])[nonempty]
-        firsts = np.asarray(self._flat[np.unique(starts)])  # h5py wants increasing indices
-        lasts = np.asarray(self._flat[np.unique(self._ends[nonempty] - 1)])
-        return float(np.min(firsts)), float(np.max(lasts))
+        first_at, first_idx = np.unique(starts, return_inverse=True)  # h5py wants increasing indices
+        last_at, last_idx = np.unique(self._ends[nonempty] - 1, return_inverse=True)
+        firsts = np.asarray(self._flat[first_at], dtype=np.float64)[first_idx]
+        lasts = np.asarray(self._flat[last_at], dtype=np.float64)[last_idx]
+        ids = self._ids[nonempty]
+        return np.concatenate([ids, ids]), np.concatenate([firsts, lasts])
 
     def unit_columns(self) -> pd.DataFrame:
         from hdmf.common import DynamicTableRegion, VectorIndex

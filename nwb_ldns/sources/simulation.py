@@ -70,6 +70,9 @@ class SimRecording(Recording):
     def spike_time_bounds(self):
         return (0.0, float(self.duration_s()))
 
+    def spike_time_problems(self) -> list[str]:
+        return []  # simulated times are finite and >= 0 by construction
+
     def duration_s(self) -> float:
         return float(self.simulation.config.n_trials * self.simulation.config.trial_s)
 
