@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .options import source_options
+from .options import as_flags, source_options
 
 
 @click.command("inspect")
@@ -25,4 +25,5 @@ def inspect_cmd(source, as_json, reader):
 
     with open_source(source, **reader) as rec:
         summary = summarize(rec)
+    summary["problems"] = [as_flags(p) for p in summary["problems"]]  # the library names arguments, the CLI flags
     click.echo(json.dumps(summary, indent=2, default=str) if as_json else format_summary(summary))

@@ -21,6 +21,10 @@ from .sources.base import scalar_values
 logger = logging.getLogger("nwb_ldns")
 
 SPLITS = ("train", "val", "test")
+#: whole trials are padded to the longest, so one trial this many times the median length (a
+#: stop_time at the session's end, a rest block in the trials table) would multiply the memory and
+#: time of everything after binning: it stops with advice instead
+LONG_TRIAL_FACTOR = 10.0
 _SPLIT_SYNONYMS = {
     "train": "train",
     "training": "train",
@@ -206,6 +210,9 @@ def _trial_windows(rec: Recording, spec: DataSpec):
                 "dropping %d trial(s) shorter than one %g ms bin", int((~keep & ~no_stop).sum()), spec.bin_ms
             )
         trials = trials[keep]
+        problem = long_trial_problem(trials)
+        if problem:
+            raise NwbLdnsError(problem)
         starts = trials["start_time"].to_numpy(dtype=np.float64)
         return starts, n_bins[keep].astype(np.int64), starts, trials.index.to_numpy(), trials
 
@@ -237,6 +244,26 @@ def _trial_windows(rec: Recording, spec: DataSpec):
             f"{align} at {t_align[i]:.3f} s); choose a window inside the trials"
         )
     return starts, np.full(len(trials), n_bins), t_align, trials.index.to_numpy(), trials
+
+
+def long_trial_problem(trials: pd.DataFrame) -> str | None:
+    """Why whole-trial mode cannot bin ``trials`` sensibly: trials longer than
+    :data:`LONG_TRIAL_FACTOR` times the median, named with the fixes; None when there are none."""
+    length = (trials["stop_time"] - trials["start_time"]).to_numpy(dtype=np.float64)
+    ok = np.isfinite(length) & (length > 0)
+    if ok.sum() < 2:
+        return None
+    median = float(np.median(length[ok]))
+    long = np.flatnonzero(ok & (length > LONG_TRIAL_FACTOR * median))
+    if long.size == 0:
+        return None
+    worst = long[np.argsort(-length[long])]
+    names = ", ".join(f"{trials.index[i]} ({length[i]:.4g} s)" for i in worst[:3]) + (" ..." if long.size > 3 else "")
+    return (
+        f"{long.size} trial(s) are over {LONG_TRIAL_FACTOR:g}x the median trial ({median:.4g} s): {names}; "
+        "whole trials are padded to the longest, so fix their stop_time, use another `trials_table`, or bin fixed "
+        f"windows, e.g. `align` start_time `window_ms` 0 {np.floor(median * 1e3 / 5.0) * 5.0:g}"
+    )
 
 
 def suggest_window_ms(trials: pd.DataFrame, bin_ms: float) -> float:

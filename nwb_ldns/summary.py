@@ -101,6 +101,12 @@ def summarize(rec: Recording) -> dict:
             if no_stop == len(trials_like):
                 suggested += ["--align", "start_time", "--window", "0", f"{suggest_window_ms(trials_like, 5.0):g}"]
                 reason.append("fixed windows after each start, up to the next trial's start")
+    if trials_like is not None and {"start_time", "stop_time"} <= set(trials_like.columns):
+        from .dataset import long_trial_problem
+
+        long = long_trial_problem(trials_like)
+        if long:
+            problems.append(long)
     for needed, opts, why in KNOWN_LAYOUTS:
         if needed <= set(trial_columns):
             suggested += opts

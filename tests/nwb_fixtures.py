@@ -142,7 +142,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     ``encoding_table`` and ``recognition_table`` interval tables; ``no_resolution``: the units
     table has no ``resolution``; ``long_behavior``: behaviour series with long names;
     ``nan_spike``: unit 2's spike times end in a NaN (a converter's padding); ``negative``: units 0
-    and 1 have spike times before the session start (negative).
+    and 1 have spike times before the session start (negative); ``long_trial``: the last trial's
+    ``stop_time`` is 60 s after its start (a rest block, or a stop time at the session's end).
     """
     rng = np.random.default_rng(seed)
     nwb = base_file()
@@ -186,7 +187,10 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
             nwb.add_time_intervals(table)
     else:
         for i in range(n_trials):
-            nwb.add_trial(start_time=starts[i], stop_time=np.nan if quirk == "nan_stop" else starts[i] + trial_s)
+            stop = np.nan if quirk == "nan_stop" else starts[i] + trial_s
+            if quirk == "long_trial" and i == n_trials - 1:
+                stop = starts[i] + 60.0
+            nwb.add_trial(start_time=starts[i], stop_time=stop)
     if quirk == "long_behavior":
         beh = nwb.create_processing_module("behavior", "licks")
         for name in ("lick_right_times", "lick_left_times_from_the_camera"):

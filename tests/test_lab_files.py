@@ -139,6 +139,24 @@ def test_nan_and_negative_spike_times_are_named_by_inspect_and_refused_by_bin(tm
         assert not (tmp_path / f"{quirk}.zarr").exists()
 
 
+def test_a_trial_far_longer_than_the_others_stops_whole_trial_mode_with_the_fix(tmp_path):
+    # padded to it, every trial would be 60 s long: memory and time 60x, before any warning
+    path = lab_file(tmp_path, "long_trial")
+    problem = (
+        "1 trial(s) are over 10x the median trial (1 s): 39 (60 s); whole trials are padded to the longest, "
+        "so fix their stop_time, use another --trials-table, or bin fixed windows, e.g. "
+        "--align start_time --window 0 1000"
+    )
+    assert json.loads(run("inspect", path, "--json", "-q").stdout)["problems"] == [problem]
+    for command in (("bin", path, "-o", tmp_path / "d.zarr"), ("fit", path, "-o", tmp_path / "m", *TINY)):
+        assert one_line_error(run(*command, ok=False)) == f"Error: {problem}"
+    assert not (tmp_path / "d.zarr").exists() and not (tmp_path / "m").exists()
+    run("bin", path, "-o", tmp_path / "d.zarr", "--align", "start_time", "--window", "0", "1000", "-q")
+    from nwb_ldns.dataset import SpikeDataset
+
+    assert SpikeDataset.from_zarr(tmp_path / "d.zarr").counts.shape[0] == 40
+
+
 def test_other_interval_tables_are_listed_and_usable_as_trials(tmp_path):
     from nwb_ldns.dataset import SpikeDataset
 
