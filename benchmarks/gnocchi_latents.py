@@ -179,6 +179,14 @@ def main() -> None:
         help="the autoencoder as fit's defaults train it (by steps, no latent penalties) instead of "
         "--epochs-ae/--beta/--td-beta",
     )
+    ap.add_argument(
+        "--encoder-size",
+        nargs=2,
+        type=int,
+        default=None,
+        metavar=("HIDDEN", "BLOCKS"),
+        help="the code encoder's channels and S4 blocks (default: the preset's)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -191,6 +199,8 @@ def main() -> None:
         "diffusion_train": {"epochs": args.epochs_diffusion},
         "diffusion": {"cond_drop": args.cond_drop, "prediction": args.prediction},
     }
+    if args.encoder_size:
+        overrides["gnocchi"].update(encoder_hidden=args.encoder_size[0], encoder_blocks=args.encoder_size[1])
     if args.ae_defaults:
         overrides["ae_train"], overrides["autoencoder"] = {}, {}
     data = load_dataset(source, SPEC)
