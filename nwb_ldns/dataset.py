@@ -210,7 +210,7 @@ def _trial_windows(rec: Recording, spec: DataSpec):
                 "dropping %d trial(s) shorter than one %g ms bin", int((~keep & ~no_stop).sum()), spec.bin_ms
             )
         trials = trials[keep]
-        problem = long_trial_problem(trials)
+        problem = long_trial_problem(trials, spec.bin_ms)
         if problem:
             raise NwbLdnsError(problem)
         starts = trials["start_time"].to_numpy(dtype=np.float64)
@@ -246,9 +246,10 @@ def _trial_windows(rec: Recording, spec: DataSpec):
     return starts, np.full(len(trials), n_bins), t_align, trials.index.to_numpy(), trials
 
 
-def long_trial_problem(trials: pd.DataFrame) -> str | None:
+def long_trial_problem(trials: pd.DataFrame, bin_ms: float = 5.0) -> str | None:
     """Why whole-trial mode cannot bin ``trials`` sensibly: trials longer than
-    :data:`LONG_TRIAL_FACTOR` times the median, named with the fixes; None when there are none."""
+    :data:`LONG_TRIAL_FACTOR` times the median, named with the fixes (the suggested window is the
+    median length in whole ``bin_ms`` bins); None when there are none."""
     length = (trials["stop_time"] - trials["start_time"]).to_numpy(dtype=np.float64)
     ok = np.isfinite(length) & (length > 0)
     if ok.sum() < 2:
@@ -262,7 +263,7 @@ def long_trial_problem(trials: pd.DataFrame) -> str | None:
     return (
         f"{long.size} trial(s) are over {LONG_TRIAL_FACTOR:g}x the median trial ({median:.4g} s): {names}; "
         "whole trials are padded to the longest, so fix their stop_time, use another `trials_table`, or bin fixed "
-        f"windows, e.g. `align` start_time `window_ms` 0 {np.floor(median * 1e3 / 5.0) * 5.0:g}"
+        f"windows, e.g. `align` start_time `window_ms` 0 {max(1.0, np.floor(median * 1e3 / bin_ms)) * bin_ms:g}"
     )
 
 

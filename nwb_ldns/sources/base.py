@@ -135,30 +135,32 @@ class Recording(abc.ABC):
         return None
 
     def _spike_time_edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """Unit ids and the spike times that bound each unit's (readers override with a cheaper
-        path that reads only each unit's first and last stored spike)."""
+        """Unit ids and each non-empty unit's smallest and largest spike time (NaN if it has a NaN).
+        Readers override it with a cheaper path: each unit's first and last stored spike."""
         ids, edges = [], []
         for i in range(len(self.unit_ids)):
             t = self._read_spike_times(i)
             if t.size:
-                finite = t[np.isfinite(t)]
-                lo = float(finite.min()) if finite.size else np.nan
-                hi = float(finite.max()) if finite.size else np.nan
-                bad = t[~np.isfinite(t)]
-                ids += [self.unit_ids[i]] * (2 + bad.size)
-                edges += [lo, hi, *bad.tolist()]
+                ids += [self.unit_ids[i]] * 2
+                edges += [np.min(t), np.max(t)]
         return np.asarray(ids), np.asarray(edges, dtype=np.float64)
+
+    def _edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_spike_time_edges`, read once (``inspect`` asks for the bounds and the problems)."""
+        if getattr(self, "_edges_read", None) is None:
+            self._edges_read = self._spike_time_edges()
+        return self._edges_read
 
     def spike_time_bounds(self) -> tuple[float, float] | None:
         """(first, last) finite spike time over all units, or None without spikes."""
-        _, edges = self._spike_time_edges()
+        _, edges = self._edges()
         edges = edges[np.isfinite(edges)]
         return (float(edges.min()), float(edges.max())) if edges.size else None
 
     def spike_time_problems(self) -> list[str]:
         """What :meth:`spike_times` will refuse (NaN, infinite or negative times), found cheaply
         for ``inspect``; readers may look only at each unit's first and last stored spike."""
-        ids, edges = self._spike_time_edges()
+        ids, edges = self._edges()
         out = []
         for what, bad in (("NaN or infinite", ~np.isfinite(edges)), ("negative", np.isfinite(edges) & (edges < 0))):
             units = list(dict.fromkeys(str(u) for u in ids[bad]))
