@@ -411,6 +411,7 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile,
         )
         for p in choices:  # the candidates' checkpoints: the chosen weights are written below
             (model_dir / "checkpoints" / _ae_checkpoint(p, len(choices))).unlink(missing_ok=True)
+    _calibrate_rates(ae, dataset.select("train"), cfg["data"]["variable_length"], history, device)
     _check_heldout(ae, dataset.select("val"), cfg, history, device)
     _finish_stage(model_dir, cfg, "autoencoder", ae.state_dict(), history)
     logger.info(
@@ -426,6 +427,20 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile,
 
 def _ae_checkpoint(dropout: float, n_choices: int) -> str:
     return "autoencoder.safetensors" if n_choices == 1 else f"autoencoder-dropout{dropout:g}.safetensors"
+
+
+def _calibrate_rates(ae, train: SpikeDataset, variable: bool, history: dict, device) -> None:
+    """Match each unit's mean rate on the whole training trials to its mean count
+    (:meth:`~nwb_ldns.models.autoencoder.Autoencoder.calibrate_rates`), recorded in ``history``."""
+    counts = _tensor(train.counts_bct(), device)  # (B, N, L)
+    mask = _mask(train.lengths, train.n_bins, device) if variable else None
+    history["rate_calibration"] = cal = ae.calibrate_rates(counts, mask)
+    logger.info(
+        "autoencoder: mean rates matched to the training trials (they were %.3fx the data, median unit; "
+        "offsets up to %.3f)",
+        cal["rate_ratio_before_median"],
+        cal["offset_max_abs"],
+    )
 
 
 def _check_heldout(ae, val: SpikeDataset, cfg: dict, history: dict, device) -> None:

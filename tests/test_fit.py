@@ -52,6 +52,20 @@ def test_model_dir_holds_only_json_and_safetensors(model_dir):
     assert cfg["configs"]["autoencoder"]["latent_dim"] == 3 and "torch" in cfg["versions"]
 
 
+def test_fit_matches_the_autoencoders_mean_rates_to_the_training_trials(lorenz, model_dir):
+    """Whole training trials encoded and decoded give each unit its mean count (coordinated dropout
+    alone leaves them biased: the encoder trained on thinned inputs), and config.json says how far off
+    they were."""
+    m = artifacts.load_model(model_dir)
+    train = lorenz.select("train")
+    counts = train.counts_bct(np.float32)
+    z, _ = m.encode(counts)
+    rates = m.decode(torch.as_tensor(z)).numpy().astype(np.float64)
+    np.testing.assert_allclose(rates.mean((0, 2)), counts.mean((0, 2)), rtol=1e-3)
+    cal = json.loads((model_dir / "config.json").read_text())["stages"]["autoencoder"]["history"]["rate_calibration"]
+    assert cal["offset_max_abs"] > 0 and cal["rate_ratio_before_median"] > 0
+
+
 def test_generate_shapes_seed_and_lengths(model_dir):
     m = artifacts.load_model(model_dir, require=("autoencoder", "diffusion", "spike_history"))
     a = generate(m, n_trials=3, seed=4)

@@ -155,6 +155,44 @@ def test_autoencoder_loss_counts_only_dropped_entries():
     assert loss.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-5)
 
 
+def test_rate_calibration_matches_each_units_mean_count_as_a_bisection_does():
+    """Each active unit's mean rate over the valid bins of whole trials is moved onto its mean count by one
+    offset inside the softplus, the offset a per-unit bisection finds; a unit that never fired keeps its bias,
+    and padded bins count for nothing."""
+    torch.manual_seed(0)
+    cfg = AutoencoderConfig(n_neurons=5, hidden=8, latent_dim=2, n_blocks=1, state_size=4, dropout=0.5)
+    ae = Autoencoder(config=cfg)
+    counts = torch.poisson(torch.linspace(0.05, 3.0, 5)[None, :, None].expand(7, 5, 30).contiguous())  # (7, 5, 30)
+    counts[:, 4] = 0.0  # a silent unit
+    lengths = torch.tensor([30, 30, 12, 25, 30, 7, 19])
+    mask = (torch.arange(30)[None] < lengths[:, None]).float()[:, None]  # (7, 1, 30)
+    counts = counts * mask + 50.0 * (1 - mask)  # padding holds garbage the calibration must not see
+    with torch.no_grad():
+        act = torch.cat([ae._activation(ae.encode(counts[i : i + 3], mask[i : i + 3])) for i in range(0, 7, 3)])
+    bias = ae.dec2.bias.detach().clone()
+    cal = ae.calibrate_rates(counts, mask, batch_size=3)
+
+    def mean_rate(a, d):  # (N,) mean rate over valid bins with offsets d
+        return (torch.nn.functional.softplus(a.double() + d[None, :, None]) * mask).sum((0, 2)) / mask.sum()
+
+    target = (counts * mask).sum((0, 2)).double() / mask.sum()
+    lo, hi = torch.full((5,), -20.0, dtype=torch.float64), torch.full((5,), 20.0, dtype=torch.float64)
+    for _ in range(200):  # naive reference: bisection per unit
+        mid = (lo + hi) / 2
+        above = mean_rate(act, mid) > target
+        hi, lo = torch.where(above, mid, hi), torch.where(above, lo, mid)
+    offset = (ae.dec2.bias.detach() - bias).double()
+    torch.testing.assert_close(offset[:4], ((lo + hi) / 2)[:4], atol=1e-4, rtol=0)
+    assert offset[4] == 0.0
+    with torch.no_grad():
+        rates = torch.cat([ae(counts[i : i + 3], mask[i : i + 3])[0] for i in range(0, 7, 3)])  # (7, 5, 30)
+    got = (rates.double() * mask).sum((0, 2)) / mask.sum()
+    torch.testing.assert_close(got[:4], target[:4], rtol=1e-4, atol=0)
+    before = mean_rate(act, torch.zeros(5, dtype=torch.float64))[:4] / target[:4]
+    assert cal["rate_ratio_before_median"] == pytest.approx(float(np.median(before.numpy())), rel=1e-6)
+    assert cal["offset_max_abs"] == pytest.approx(float(offset.abs().max()), rel=1e-5)
+
+
 def test_poisson_nll_is_the_log_pmf():
     from scipy.stats import poisson
 
