@@ -99,7 +99,7 @@ class Autoencoder(nn.Module):
 
         Coordinated dropout trains the encoder on thinned, rescaled counts, but latents are
         encoded from whole trials, and that mismatch biases the rates: on simulations unlike
-        the built-in ones, whole-trial rates ran 10-15% under the data while thinned inputs
+        the built-in ones, whole-trial rates ran 4-15% under the data while thinned inputs
         matched it to 1%. One offset per neuron inside the softplus, found by Newton's method
         (the mean rate is increasing and convex in it), removes the bias and leaves everything
         else, including held-out likelihood, as it was.
