@@ -321,8 +321,11 @@ def _write_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torc
     artifacts.save_tensors(model_dir / f"{stage}.safetensors", tensors)
     artifacts.write_json(model_dir / "config.json", cfg)
     ckpt = model_dir / "checkpoints" / f"{stage}.safetensors"
-    for stale in (ckpt, *ckpt.parent.glob(f".{ckpt.name}.tmp-*")):  # and what a killed run left half-written
-        if stale.exists():
+    # and what a killed run left half-written: our temporary, and safetensors' own (".tmp" + 6 characters),
+    # which it writes first in the same folder
+    half = [*ckpt.parent.glob(f".{ckpt.name}.tmp-*"), *ckpt.parent.glob(".tmp??????")]
+    for stale in (ckpt, *half):
+        if stale.is_file():
             stale.unlink()
     if (model_dir / "checkpoints").is_dir() and not any((model_dir / "checkpoints").iterdir()):
         (model_dir / "checkpoints").rmdir()

@@ -66,6 +66,24 @@ def test_fit_matches_the_autoencoders_mean_rates_to_the_training_trials(lorenz, 
     assert cal["offset_max_abs"] > 0 and cal["rate_ratio_before_median"] > 0
 
 
+def test_a_finished_stage_removes_what_a_killed_checkpoint_write_left(tmp_path):
+    """A kill during a checkpoint write leaves our temporary or safetensors' own (".tmp" + 6 characters);
+    the stage's end removes both with the checkpoint, and the folder with them, but nothing else."""
+    from nwb_ldns.fit import _write_stage
+
+    ck = tmp_path / "checkpoints"
+    ck.mkdir()
+    for name in ("autoencoder.safetensors", ".autoencoder.safetensors.tmp-123", ".tmpAb3xYz"):
+        (ck / name).write_bytes(b"half")
+    _write_stage(tmp_path, {"stages": {}}, "autoencoder", {"w": torch.zeros(2)})
+    assert not ck.exists() and (tmp_path / "autoencoder.safetensors").exists()
+    ck.mkdir()
+    (ck / ".tmpAb3xYz").write_bytes(b"half")
+    (ck / "notes.txt").write_text("not ours")
+    _write_stage(tmp_path, {"stages": {}}, "diffusion", {"w": torch.zeros(2)})
+    assert sorted(p.name for p in ck.iterdir()) == ["notes.txt"]
+
+
 def test_generate_shapes_seed_and_lengths(model_dir):
     m = artifacts.load_model(model_dir, require=("autoencoder", "diffusion", "spike_history"))
     a = generate(m, n_trials=3, seed=4)
