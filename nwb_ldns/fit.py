@@ -276,11 +276,11 @@ def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict)
     new = outputs.hidden(model_dir, "new")
     if resume and (new / "config.json").is_file():  # an interrupted --overwrite fit
         _check_resumable(new, fresh)
-        return new
+        return _resumed(new)
     if model_dir.exists() and any(model_dir.iterdir()):
         if resume and cfg_path.is_file():
             _check_resumable(model_dir, fresh)
-            return model_dir
+            return _resumed(model_dir)
         if cfg_path.is_file() and not overwrite:
             raise NwbLdnsError(
                 f"{model_dir} already holds a model; pass `resume` to continue it or `overwrite` to replace it"
@@ -293,6 +293,13 @@ def _prepare_dir(model_dir: Path, *, resume: bool, overwrite: bool, fresh: dict)
     shutil.rmtree(new, ignore_errors=True)
     model_dir.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(cfg_path, fresh)
+    return model_dir
+
+
+def _resumed(model_dir: Path) -> Path:
+    """The model dir a fit resumes in, without what a killed run's writes left half-done."""
+    _remove_half_written(model_dir)
+    _remove_half_written(model_dir / "checkpoints")
     return model_dir
 
 
@@ -317,16 +324,22 @@ def _finish_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, tor
     distributed.on_main(lambda: _write_stage(model_dir, cfg, stage, tensors))  # rank 0 writes, the others wait
 
 
+def _remove_half_written(folder: Path) -> None:
+    """Remove what killed writes left in ``folder`` (the model dir or its checkpoints, held by this fit):
+    our temporaries (``.NAME.tmp-PID``) and safetensors' own (``.tmp`` + 6 characters), which it
+    writes first in the same folder."""
+    if folder.is_dir():
+        for p in (*folder.glob(".*.tmp-*"), *folder.glob(".tmp??????")):
+            if p.is_file():
+                p.unlink()
+
+
 def _write_stage(model_dir: Path, cfg: dict, stage: str, tensors: dict[str, torch.Tensor]) -> None:
     artifacts.save_tensors(model_dir / f"{stage}.safetensors", tensors)
     artifacts.write_json(model_dir / "config.json", cfg)
     ckpt = model_dir / "checkpoints" / f"{stage}.safetensors"
-    # and what a killed run left half-written: our temporary, and safetensors' own (".tmp" + 6 characters),
-    # which it writes first in the same folder
-    half = [*ckpt.parent.glob(f".{ckpt.name}.tmp-*"), *ckpt.parent.glob(".tmp??????")]
-    for stale in (ckpt, *half):
-        if stale.is_file():
-            stale.unlink()
+    ckpt.unlink(missing_ok=True)
+    _remove_half_written(ckpt.parent)
     if (model_dir / "checkpoints").is_dir() and not any((model_dir / "checkpoints").iterdir()):
         (model_dir / "checkpoints").rmdir()
 

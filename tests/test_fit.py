@@ -84,6 +84,24 @@ def test_a_finished_stage_removes_what_a_killed_checkpoint_write_left(tmp_path):
     assert sorted(p.name for p in ck.iterdir()) == ["notes.txt"]
 
 
+def test_resume_removes_what_killed_writes_left_in_the_model_dir(lorenz, model_dir, tmp_path):
+    """A kill during the final write of a stage's weights or of config.json leaves half-written files in the
+    model dir itself; `resume` removes them (the fit holds the dir's lock), and only them."""
+    import shutil
+
+    d = tmp_path / "m"
+    shutil.copytree(model_dir, d)
+    half = [d / ".tmpQw12Er", d / ".config.json.tmp-99999", d / "checkpoints" / ".tmpZx98Cv"]
+    for p in half:
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"half")
+    (d / "checkpoints" / "notes.txt").write_text("not ours")
+    fit(lorenz, d, preset="quick", overrides=TINY, progress=False, device="cpu", resume=True)
+    assert not any(p.exists() for p in half)
+    assert (d / "checkpoints" / "notes.txt").exists()
+    assert artifacts.load_model(d).autoencoder is not None
+
+
 def test_generate_shapes_seed_and_lengths(model_dir):
     m = artifacts.load_model(model_dir, require=("autoencoder", "diffusion", "spike_history"))
     a = generate(m, n_trials=3, seed=4)
