@@ -72,11 +72,17 @@ def true_rate_r2(source: str, data, model) -> float:
     idx = start[:, None] + np.arange(data.n_bins)[None]  # (trial, time)
     true = np.take_along_axis(truth[test.trial_ids], idx[:, None, :], axis=2)  # (trial, unit, time)
     _, rates = model.encode(test.counts_bct())
+    return mean_unit_r2(true, rates)
+
+
+def mean_unit_r2(true: np.ndarray, rates: np.ndarray) -> float:
+    """Mean over units of the R^2 of ``rates`` against ``true``, both (trial, unit, time); a unit whose
+    true rate never varies has none (NaN, skipped)."""
     t = true.transpose(1, 0, 2).reshape(true.shape[1], -1)  # (unit, trial * time)
     r = rates.transpose(1, 0, 2).reshape(rates.shape[1], -1)
     ss_res = ((t - r) ** 2).sum(1)
     ss_tot = ((t - t.mean(1, keepdims=True)) ** 2).sum(1)
-    return float(np.mean(1 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)))
+    return float(np.nanmean(1 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)))
 
 
 def pearson_stats(real: np.ndarray, fake: np.ndarray, bin_s: float) -> dict[str, float]:

@@ -105,12 +105,9 @@ def true_rate_r2(model_dir: Path, nwb: Path, truth: np.ndarray) -> float:
 
     test = load_dataset(str(nwb)).select("test")
     _, rates = load_model(model_dir).encode(test.counts_bct())
-    true = truth[test.trial_ids][..., : rates.shape[-1]]  # (trial, unit, bin)
-    t = true.transpose(1, 0, 2).reshape(true.shape[1], -1)
-    r = rates.transpose(1, 0, 2).reshape(rates.shape[1], -1)
-    ss_res = ((t - r) ** 2).sum(1)
-    ss_tot = ((t - t.mean(1, keepdims=True)) ** 2).sum(1)
-    return float(np.nanmean(1 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)))
+    from fidelity import mean_unit_r2  # this folder's fidelity benchmark
+
+    return mean_unit_r2(truth[test.trial_ids][..., : rates.shape[-1]], rates)  # (trial, unit, bin)
 
 
 def nwb_ldns(*args) -> None:
