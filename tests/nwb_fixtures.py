@@ -110,7 +110,6 @@ def bad_units(kind: str) -> NWBFile:
     bad = {
         "unsorted": np.array([0.5, 0.4, 0.6]),
         "nan": np.array([0.5, np.nan, 0.6]),
-        "negative": np.array([-0.5, 0.4, 0.6]),
     }[kind]
     nwb.add_unit(spike_times=good, id=7)
     nwb.add_unit(spike_times=bad, id=42)
@@ -141,8 +140,9 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     ``unsorted``: unit 3 has 21 spike times out of order; ``intervals``: no trials table, but
     ``encoding_table`` and ``recognition_table`` interval tables; ``no_resolution``: the units
     table has no ``resolution``; ``long_behavior``: behaviour series with long names;
-    ``nan_spike``: unit 2's spike times end in a NaN (a converter's padding); ``negative``: units 0
-    and 1 have spike times before the session start (negative); ``long_trial``: the last trial's
+    ``nan_spike``: unit 2's spike times end in a NaN (a converter's padding); ``negative``: every
+    time (spikes and trials) is 20 s earlier, so most are negative (times relative to a reference
+    after the recording began, such as a task's start); ``long_trial``: the last trial's
     ``stop_time`` is 60 s after its start (a rest block, or a stop time at the session's end).
     """
     rng = np.random.default_rng(seed)
@@ -150,6 +150,7 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     trial_s, iti = 1.0, 0.25
     starts = 0.5 + np.arange(n_trials) * (trial_s + iti)
     duration = float(starts[-1] + trial_s + 0.5)
+    shift = -20.0 if quirk == "negative" else 0.0
     n_units = 1 if quirk == "one_unit" else n_units
     if quirk == "electrode_group":
         device = nwb.create_device(name="probe")
@@ -170,8 +171,7 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
             t[idx], t[idx - 1] = t[idx - 1].copy(), t[idx].copy()
         if quirk == "nan_spike" and u == 2:
             t = np.append(t, np.nan)
-        if quirk == "negative" and u < 2:
-            t = np.concatenate([[-0.3, -0.1], t])
+        t = t + shift
         kw = {"electrode_group": groups[u % 2], "electrodes": [u]} if quirk == "electrode_group" else {}
         nwb.add_unit(spike_times=t, **kw)
     if quirk != "no_resolution":
@@ -190,7 +190,7 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
             stop = np.nan if quirk == "nan_stop" else starts[i] + trial_s
             if quirk == "long_trial" and i == n_trials - 1:
                 stop = starts[i] + 60.0
-            nwb.add_trial(start_time=starts[i], stop_time=stop)
+            nwb.add_trial(start_time=starts[i] + shift, stop_time=stop + shift)
     if quirk == "long_behavior":
         beh = nwb.create_processing_module("behavior", "licks")
         for name in ("lick_right_times", "lick_left_times_from_the_camera"):

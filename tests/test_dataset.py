@@ -146,7 +146,6 @@ BAD = [
     # (file builder, spec, expected message)
     (nwb_fixtures.no_units, DataSpec(), "no units table"),
     (lambda: nwb_fixtures.bad_units("nan"), DataSpec(), "unit 42 has 1 NaN"),
-    (lambda: nwb_fixtures.bad_units("negative"), DataSpec(), "unit 42 has negative spike times"),
     (
         lambda: nwb_fixtures.maze_layout()[0],
         DataSpec(align="move_onset_time", window_ms=(-900, 0)),

@@ -122,21 +122,43 @@ def test_unsorted_spike_times_are_sorted_with_a_warning(tmp_path):
     assert chain(tmp_path / "chain", path)["n_units"] == 6
 
 
-def test_nan_and_negative_spike_times_are_named_by_inspect_and_refused_by_bin(tmp_path):
-    for quirk, problem, error in (
-        ("nan_spike", "NaN or infinite spike times in 1 unit(s) (2)", "unit 2 has 1 NaN or infinite spike times"),
-        ("negative", "negative spike times in 2 unit(s) (0, 1)", "unit 0 has negative spike times (first: -0.3 s)"),
-    ):
-        path = lab_file(tmp_path, quirk)
-        summary = json.loads(run("inspect", path, "--json", "-q").stdout)
-        assert summary["problems"] == [f"{problem}: fit and bin refuse them"], summary["problems"]
-        # the rest of the summary stays usable: rates and duration from the finite times
-        assert np.isfinite(summary["duration_s"]) and 40 < summary["duration_s"] < 60
-        assert 0 < summary["rate_hz"]["min"] <= summary["rate_hz"]["max"] < 50
-        assert f"problem     {problem}" in run("inspect", path).stdout
-        p = run("bin", path, "-o", tmp_path / f"{quirk}.zarr", ok=False)
-        assert one_line_error(p) == f"Error: {error}"
-        assert not (tmp_path / f"{quirk}.zarr").exists()
+def test_nan_spike_times_are_named_by_inspect_and_refused_by_bin(tmp_path):
+    path = lab_file(tmp_path, "nan_spike")
+    problem = "NaN or infinite spike times in 1 unit(s) (2)"
+    summary = json.loads(run("inspect", path, "--json", "-q").stdout)
+    assert summary["problems"] == [f"{problem}: fit and bin refuse them"], summary["problems"]
+    # the rest of the summary stays usable: rates and duration from the finite times
+    assert np.isfinite(summary["duration_s"]) and 40 < summary["duration_s"] < 60
+    assert 0 < summary["rate_hz"]["min"] <= summary["rate_hz"]["max"] < 50
+    assert f"problem     {problem}" in run("inspect", path).stdout
+    p = run("bin", path, "-o", tmp_path / "nan_spike.zarr", ok=False)
+    assert one_line_error(p) == "Error: unit 2 has 1 NaN or infinite spike times"
+    assert not (tmp_path / "nan_spike.zarr").exists()
+
+
+def test_negative_times_are_a_time_base_binned_as_the_same_file_shifted(tmp_path):
+    # times relative to a reference after the recording began (a task's start) are negative before it
+    from nwb_ldns.dataset import SpikeDataset
+
+    path, plain = lab_file(tmp_path, "negative"), lab_file(tmp_path, "plain")
+    summary = json.loads(run("inspect", path, "--json", "-q").stdout)
+    assert summary["problems"] == [] and 40 < summary["duration_s"] < 60
+    run("bin", path, "-o", tmp_path / "d.zarr", "-q")
+    run("bin", plain, "-o", tmp_path / "ref.zarr", "-q")
+    a, b = SpikeDataset.from_zarr(tmp_path / "d.zarr"), SpikeDataset.from_zarr(tmp_path / "ref.zarr")
+    np.testing.assert_array_equal(a.counts, b.counts)
+    assert a.counts.sum() > 1000
+    np.testing.assert_allclose(a.ds["start_time"].values, b.ds["start_time"].values - 20.0)
+    (tmp_path / "chain").mkdir()
+    assert chain(tmp_path / "chain", path)["n_units"] == 6
+    # latents written back keep the recording's clock, so they line up with its trials
+    run("encode", path, "--model", tmp_path / "chain" / "m", "-o", tmp_path / "lat.nwb", "-q")
+    import pynwb
+
+    with pynwb.NWBHDF5IO(tmp_path / "lat.nwb", "r") as io:
+        nwb = io.read()
+        np.testing.assert_allclose(nwb.trials["start_time"][:], a.ds["start_time"].values)
+        assert nwb.processing["misc"]["latents"].timestamps[0] < 0
 
 
 def test_a_trial_far_longer_than_the_others_stops_whole_trial_mode_with_the_fix(tmp_path):

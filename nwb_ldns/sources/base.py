@@ -61,15 +61,17 @@ def scalar_values(data) -> np.ndarray | None:
 
 
 def check_spike_times(times: np.ndarray, unit_id: Any) -> np.ndarray:
-    """Return ``times`` as sorted float64 after checking they are finite and >= 0.
+    """Return ``times`` as sorted float64 after checking they are finite.
 
     Spike times out of order (some converters write them so) are sorted, which loses nothing,
-    with a one-line warning that names the unit and how many were out of order.
+    with a one-line warning that names the unit and how many were out of order. Negative times
+    are kept: they are times before the file's reference time (files aligned to a task event or
+    to a later clock write them), on the same axis as the trials, and only the windows are binned.
 
     Raises
     ------
     NwbLdnsError
-        Naming the unit, when a spike time is NaN/inf or negative.
+        Naming the unit, when a spike time is NaN or infinite.
     """
     times = np.asarray(times, dtype=np.float64)
     if times.size == 0:
@@ -80,8 +82,6 @@ def check_spike_times(times: np.ndarray, unit_id: Any) -> np.ndarray:
     if n_bad:
         logger.warning("unit %s has %d spike time(s) out of order; sorted them", unit_id, n_bad)
         times = np.sort(times, kind="stable")
-    if times[0] < 0:
-        raise NwbLdnsError(f"unit {unit_id} has negative spike times (first: {times[0]:.6g} s)")
     return times
 
 
@@ -119,7 +119,7 @@ class Recording(abc.ABC):
         """Spike times (s) of the unit at position ``index``, as stored."""
 
     def spike_times(self, index: int) -> np.ndarray:
-        """Checked spike times (s) of the unit at position ``index`` (finite, >= 0, sorted)."""
+        """Checked spike times (s) of the unit at position ``index`` (finite, sorted)."""
         return check_spike_times(self._read_spike_times(index), self.unit_ids[index])
 
     def spike_counts(self) -> np.ndarray:
@@ -158,17 +158,14 @@ class Recording(abc.ABC):
         return (float(edges.min()), float(edges.max())) if edges.size else None
 
     def spike_time_problems(self) -> list[str]:
-        """What :meth:`spike_times` will refuse (NaN, infinite or negative times), found cheaply
-        for ``inspect``; readers may look only at each unit's first and last stored spike."""
+        """What :meth:`spike_times` will refuse (NaN or infinite times), found cheaply for
+        ``inspect``; readers may look only at each unit's first and last stored spike."""
         ids, edges = self._edges()
-        out = []
-        for what, bad in (("NaN or infinite", ~np.isfinite(edges)), ("negative", np.isfinite(edges) & (edges < 0))):
-            units = list(dict.fromkeys(str(u) for u in ids[bad]))
-            if units:
-                more = f" and {len(units) - 5} more" if len(units) > 5 else ""
-                named = f"{', '.join(units[:5])}{more}"
-                out.append(f"{what} spike times in {len(units)} unit(s) ({named}): fit and bin refuse them")
-        return out
+        units = list(dict.fromkeys(str(u) for u in ids[~np.isfinite(edges)]))
+        if not units:
+            return []
+        named = ", ".join(units[:5]) + (f" and {len(units) - 5} more" if len(units) > 5 else "")
+        return [f"NaN or infinite spike times in {len(units)} unit(s) ({named}): fit and bin refuse them"]
 
     # ---- intervals -----------------------------------------------------------------------
     @property

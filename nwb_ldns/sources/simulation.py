@@ -71,7 +71,7 @@ class SimRecording(Recording):
         return (0.0, float(self.duration_s()))
 
     def spike_time_problems(self) -> list[str]:
-        return []  # simulated times are finite and >= 0 by construction
+        return []  # simulated times are finite by construction
 
     def duration_s(self) -> float:
         return float(self.simulation.config.n_trials * self.simulation.config.trial_s)
