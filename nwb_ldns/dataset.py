@@ -362,6 +362,7 @@ def build_dataset(
     counts, observed = _bin_units(recording, binner, index, progress=progress)
     if drop_empty_units:
         counts, observed, index = _drop_empty_units(recording, counts, observed, index, n_windows=starts.size)
+        _warn_few_spikes_in_windows(recording, counts, index, binner)
 
     data_vars = {
         "counts": (("trial", "time", "unit"), counts),
@@ -466,6 +467,31 @@ def _drop_empty_units(recording: Recording, counts, observed, index, *, n_window
         observed = observed[:, :, ~empty] if observed is not None else None
         index = index[~empty]
     return counts, observed, index
+
+
+#: ``bin`` and ``fit`` warn when the windows hold less than this fraction of the modelled units' spikes
+FEW_SPIKES_IN_WINDOWS = 0.01
+
+
+def _warn_few_spikes_in_windows(recording: Recording, counts, index, binner: WindowBinner) -> None:
+    """Warn when the windows hold under :data:`FEW_SPIKES_IN_WINDOWS` of the units' spikes: a short
+    task in a long recording does that, and so do spike times and trials written in different
+    units (spikes in ms, trials in s), which would otherwise fit a model of near-empty windows."""
+    total = int(np.asarray(recording.spike_counts(), dtype=np.int64)[index].sum())
+    inside = int(counts.sum(dtype=np.int64))
+    bounds = recording.spike_time_bounds()
+    if total == 0 or inside >= FEW_SPIKES_IN_WINDOWS * total or bounds is None:
+        return
+    window_s = float(binner.n_bins.sum() * binner.bin_s)
+    logger.warning(
+        "the windows hold %.2g%% of the spikes (%.4g s of windows; the spikes span %.4g s; median unit "
+        "%.3g Hz in the windows): if that is not intended, spike times and trials may be in different "
+        "units (ms vs s) or on different clocks",
+        100 * inside / total,
+        window_s,
+        bounds[1] - bounds[0],
+        float(np.median(counts.sum(axis=(0, 1), dtype=np.int64))) / window_s,
+    )
 
 
 def _binned_behavior(recording: Recording, series, binner: WindowBinner, spec: DataSpec):

@@ -142,7 +142,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     table has no ``resolution``; ``long_behavior``: behaviour series with long names;
     ``nan_spike``: unit 2's spike times end in a NaN (a converter's padding); ``negative``: every
     time (spikes and trials) is 20 s earlier, so most are negative (times relative to a reference
-    after the recording began, such as a task's start); ``long_trial``: the last trial's
+    after the recording began, such as a task's start); ``ms_spikes``: spike times in milliseconds,
+    trials in seconds (a converter's unit slip); ``long_trial``: the last trial's
     ``stop_time`` is 60 s after its start (a rest block, or a stop time at the session's end).
     """
     rng = np.random.default_rng(seed)
@@ -171,7 +172,7 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
             t[idx], t[idx - 1] = t[idx - 1].copy(), t[idx].copy()
         if quirk == "nan_spike" and u == 2:
             t = np.append(t, np.nan)
-        t = t + shift
+        t = t * 1000.0 if quirk == "ms_spikes" else t + shift
         kw = {"electrode_group": groups[u % 2], "electrodes": [u]} if quirk == "electrode_group" else {}
         nwb.add_unit(spike_times=t, **kw)
     if quirk != "no_resolution":

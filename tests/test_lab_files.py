@@ -161,6 +161,17 @@ def test_negative_times_are_a_time_base_binned_as_the_same_file_shifted(tmp_path
         assert nwb.processing["misc"]["latents"].timestamps[0] < 0
 
 
+def test_spike_times_in_ms_against_trials_in_s_are_named_before_fitting_empty_windows(tmp_path):
+    path = lab_file(tmp_path, "ms_spikes")
+    p = run("bin", path, "-o", tmp_path / "d.zarr")
+    (line,) = [x for x in p.stderr.splitlines() if "windows hold" in x]
+    assert line.startswith("warning: the windows hold 0.") and "(ms vs s)" in line, line
+    span = float(line.split("the spikes span ")[1].split(" s")[0])
+    assert 4.5e4 < span < 5.1e4, line  # the 51 s recording read as ms
+    # the file of the same spikes in seconds holds nearly all of them in its trials, without a warning
+    assert "windows hold" not in run("bin", lab_file(tmp_path, "plain"), "-o", tmp_path / "ok.zarr").stderr
+
+
 def test_a_trial_far_longer_than_the_others_stops_whole_trial_mode_with_the_fix(tmp_path):
     # padded to it, every trial would be 60 s long: memory and time 60x, before any warning
     path = lab_file(tmp_path, "long_trial")
