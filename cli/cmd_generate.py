@@ -64,12 +64,21 @@ from .options import (
 )
 @click.option(
     "--sampler",
-    type=click.Choice(["ddim", "ddpm"]),
-    default="ddim",
+    type=click.Choice(["dpmpp", "ddim", "ddpm"]),
+    default="dpmpp",
     show_default=True,
-    help="ddim: --ddim-steps steps; ddpm: all 1000 ancestral steps (the paper).",
+    help="dpmpp: DPM-Solver++(2M) SDE on --sampler-steps steps evenly spaced in log-SNR; ddim: that many evenly "
+    "spaced steps; ddpm: all 1000 ancestral steps (the paper). Traversals use deterministic DDIM.",
 )
-@click.option("--ddim-steps", type=click.IntRange(min=1), default=50, show_default=True, help="DDIM steps.")
+@click.option(
+    "--sampler-steps",
+    "--ddim-steps",
+    "ddim_steps",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Steps of dpmpp or ddim (and of the DDIM inversion of --from-trial).",
+)
 @click.option(
     "--eta",
     type=click.FloatRange(0.0, 1.0),
@@ -211,8 +220,6 @@ def generate_cmd(
 
         if codes is not None:
             raise click.UsageError("--from-trial takes the trial's own code: drop --code")
-        if sampler != "ddim":
-            raise click.UsageError("--from-trial needs the ddim sampler (DDIM inversion)")
         codes, noise = trial_traversal(
             model,
             real_source,

@@ -280,7 +280,7 @@ class LdnsModel:
         cond: torch.Tensor | None = None,
         series: torch.Tensor | None = None,
         guidance: float = 1.0,
-        sampler: str = "ddim",
+        sampler: str = "dpmpp",
         steps: int = 50,
         generator: torch.Generator | None = None,
         progress=None,
@@ -294,6 +294,7 @@ class LdnsModel:
         (see :func:`condition_features`); None samples the unconditional branch. ``code``
         (n, code_dim) conditions a GNOCCHI model, and ``guidance`` then weighs the code against
         the learned null code; ``noise`` (n, latent, length) fixes x_T.
+        ``sampler`` is ``dpmpp``, ``ddim`` or ``ddpm`` (see :func:`nwb_ldns.generate.generate`);
         ``eta`` is DDIM's stochasticity: 0 deterministic, 1 as much fresh noise per step as DDPM.
         """
         if self.denoiser is None:
@@ -317,6 +318,10 @@ class LdnsModel:
         with cached_kernels(self.denoiser):
             if sampler == "ddpm":
                 z = diff.ddpm_sample(fn, x, generator=_device_generator(generator, self.device), progress=progress)
+            elif sampler == "dpmpp":
+                z = diff.dpmpp_sample(
+                    fn, x, steps=steps, progress=progress, generator=_device_generator(generator, self.device)
+                )
             else:
                 z = diff.ddim_sample(
                     fn,

@@ -422,18 +422,22 @@ def test_plan_steps_validates_about_once_per_pass_within_bounds():
     assert plan_steps(cfg.replace(epochs=2), 700) == (22, 11, 11)
 
 
-def test_stochastic_ddim_is_seeded_and_a_fixed_noise_is_deterministic(model_dir):
+def test_stochastic_samplers_are_seeded_and_a_fixed_noise_is_deterministic(model_dir):
     m = artifacts.load_model(model_dir)
-    a = generate(m, n_trials=3, steps=4, seed=5)
-    b = generate(m, n_trials=3, steps=4, seed=5)
-    c = generate(m, n_trials=3, steps=4, seed=5, eta=0.0)
+    a = generate(m, n_trials=3, steps=4, seed=5, sampler="ddim")
+    b = generate(m, n_trials=3, steps=4, seed=5, sampler="ddim")
+    c = generate(m, n_trials=3, steps=4, seed=5, sampler="ddim", eta=0.0)
     np.testing.assert_array_equal(a.latents, b.latents)  # fresh noise per step, drawn from the seed
     assert a.settings["eta"] == 1.0 and c.settings["eta"] == 0.0
     assert not np.allclose(a.latents, c.latents)
+    p, q = generate(m, n_trials=3, steps=4, seed=5), generate(m, n_trials=3, steps=4, seed=5)
+    np.testing.assert_array_equal(p.latents, q.latents)  # the default, dpmpp, is seeded too
+    assert p.settings["sampler"] == "dpmpp" and p.settings["steps"] == 4
+    assert not np.allclose(p.latents, generate(m, n_trials=3, steps=4, seed=6).latents)
     x_T = np.random.default_rng(0).normal(size=(1, m.latent_dim, a.latents.shape[-1])).astype(np.float32)
     d = generate(m, n_trials=2, steps=4, seed=1, noise=x_T)  # a given x_T: deterministic whatever the seed
     e = generate(m, n_trials=2, steps=4, seed=2, noise=x_T)
-    assert d.settings["eta"] == 0.0
+    assert d.settings["eta"] == 0.0 and d.settings["sampler"] == "ddim"
     np.testing.assert_allclose(d.latents, e.latents, rtol=1e-5, atol=1e-5)
     with pytest.raises(NwbLdnsError, match="eta must be between 0 and 1"):
         generate(m, n_trials=1, eta=1.5)

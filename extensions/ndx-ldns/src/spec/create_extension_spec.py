@@ -177,7 +177,7 @@ def main(output_dir: str | Path | None = None) -> Path:
             NWBAttributeSpec(name="seed", dtype="numeric", doc="Seed of the whole draw (an integer)."),
             _attr("observation_model", "poisson or spike_history."),
             NWBAttributeSpec(name="guidance", dtype="float64", doc="Classifier-free guidance weight (1 = plain)."),
-            _attr("sampler", "ddim or ddpm."),
+            _attr("sampler", "dpmpp (DPM-Solver++(2M) SDE), ddim or ddpm."),
             NWBAttributeSpec(name="sampling_steps", dtype="int", doc="Denoising steps per sample."),
             _attr("condition_kind", "none, angle, column or velocity."),
             _attr("condition_name", "Trials column or behaviour TimeSeries holding the conditions.", required=False),
