@@ -94,6 +94,11 @@ def write_recording(path: Path, rates: list[np.ndarray], trial_s: float, cond, s
         nwb.add_unit(spike_times=np.sort(np.concatenate(s)))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
+    return true_counts(rates)
+
+
+def true_counts(rates: list[np.ndarray]) -> np.ndarray:
+    """Expected counts per 5 ms bin, (trial, unit, bin), of per-trial rates (units, ms) in Hz."""
     r = np.stack(rates) / 1000.0  # (trial, unit, ms) expected counts
     return r.reshape(r.shape[0], r.shape[1], -1, BIN_MS).sum(-1)
 
@@ -118,15 +123,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--only", nargs="*", default=["gp", "cond", "rhythm"])
+    ap.add_argument(
+        "--reuse", action="store_true", help="keep the recordings and models already in --out (and their fit times)"
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    old = json.loads((args.out / "results.json").read_text()) if (args.out / "results.json").exists() else {}
     rows = {}
     for name in args.only:
         nwb, model, syn, report = (args.out / f"{name}{s}" for s in (".nwb", "-model", "-synthetic.nwb", "-report"))
-        truth = write_recording(nwb, *simulate(name))
+        reuse = args.reuse and (model / "config.json").exists() and name in old
+        rates, trial_s, cond = simulate(name)
+        truth = true_counts(rates) if reuse else write_recording(nwb, rates, trial_s, cond)
         t = time.monotonic()
-        nwb_ldns("fit", nwb, "-o", model, "--overwrite")
-        fit_s = time.monotonic() - t
+        if not reuse:
+            nwb_ldns("fit", nwb, "-o", model, "--overwrite")
+        fit_s = old[name]["fit_s"] if reuse else time.monotonic() - t
         nwb_ldns("generate", "--model", model, "-o", syn, "--n-trials", 500, "--overwrite")
         nwb_ldns("evaluate", "--real", nwb, "--synthetic", syn, "--model", model, "-o", report, "--overwrite")
         m = json.loads((report / "metrics.json").read_text())
