@@ -90,12 +90,19 @@ def compare(model_dir: str, source: str, samplers: list[str], seed: int = 1) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pairs", nargs="+", metavar="MODEL SOURCE", help="model dirs, each followed by its source")
-    ap.add_argument("--samplers", nargs="*", default=["dpmpp 50", "ddim 50 (eta 1)"], choices=list(SAMPLERS))
+    ap.add_argument(
+        "--samplers",
+        default="dpmpp 50,ddim 50 (eta 1)",
+        help=f"comma-separated, of: {', '.join(SAMPLERS)}",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the scores here")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if len(args.pairs) % 2:
         ap.error("give a SOURCE after each MODEL")
+    args.samplers = [x.strip() for x in args.samplers.split(",")]
+    if set(args.samplers) - set(SAMPLERS):
+        ap.error(f"unknown samplers: {', '.join(sorted(set(args.samplers) - set(SAMPLERS)))}")
     torch.set_num_threads(args.threads)
     results = {}
     print(
