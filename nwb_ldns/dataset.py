@@ -278,6 +278,38 @@ def suggest_window_ms(trials: pd.DataFrame, bin_ms: float) -> float:
     return max(bin_ms, np.floor(gap_ms / bin_ms + 1e-9) * bin_ms)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``, else free physical
+    pages), or None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(n_windows: int, n_bins: int, n_units: int, what: str) -> None:
+    """Refuse, before any allocation, counts (window x bin x unit, 2 bytes each) larger than the
+    memory available: a stray spike time far out (sample indices read as seconds) would otherwise
+    tile billions of segments and end in a MemoryError or the kernel's OOM killer minutes later."""
+    need = 2 * n_windows * n_bins * n_units
+    free = available_memory()
+    if free is None or need <= free:
+        return
+    raise NwbLdnsError(
+        f"binning {n_windows:,} windows of {n_bins:,} bins x {n_units:,} units ({what}) needs "
+        f"{need / 2**30:,.1f} GiB for the counts alone, {free / 2**30:,.1f} GiB are available: check the "
+        "spike times' and trials' range with `nwb-ldns inspect`, or bin less (--window, --bin-ms, "
+        "--segment-ms, --units heldin)"
+    )
+
+
 def _segment_windows(rec: Recording, spec: DataSpec):
     """Fixed windows tiling the epochs (or the whole recording) when there is no trials table."""
     n_bins = int(round(spec.segment_ms / spec.bin_ms))
@@ -294,7 +326,9 @@ def _segment_windows(rec: Recording, spec: DataSpec):
             raise NwbLdnsError(f"{rec.uri} has no spikes")
         spans = np.array([bounds], dtype=np.float64)
         what = "the recording"
-    starts = np.concatenate([s + seg_s * np.arange(int(np.floor((e - s) / seg_s + 1e-9))) for s, e in spans])
+    per_span = [int(np.floor((e - s) / seg_s + 1e-9)) if np.isfinite(e - s) else 0 for s, e in spans]
+    check_memory(sum(per_span), n_bins, len(rec.unit_ids), f"{spec.segment_ms:g} ms segments over {what}")
+    starts = np.concatenate([s + seg_s * np.arange(n) for (s, _), n in zip(spans, per_span)])
     if starts.size == 0:
         raise NwbLdnsError(f"no {spec.segment_ms:g} ms segment fits in {what}; use a shorter `segment_ms`")
     starts = np.sort(starts)
@@ -357,8 +391,9 @@ def build_dataset(
     spec = spec or DataSpec()
     starts, n_bins, t_align, trial_ids, trials = _trial_windows(recording, spec)
     behavior = [recording.find_behavior(name) for name in spec.behavior]  # fail before any work
-    binner = WindowBinner(starts, n_bins, spec.bin_s)
     index = _modelled_units(recording, spec)
+    check_memory(len(starts), int(np.max(n_bins, initial=0)), index.size, "the windows")
+    binner = WindowBinner(starts, n_bins, spec.bin_s)
     counts, observed = _bin_units(recording, binner, index, progress=progress)
     if drop_empty_units:
         counts, observed, index = _drop_empty_units(recording, counts, observed, index, n_windows=starts.size)

@@ -143,7 +143,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     ``nan_spike``: unit 2's spike times end in a NaN (a converter's padding); ``negative``: every
     time (spikes and trials) is 20 s earlier, so most are negative (times relative to a reference
     after the recording began, such as a task's start); ``ms_spikes``: spike times in milliseconds,
-    trials in seconds (a converter's unit slip); ``long_trial``: the last trial's
+    trials in seconds (a converter's unit slip); ``stray_spike``: no trials table, and unit 0 has
+    one spike time at 1e12 s (a corrupt value); ``long_trial``: the last trial's
     ``stop_time`` is 60 s after its start (a rest block, or a stop time at the session's end).
     """
     rng = np.random.default_rng(seed)
@@ -173,11 +174,15 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
         if quirk == "nan_spike" and u == 2:
             t = np.append(t, np.nan)
         t = t * 1000.0 if quirk == "ms_spikes" else t + shift
+        if quirk == "stray_spike" and u == 0:
+            t = np.append(t, 1e12)
         kw = {"electrode_group": groups[u % 2], "electrodes": [u]} if quirk == "electrode_group" else {}
         nwb.add_unit(spike_times=t, **kw)
     if quirk != "no_resolution":
         nwb.units.resolution = 1.0 / 30000
-    if quirk == "intervals":
+    if quirk == "stray_spike":
+        pass
+    elif quirk == "intervals":
         from pynwb.epoch import TimeIntervals
 
         for name, offset in (("encoding_table", 0), ("recognition_table", 1)):

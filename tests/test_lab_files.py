@@ -172,6 +172,18 @@ def test_spike_times_in_ms_against_trials_in_s_are_named_before_fitting_empty_wi
     assert "windows hold" not in run("bin", lab_file(tmp_path, "plain"), "-o", tmp_path / "ok.zarr").stderr
 
 
+def test_a_stray_spike_time_far_out_stops_binning_before_it_allocates(tmp_path):
+    # without trials, fixed segments tile the spikes' span: 1e12 s of 1 s segments is 2 PiB of counts
+    path = lab_file(tmp_path, "stray_spike")
+    summary = json.loads(run("inspect", path, "--json", "-q").stdout)
+    assert summary["duration_s"] > 1e11  # inspect shows the span that gives it away
+    p = run("bin", path, "-o", tmp_path / "d.zarr", "--segment-ms", 1000, ok=False)
+    err = one_line_error(p)
+    assert err.startswith("Error: binning 999,999,999,999 windows of 200 bins x 6 units"), err
+    assert "GiB are available" in err and "nwb-ldns inspect" in err
+    assert not (tmp_path / "d.zarr").exists()
+
+
 def test_a_trial_far_longer_than_the_others_stops_whole_trial_mode_with_the_fix(tmp_path):
     # padded to it, every trial would be 60 s long: memory and time 60x, before any warning
     path = lab_file(tmp_path, "long_trial")
