@@ -209,8 +209,10 @@ class LdnsModel:
 
     @torch.no_grad()
     def sample_codes(self, n: int, *, generator: torch.Generator | None = None, steps: int = 50) -> np.ndarray:
-        """GNOCCHI: ``n`` codes (n, code_dim) from the code prior (stochastic DDIM, ``steps`` steps),
-        or from N(0, I), the distribution the MMD term pulls the codes toward, for a model without one."""
+        """GNOCCHI: ``n`` codes (n, code_dim) from the code prior (DPM-Solver++(2M) SDE, ``steps``
+        steps, as :meth:`sample_latents`; 50 stochastic DDIM steps drew codes of 0.97x the training
+        codes' std on the quick two-factor maze model, 50 DPM-Solver++ steps 0.99-1.00x), or from
+        N(0, I), the distribution the MMD term pulls the codes toward, for a model without one."""
         if not self.code_dim:
             raise NwbLdnsError("the model has no per-trial codes: fit it with `method` gnocchi")
         gen_device = generator.device if generator is not None else torch.device("cpu")
@@ -218,11 +220,10 @@ class LdnsModel:
         if self.code_prior is None:
             return x[..., 0].cpu().numpy()
         prior = self.code_prior
-        z = GaussianDiffusion(prior.diffusion).ddim_sample(
+        z = GaussianDiffusion(prior.diffusion).dpmpp_sample(
             lambda x, t: prior(x, t).float(),
             x.to(self.device),
             steps=steps,
-            eta=1.0,
             generator=_device_generator(generator, self.device),
         )  # (n, K, 1)
         return prior.unstandardise(z).float().cpu().numpy()
