@@ -394,10 +394,10 @@ def build_dataset(
     index = _modelled_units(recording, spec)
     check_memory(len(starts), int(np.max(n_bins, initial=0)), index.size, "the windows")
     binner = WindowBinner(starts, n_bins, spec.bin_s)
-    counts, observed = _bin_units(recording, binner, index, progress=progress)
+    counts, observed, total = _bin_units(recording, binner, index, progress=progress)
     if drop_empty_units:
         counts, observed, index = _drop_empty_units(recording, counts, observed, index, n_windows=starts.size)
-        _warn_few_spikes_in_windows(recording, counts, index, binner)
+        _warn_few_spikes_in_windows(recording, counts, total, binner)
 
     data_vars = {
         "counts": (("trial", "time", "unit"), counts),
@@ -462,17 +462,21 @@ def _modelled_units(recording: Recording, spec: DataSpec) -> np.ndarray:
 
 
 def _bin_units(recording: Recording, binner: WindowBinner, index: np.ndarray, *, progress: bool):
-    """Counts (trial, time, unit) of the units ``index``, one unit at a time, and where each was
-    observed (None when every unit was observed in every valid bin)."""
+    """Counts (trial, time, unit) of the units ``index``, one unit at a time, where each was
+    observed (None when every unit was observed in every valid bin), and how many spikes the
+    units have in all, inside the windows or not."""
     from tqdm.auto import tqdm
 
     counts = np.zeros(binner.shape + (index.size,), dtype=np.uint16)  # (trial, time, unit)
     observed = None
     valid = binner.valid()
+    total = 0
     for j, i in enumerate(
         tqdm(index, desc="binning units", unit="unit", disable=None if progress else True, leave=False)
     ):
-        slot, c = binner.sparse_counts(recording.spike_times(int(i)))
+        times = recording.spike_times(int(i))
+        total += times.size
+        slot, c = binner.sparse_counts(times)
         if c.max(initial=0) > np.iinfo(counts.dtype).max:
             counts = counts.astype(np.uint32)
         counts.reshape(-1, index.size)[slot, j] = c  # a view: (trial * time, unit)
@@ -483,7 +487,7 @@ def _bin_units(recording: Recording, binner: WindowBinner, index: np.ndarray, *,
                 if observed is None:
                     observed = np.ones(counts.shape, dtype=bool)
                 observed[:, :, j] = obs | ~valid
-    return counts, observed
+    return counts, observed, total
 
 
 def _drop_empty_units(recording: Recording, counts, observed, index, *, n_windows: int):
@@ -508,11 +512,11 @@ def _drop_empty_units(recording: Recording, counts, observed, index, *, n_window
 FEW_SPIKES_IN_WINDOWS = 0.01
 
 
-def _warn_few_spikes_in_windows(recording: Recording, counts, index, binner: WindowBinner) -> None:
-    """Warn when the windows hold under :data:`FEW_SPIKES_IN_WINDOWS` of the units' spikes: a short
-    task in a long recording does that, and so do spike times and trials written in different
-    units (spikes in ms, trials in s), which would otherwise fit a model of near-empty windows."""
-    total = int(np.asarray(recording.spike_counts(), dtype=np.int64)[index].sum())
+def _warn_few_spikes_in_windows(recording: Recording, counts, total: int, binner: WindowBinner) -> None:
+    """Warn when the windows hold under :data:`FEW_SPIKES_IN_WINDOWS` of the units' ``total`` spikes:
+    a short task in a long recording does that, and so do spike times and trials written in
+    different units (spikes in ms, trials in s), which would otherwise fit a model of near-empty
+    windows."""
     inside = int(counts.sum(dtype=np.int64))
     bounds = recording.spike_time_bounds()
     if total == 0 or inside >= FEW_SPIKES_IN_WINDOWS * total or bounds is None:

@@ -195,7 +195,7 @@ class GaussianDiffusion:
                 h = lam_p - lam_t
                 if x0_prev is not None:
                     d = x0 + (x0 - x0_prev) * (h / (2 * h_prev))
-                em2h = math.exp(-2 * h)  # e^-2h: sigma_p/sigma_t e^-h = sqrt(1 - a_p)/sqrt(1 - a_t) e^-h
+                em2h = math.exp(-2 * h)
                 x = (
                     math.sqrt((1 - a_p) / (1 - a_t)) * math.exp(-h) * x
                     + math.sqrt(a_p) * (1 - em2h) * d
