@@ -310,10 +310,12 @@ def data_options(fn):
         click.option(
             "--units",
             "units",
-            type=click.Choice(["all", "heldin"]),
             default="all",
             show_default=True,
-            help="heldin: only units whose 'heldout' column is False.",
+            metavar="SELECTION",
+            help="Units to model: all; heldin (those whose 'heldout' column is False); or conditions on the "
+            "units' columns joined by &, e.g. quality=good, KSLabel=good,mua, quality!=noise, "
+            "'presence_ratio>=0.9' (`inspect` lists the columns and their values).",
         ),
         click.option(
             "--behavior",

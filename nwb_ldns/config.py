@@ -22,8 +22,10 @@ class DataSpec:
         Window around the alignment, e.g. ``(-250, 450)``. None: whole trials at variable length.
     segment_ms : float
         Length of the fixed windows tiled over the recording when it has no trials table.
-    units : {"all", "heldin"}
-        ``heldin`` keeps units whose ``heldout`` column is False.
+    units : str
+        Which units to model: ``all``, ``heldin`` (units whose ``heldout`` column is False) or
+        a filter on the units' columns such as ``quality=good`` or
+        ``quality!=noise & presence_ratio>=0.9`` (see :mod:`nwb_ldns.unit_selection`).
     behavior : tuple of str
         Behavioural time series to bin (names or paths).
     behavior_lag_ms : float
@@ -49,8 +51,9 @@ class DataSpec:
 
         if not self.bin_ms > 0:
             raise NwbLdnsError(f"`bin_ms` must be positive, got {self.bin_ms}")
-        if self.units not in ("all", "heldin"):
-            raise NwbLdnsError(f"`units` must be 'all' or 'heldin', got {self.units!r}")
+        from .unit_selection import parse
+
+        parse(self.units)  # a malformed selection fails here, before any file is read
         if self.window_ms is not None:
             a, b = (float(x) for x in self.window_ms)
             object.__setattr__(self, "window_ms", (a, b))

@@ -446,18 +446,18 @@ def build_dataset(
 
 
 def _modelled_units(recording: Recording, spec: DataSpec) -> np.ndarray:
-    """Indices of the units to model: all, or those not marked held out."""
+    """Indices of the units to model: those ``spec.units`` selects (:mod:`~nwb_ldns.unit_selection`)."""
+    from .unit_selection import select
+
     keep = np.ones(len(recording.unit_ids), dtype=bool)
-    if spec.units == "heldin":
-        cols = recording.unit_columns()
-        if "heldout" not in cols.columns:
-            raise NwbLdnsError(
-                f"`units` heldin needs a 'heldout' units column; units columns: {', '.join(cols.columns) or 'none'}"
-            )
-        keep = ~cols["heldout"].to_numpy().astype(bool)
+    if spec.units != "all":  # reading the columns costs a pass over the units table
+        keep = select(recording.unit_columns(), spec.units)
     index = np.flatnonzero(keep)
     if index.size == 0:
-        raise NwbLdnsError(f"{recording.uri} has no units to model")
+        which = "" if spec.units == "all" else f" selected by --units {spec.units!r}"
+        raise NwbLdnsError(f"{recording.uri} has no units{which} to model (of {len(keep)})")
+    if spec.units != "all":
+        logger.info("modelling %d of %d units (--units %s)", index.size, len(keep), spec.units)
     return index
 
 

@@ -48,14 +48,31 @@ def fit_plan(trials, epochs, duration: float, segment_s: float = 1.0) -> dict:
     return {"train_trials": n_train, "small": n_train < SMALL_TRAIN_TRIALS, "presets": presets}
 
 
+#: unit columns in which spike sorters label their clusters (Phy, Kilosort, SpikeInterface curation)
+SORTER_LABELS = ("quality", "kslabel", "ks_label", "group", "cluster_group")
+
+
+def unit_value_counts(units) -> dict[str, dict[str, int]]:
+    """Columns of a few (2-8) repeated values, such as sorter labels or shanks: {column: {value: count}}."""
+    out = {}
+    for col in units.columns:
+        if col == "heldout":  # has its own line
+            continue
+        data = units[col]
+        counts = data.astype(str).value_counts()
+        if 2 <= len(counts) <= 8 and len(counts) < len(data):
+            out[str(col)] = {str(k): int(n) for k, n in counts.items()}
+    return out
+
+
 def summarize(rec: Recording) -> dict:
     """A JSON-ready summary of a recording.
 
     Keys: ``source``, ``n_units``, ``total_spikes``, ``rate_hz`` (min/median/max over units),
-    ``unit_columns``, ``n_heldout``, ``n_trials`` (0 without a trials table), ``trial_columns``,
-    ``n_epochs``, ``behavior`` (series names), ``behavior_series`` (name, path, shape, rate_hz,
-    unit), ``splits``, ``duration_s``, ``session``, ``suggested`` (options for fit/bin) and
-    ``suggested_reason``.
+    ``unit_columns``, ``unit_values`` (:func:`unit_value_counts`), ``n_heldout``, ``n_trials``
+    (0 without a trials table), ``trial_columns``, ``n_epochs``, ``behavior`` (series names),
+    ``behavior_series`` (name, path, shape, rate_hz, unit), ``splits``, ``duration_s``,
+    ``session``, ``suggested`` (options for fit/bin) and ``suggested_reason``.
     """
     counts = np.asarray(rec.spike_counts(), dtype=np.int64)
     duration = rec.duration_s()
@@ -107,6 +124,12 @@ def summarize(rec: Recording) -> dict:
         long = long_trial_problem(trials_like)
         if long:
             problems.append(long)
+    unit_values = unit_value_counts(units)
+    for col, labels in unit_values.items():
+        if col.lower() in SORTER_LABELS and "noise" in labels:
+            suggested += ["--units", f"{col}!=noise"]
+            reason.append(f"{labels['noise']} of {len(units)} units are labelled noise in {col!r}: leave them out")
+            break
     for needed, opts, why in KNOWN_LAYOUTS:
         if needed <= set(trial_columns):
             suggested += opts
@@ -126,6 +149,7 @@ def summarize(rec: Recording) -> dict:
         if counts.size
         else None,
         "unit_columns": [str(c) for c in units.columns],
+        "unit_values": unit_values,
         "n_heldout": int(units["heldout"].astype(bool).sum()) if "heldout" in units.columns else None,
         "n_trials": int(len(trials)) if trials is not None else 0,
         "trial_columns": trial_columns,
@@ -164,6 +188,10 @@ def format_summary(s: dict) -> str:
         lines.append(f"  heldout   {s['n_heldout']} (use --units heldin to model the others)")
     if s["unit_columns"]:
         lines.append(f"  columns   {', '.join(s['unit_columns'])}")
+    values = s.get("unit_values") or {}
+    width = max([len(c) for c in values] + [8]) + 2
+    for col, counts in values.items():
+        lines.append(f"  {col:<{width}}" + ", ".join(f"{v} {n}" for v, n in counts.items()))
     lines.append(f"trials      {s['n_trials']}" + (f" ({', '.join(s['trial_columns'])})" if s["trial_columns"] else ""))
     if s["splits"]:
         lines.append("  splits    " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()))

@@ -145,7 +145,9 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     after the recording began, such as a task's start); ``ms_spikes``: spike times in milliseconds,
     trials in seconds (a converter's unit slip); ``stray_spike``: no trials table, and unit 0 has
     one spike time at 1e12 s (a corrupt value); ``long_trial``: the last trial's
-    ``stop_time`` is 60 s after its start (a rest block, or a stop time at the session's end).
+    ``stop_time`` is 60 s after its start (a rest block, or a stop time at the session's end);
+    ``sorter_labels``: Phy-style ``quality`` labels (good, mua, noise) and a ``presence_ratio``
+    quality metric on the units, as a converted Kilosort/Phy sorting has them.
     """
     rng = np.random.default_rng(seed)
     nwb = base_file()
@@ -162,6 +164,11 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
         ]
         for u in range(n_units):
             nwb.add_electrode(group=groups[u % 2], location="ALM")
+    labels = ["good", "good", "mua", "noise", "good", "noise"]
+    presence = [0.99, 0.95, 0.8, 0.4, 0.97, 0.5]
+    if quirk == "sorter_labels":
+        nwb.add_unit_column(name="quality", description="Phy curation label")
+        nwb.add_unit_column(name="presence_ratio", description="fraction of the session with spikes")
     for u in range(n_units):
         # rates that follow the trial structure, so a model has something to learn
         t = np.sort(rng.uniform(0, duration, int(rng.integers(400, 900))))
@@ -177,6 +184,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
         if quirk == "stray_spike" and u == 0:
             t = np.append(t, 1e12)
         kw = {"electrode_group": groups[u % 2], "electrodes": [u]} if quirk == "electrode_group" else {}
+        if quirk == "sorter_labels":
+            kw = {"quality": labels[u % 6], "presence_ratio": presence[u % 6]}
         nwb.add_unit(spike_times=t, **kw)
     if quirk != "no_resolution":
         nwb.units.resolution = 1.0 / 30000

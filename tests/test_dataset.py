@@ -189,3 +189,28 @@ def test_corrupt_and_missing_files(tmp_path):
         open_source("ftp:whatever")
     with pytest.raises(NwbLdnsError, match="unknown parameter 'trials'"):
         open_source("sim:lorenz?trials=3")
+
+
+def test_unit_selection_compares_each_column_in_its_own_kind():
+    import pandas as pd
+
+    from nwb_ldns.unit_selection import select
+
+    cols = pd.DataFrame(
+        {
+            "heldout": [True, False, False, True],
+            "flag": [1.0, 0.0, 1.0, 0.0],  # a boolean stored as numbers
+            "channel": [3, 12, 3, 7],
+            "snr": [4.0, np.nan, 1.5, 9.0],
+            "label": ["good", "mua", "good", "noise"],
+        }
+    )
+    assert select(cols, "all").tolist() == [True] * 4
+    assert select(cols, "heldin").tolist() == [False, True, True, False]
+    assert select(cols, "flag=true").tolist() == select(cols, "flag=1").tolist() == [True, False, True, False]
+    assert select(cols, "channel=3,7").tolist() == [True, False, True, True]
+    assert select(cols, "channel!=3").tolist() == [False, True, False, True]
+    assert select(cols, "snr>2").tolist() == [True, False, False, True]  # a missing metric does not pass
+    assert select(cols, " label = good & snr >= 4 ").tolist() == [True, False, False, False]
+    with pytest.raises(NwbLdnsError, match="column 'channel' is numeric, got three"):
+        select(cols, "channel=three")

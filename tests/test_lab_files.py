@@ -258,3 +258,35 @@ def test_inspect_and_fit_say_how_many_training_trials_and_steps(tmp_path):
     assert "28 training and 4 validation trials" in p.stderr
     run("generate", "--model", tmp_path / "m", "-o", tmp_path / "s.nwb", "--n-trials", 8, "--ddim-steps", 5, "-q")
     run("evaluate", "--real", path, "--synthetic", tmp_path / "s.nwb", "-o", tmp_path / "r", "--resamples", 2, "-q")
+
+
+def test_sorter_labels_are_listed_and_units_are_selected_by_any_column(tmp_path):
+    from nwb_ldns.dataset import SpikeDataset
+
+    path = lab_file(tmp_path, "sorter_labels")
+    s = json.loads(run("inspect", path, "--json", "-q").stdout)
+    assert s["unit_values"] == {"quality": {"good": 3, "noise": 2, "mua": 1}}  # presence_ratio: all distinct
+    assert s["suggested"][-2:] == ["--units", "quality!=noise"], s["suggested"]
+    assert "quality   good 3, noise 2, mua 1" in run("inspect", path).stdout
+    # the suggestion, through the whole chain: noise clusters are neither modelled nor scored
+    metrics = chain(tmp_path, path, "--units", "quality!=noise")
+    assert metrics["n_units"] == 4
+    ds = SpikeDataset.from_zarr(tmp_path / "d.zarr").ds
+    assert list(ds["unit"].values) == [0, 1, 2, 4] and "noise" not in set(ds["unit_quality"].values)
+    # conditions joined by &, a numeric threshold on a quality metric
+    run("bin", path, "-o", tmp_path / "g.zarr", "--units", "quality=good & presence_ratio>=0.96", "-q")
+    assert list(SpikeDataset.from_zarr(tmp_path / "g.zarr").ds["unit"].values) == [0, 4]
+    run("bin", path, "-o", tmp_path / "gm.zarr", "--units", "quality=good,mua", "-q")
+    assert SpikeDataset.from_zarr(tmp_path / "gm.zarr").n_units == 4
+    # mistakes are named in one line, with what the file has, and write nothing
+    for selection, message in [
+        ("quality=god", "no unit has quality=god; the values of 'quality': good (3), noise (2), mua (1)"),
+        ("KSLabel=good", "needs a 'KSLabel' units column; units columns: quality, presence_ratio"),
+        ("quality>=1", "column 'quality' holds text, so >= cannot compare it"),
+        ("presence_ratio>=high", "needs a number, got 'high'"),
+        ("good", "units must be all, heldin or COLUMN=VALUE"),
+        ("presence_ratio>1", "has no units selected by --units 'presence_ratio>1' to model (of 6)"),
+    ]:
+        p = run("bin", path, "-o", tmp_path / "bad.zarr", "--units", selection, ok=False)
+        assert message in one_line_error(p), (selection, p.stderr)
+        assert not (tmp_path / "bad.zarr").exists()
