@@ -338,6 +338,13 @@ def data_options(fn):
             help="Seed of the 70/10/20 split used when the trials have no 'split' column.",
         ),
         click.option(
+            "--units-table",
+            default=None,
+            metavar="NAME",
+            help="Units table to read, by path or name, e.g. processing/ecephys/kilosort (default: the file's "
+            "units, else its only units table; see `inspect`).",
+        ),
+        click.option(
             "--trials-table",
             default=None,
             metavar="NAME",
@@ -396,4 +403,5 @@ def spec_from_options(o: dict):
         behavior_lag_ms=o["behavior_lag_ms"],
         split_seed=o["split_seed"],
         trials_table=o["trials_table"],
+        units_table=o["units_table"],
     )

@@ -34,6 +34,9 @@ class DataSpec:
         Seed of the 70/10/20 split used when the trials table has no ``split`` column.
     trials_table : str or None
         The interval table whose rows are the trials (e.g. ``encoding_table``); None: ``trials``.
+    units_table : str or None
+        The units table to read, by path or name (``processing/ecephys/kilosort`` or ``kilosort``);
+        None: the file's ``units``, else its only units table.
     """
 
     bin_ms: float = 5.0
@@ -45,6 +48,7 @@ class DataSpec:
     behavior_lag_ms: float = 0.0
     split_seed: int = 0
     trials_table: str | None = None
+    units_table: str | None = None
 
     def __post_init__(self):
         from .errors import NwbLdnsError

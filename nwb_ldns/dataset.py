@@ -389,6 +389,7 @@ def build_dataset(
     SpikeDataset
     """
     spec = spec or DataSpec()
+    recording.use_units_table(spec.units_table)  # first: the segments tile the chosen units' span
     starts, n_bins, t_align, trial_ids, trials = _trial_windows(recording, spec)
     behavior = [recording.find_behavior(name) for name in spec.behavior]  # fail before any work
     index = _modelled_units(recording, spec)

@@ -102,7 +102,12 @@ def load_pair(
     # the synthetic file: same window around the alignment column generate wrote; its behaviour is
     # the condition, already paired with the spikes (no lag)
     syn_spec = dataclasses.replace(
-        spec, units="all", behavior=(cond.name,) if cond.series else (), trials_table=None, behavior_lag_ms=0.0
+        spec,
+        units="all",
+        behavior=(cond.name,) if cond.series else (),
+        trials_table=None,
+        units_table=None,
+        behavior_lag_ms=0.0,
     )
     syn = load_dataset(synthetic_path, syn_spec if generated else spec, drop_empty_units=False)
     if "unit_source_unit_id" in syn.ds.coords:

@@ -69,6 +69,7 @@ def summarize(rec: Recording) -> dict:
     """A JSON-ready summary of a recording.
 
     Keys: ``source``, ``n_units``, ``total_spikes``, ``rate_hz`` (min/median/max over units),
+    ``units_tables`` (path: units), ``units_table`` (the one summarised),
     ``unit_columns``, ``unit_values`` (:func:`unit_value_counts`), ``n_heldout``, ``n_trials``
     (0 without a trials table), ``trial_columns``, ``n_epochs``, ``behavior`` (series names),
     ``behavior_series`` (name, path, shape, rate_hz, unit), ``splits``, ``duration_s``,
@@ -90,6 +91,10 @@ def summarize(rec: Recording) -> dict:
         splits = {str(k): int(v) for k, v in trials["split"].astype(str).value_counts().sort_index().items()}
 
     suggested, reason = [], []
+    units_tables = rec.units_tables()
+    if len(units_tables) > 1 and "units" not in units_tables:
+        suggested += ["--units-table", getattr(rec, "units_path", next(iter(units_tables)))]
+        reason.append("no /units table: the units shown are the largest units table's; choose one with --units-table")
     others = {k: t for k, t in tables.items() if k not in ("trials", "epochs", "invalid_times") and len(t)}
     if (trials is None or len(trials) == 0) and others:
         name = max(others, key=lambda k: len(others[k]))
@@ -150,6 +155,8 @@ def summarize(rec: Recording) -> dict:
         else None,
         "unit_columns": [str(c) for c in units.columns],
         "unit_values": unit_values,
+        "units_tables": units_tables,
+        "units_table": getattr(rec, "units_path", "units"),
         "n_heldout": int(units["heldout"].astype(bool).sum()) if "heldout" in units.columns else None,
         "n_trials": int(len(trials)) if trials is not None else 0,
         "trial_columns": trial_columns,
@@ -184,6 +191,12 @@ def format_summary(s: dict) -> str:
         if r
         else f"units       {s['n_units']}"
     )
+    tables = s.get("units_tables") or {}
+    if len(tables) > 1 or s.get("units_table", "units") != "units":
+        lines.append(f"  table     {s['units_table']}")
+        others = [f"{p} ({n} units)" for p, n in tables.items() if p != s["units_table"]]
+        if others:
+            lines.append(f"  others    {'; '.join(others)} (read one with --units-table)")
     if s["n_heldout"] is not None:
         lines.append(f"  heldout   {s['n_heldout']} (use --units heldin to model the others)")
     if s["unit_columns"]:

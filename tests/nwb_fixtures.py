@@ -147,7 +147,10 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     one spike time at 1e12 s (a corrupt value); ``long_trial``: the last trial's
     ``stop_time`` is 60 s after its start (a rest block, or a stop time at the session's end);
     ``sorter_labels``: Phy-style ``quality`` labels (good, mua, noise) and a ``presence_ratio``
-    quality metric on the units, as a converted Kilosort/Phy sorting has them.
+    quality metric on the units, as a converted Kilosort/Phy sorting has them;
+    ``processing_units``: no ``/units``, but the units in ``processing/ecephys/kilosort`` (ids from
+    100), where NeuroConv writes a sorting; ``two_sortings``: also ``processing/ecephys/curated``,
+    every other unit of the first.
     """
     rng = np.random.default_rng(seed)
     nwb = base_file()
@@ -169,6 +172,7 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     if quirk == "sorter_labels":
         nwb.add_unit_column(name="quality", description="Phy curation label")
         nwb.add_unit_column(name="presence_ratio", description="fraction of the session with spikes")
+    trains = []
     for u in range(n_units):
         # rates that follow the trial structure, so a model has something to learn
         t = np.sort(rng.uniform(0, duration, int(rng.integers(400, 900))))
@@ -186,8 +190,20 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
         kw = {"electrode_group": groups[u % 2], "electrodes": [u]} if quirk == "electrode_group" else {}
         if quirk == "sorter_labels":
             kw = {"quality": labels[u % 6], "presence_ratio": presence[u % 6]}
-        nwb.add_unit(spike_times=t, **kw)
-    if quirk != "no_resolution":
+        trains.append(t)
+        if quirk not in ("processing_units", "two_sortings"):
+            nwb.add_unit(spike_times=t, **kw)
+    if quirk in ("processing_units", "two_sortings"):
+        from pynwb.misc import Units
+
+        ecephys = nwb.create_processing_module("ecephys", "spike sorting")
+        sortings = [("kilosort", range(n_units)), ("curated", range(0, n_units, 2))]
+        for name, keep in sortings[: 2 if quirk == "two_sortings" else 1]:
+            table = Units(name=name, description=f"{name} units", resolution=1.0 / 30000)
+            for u in keep:
+                table.add_unit(spike_times=trains[u], id=100 + u)
+            ecephys.add(table)
+    elif quirk != "no_resolution":
         nwb.units.resolution = 1.0 / 30000
     if quirk == "stray_spike":
         pass

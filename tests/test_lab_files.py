@@ -290,3 +290,42 @@ def test_sorter_labels_are_listed_and_units_are_selected_by_any_column(tmp_path)
         p = run("bin", path, "-o", tmp_path / "bad.zarr", "--units", selection, ok=False)
         assert message in one_line_error(p), (selection, p.stderr)
         assert not (tmp_path / "bad.zarr").exists()
+
+
+def test_units_tables_in_processing_modules_are_found_and_chosen_by_name(tmp_path):
+    from nwb_ldns.dataset import SpikeDataset
+
+    # NeuroConv writes a sorting to processing/ecephys: the one table there is read as the units
+    path = lab_file(tmp_path, "processing_units")
+    s = json.loads(run("inspect", path, "--json", "-q").stdout)
+    assert s["units_tables"] == {"processing/ecephys/kilosort": 6} and s["n_units"] == 6
+    assert "table     processing/ecephys/kilosort" in run("inspect", path, "-q").stdout
+    metrics = chain(tmp_path, path)
+    assert metrics["n_units"] == 6
+    assert list(SpikeDataset.from_zarr(tmp_path / "d.zarr").ds["unit"].values) == [100, 101, 102, 103, 104, 105]
+
+    # two sortings and no /units: inspect shows the first and names both; binning asks which
+    two = lab_file(tmp_path, "two_sortings")
+    s = json.loads(run("inspect", two, "--json", "-q").stdout)
+    assert s["units_tables"] == {"processing/ecephys/kilosort": 6, "processing/ecephys/curated": 3}
+    assert s["suggested"][:2] == ["--units-table", "processing/ecephys/kilosort"]
+    assert "others    processing/ecephys/curated (3 units)" in run("inspect", two, "-q").stdout
+    err = one_line_error(run("bin", two, "-o", tmp_path / "x.zarr", ok=False))
+    assert (
+        "has no /units but 2 units tables: processing/ecephys/curated (3 units), processing/ecephys/kilosort (6" in err
+    )
+    assert "--units-table" in err and not (tmp_path / "x.zarr").exists()
+    err = one_line_error(run("bin", two, "-o", tmp_path / "x.zarr", "--units-table", "sorted", ok=False))
+    assert "no units table 'sorted'" in err and "processing/ecephys/curated (3 units)" in err
+    # by name or by path; the choice is saved with the model, so evaluate reads the same table
+    run("bin", two, "-o", tmp_path / "c.zarr", "--units-table", "curated", "-q")
+    assert list(SpikeDataset.from_zarr(tmp_path / "c.zarr").ds["unit"].values) == [100, 102, 104]
+    metrics = chain(tmp_path / "c", two, "--units-table", "processing/ecephys/curated")
+    assert metrics["n_units"] == 3
+    # a source with one set of units has nothing to choose from
+    plain = lab_file(tmp_path, "plain")
+    err = one_line_error(
+        run("bin", "sim:lorenz?n_trials=20", "-o", tmp_path / "y.zarr", "--units-table", "x", ok=False)
+    )
+    assert "has one set of units" in err
+    run("bin", plain, "-o", tmp_path / "p.zarr", "--units-table", "units", "-q")

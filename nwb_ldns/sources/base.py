@@ -134,6 +134,21 @@ class Recording(abc.ABC):
         """Observation intervals ``(n, 2)`` of a unit, or None when it was observed throughout."""
         return None
 
+    def units_tables(self) -> dict[str, int]:
+        """Every table of units with spike times, by path, with its number of units (one here)."""
+        return {"units": len(self.unit_ids)}
+
+    def use_units_table(self, name: str | None) -> None:
+        """Read the units of table ``name`` (a path of :meth:`units_tables`); None keeps the default.
+
+        Raises
+        ------
+        NwbLdnsError
+            When the recording has no such table, or several and none is the default.
+        """
+        if name not in (None, "units"):
+            raise NwbLdnsError(f"{self.uri} has one set of units: `units_table` {name!r} applies to NWB files")
+
     def _spike_time_edges(self) -> tuple[np.ndarray, np.ndarray]:
         """Unit ids and each non-empty unit's smallest and largest spike time (NaN if it has a NaN).
         Readers override it with a cheaper path: each unit's first and last stored spike."""

@@ -49,6 +49,21 @@ def _object_path(obj) -> str:
     return "/".join(reversed(parts))
 
 
+def _units_tables(nwbfile) -> dict:
+    """Units tables with spike times by path: ``units`` (the file's own) first, then any in processing
+    modules (NeuroConv writes a second sorting there, e.g. ``processing/ecephys/kilosort``)."""
+    from pynwb.misc import Units
+
+    tables = {}
+    if nwbfile.units is not None and "spike_times" in nwbfile.units.colnames:
+        tables["units"] = nwbfile.units
+    for module_name, module in nwbfile.processing.items():
+        for name, obj in module.data_interfaces.items():
+            if isinstance(obj, Units) and "spike_times" in obj.colnames:
+                tables[f"processing/{module_name}/{name}"] = obj
+    return tables
+
+
 def _ragged_reader(column, what: str = "a ragged column"):
     """(flat dataset, end offsets) of a ragged DynamicTable column given its VectorIndex."""
     check_complete(column.data, what + " index")
@@ -87,16 +102,49 @@ class NWBRecording(Recording):
         except Exception as exc:  # pynwb raises many kinds on a damaged file
             self.close()
             raise NwbLdnsError(f"cannot read {uri} as NWB: {type(exc).__name__}: {exc}") from exc
-        units = self.nwbfile.units
-        if units is None or "spike_times" not in units.colnames:
+        self._tables = _units_tables(self.nwbfile)
+        if not self._tables:
             self.close()
             raise NwbLdnsError(
                 f"{uri} has no units table with spike times: nwb-ldns models spike-sorted units "
                 "(run spike sorting first, or use si:PATH for a sorting folder)"
             )
+        # the file's /units, else its one other units table; with several others, the largest until
+        # one is chosen (inspect can still summarise it; binning asks which)
+        self._chosen = "units" in self._tables or len(self._tables) == 1
+        self._read_units("units" if "units" in self._tables else max(self._tables, key=lambda p: len(self._tables[p])))
+
+    def _read_units(self, path: str) -> None:
+        units = self._tables[path]
+        self.units_path = path
         self._units = units
-        self._flat, self._ends = _ragged_reader(units["spike_times"], f"{uri}: units/spike_times")
+        self._flat, self._ends = _ragged_reader(units["spike_times"], f"{self.uri}: {path}/spike_times")
         self._ids = np.asarray(units.id.data[:])
+        self.__dict__.pop("_obs", None)  # what was read of the previous table
+        self._edges_read = None
+
+    def units_tables(self) -> dict[str, int]:
+        return {path: len(table) for path, table in self._tables.items()}
+
+    def use_units_table(self, name: str | None) -> None:
+        if name is None:
+            if not self._chosen:
+                raise NwbLdnsError(
+                    f"{self.uri} has no /units but {len(self._tables)} units tables: "
+                    + ", ".join(f"{p} ({n} units)" for p, n in self.units_tables().items())
+                    + "; choose one with --units-table"
+                )
+            return
+        paths = [p for p in self._tables if name in (p, p.rsplit("/", 1)[-1], "/" + p)]
+        if len(paths) != 1:
+            what = "no" if not paths else "more than one"
+            raise NwbLdnsError(
+                f"{what} units table {name!r} in {self.uri}; units tables: "
+                + ", ".join(f"{p} ({n} units)" for p, n in self.units_tables().items())
+            )
+        self._chosen = True
+        if paths[0] != self.units_path:
+            self._read_units(paths[0])
 
     # provenance is lazy: hashing is only paid for when a dataset is built
     @property
