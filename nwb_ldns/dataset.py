@@ -446,6 +446,23 @@ def build_dataset(
     return SpikeDataset(ds)
 
 
+def _warn_noise_units(recording: Recording) -> None:
+    """Sorted files often keep every cluster: name those a sorter's labels call noise."""
+    from .unit_selection import noise_label_count
+
+    found = noise_label_count(recording.unit_columns())
+    if found:
+        col, noise, total = found
+        logger.warning(
+            "%d of %d units are labelled noise in the units column %r and are modelled with the others; "
+            "--units %s!=noise leaves them out",
+            noise,
+            total,
+            col,
+            col,
+        )
+
+
 def _modelled_units(recording: Recording, spec: DataSpec) -> np.ndarray:
     """Indices of the units to model: those ``spec.units`` selects (:mod:`~nwb_ldns.unit_selection`)."""
     from .unit_selection import select
@@ -453,6 +470,8 @@ def _modelled_units(recording: Recording, spec: DataSpec) -> np.ndarray:
     keep = np.ones(len(recording.unit_ids), dtype=bool)
     if spec.units != "all":  # reading the columns costs a pass over the units table
         keep = select(recording.unit_columns(), spec.units)
+    else:
+        _warn_noise_units(recording)
     index = np.flatnonzero(keep)
     if index.size == 0:
         which = "" if spec.units == "all" else f" selected by --units {spec.units!r}"

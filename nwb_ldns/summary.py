@@ -6,6 +6,7 @@ import numpy as np
 
 from .config import PRESETS, SMALL_TRAIN_TRIALS, TrainConfig
 from .sources import Recording
+from .unit_selection import noise_label_count
 
 # known layouts: (trial columns that identify it, suggested options, why)
 KNOWN_LAYOUTS = [
@@ -46,10 +47,6 @@ def fit_plan(trials, epochs, duration: float, segment_s: float = 1.0) -> dict:
                 "passes": round(cfg.steps * rows / n_train, 1) if n_train else None,
             }
     return {"train_trials": n_train, "small": n_train < SMALL_TRAIN_TRIALS, "presets": presets}
-
-
-#: unit columns in which spike sorters label their clusters (Phy, Kilosort, SpikeInterface curation)
-SORTER_LABELS = ("quality", "kslabel", "ks_label", "group", "cluster_group")
 
 
 def unit_value_counts(units) -> dict[str, dict[str, int]]:
@@ -130,11 +127,10 @@ def summarize(rec: Recording) -> dict:
         if long:
             problems.append(long)
     unit_values = unit_value_counts(units)
-    for col, labels in unit_values.items():
-        if col.lower() in SORTER_LABELS and "noise" in labels:
-            suggested += ["--units", f"{col}!=noise"]
-            reason.append(f"{labels['noise']} of {len(units)} units are labelled noise in {col!r}: leave them out")
-            break
+    noise = noise_label_count(units)
+    if noise:
+        suggested += ["--units", f"{noise[0]}!=noise"]
+        reason.append(f"{noise[1]} of {noise[2]} units are labelled noise in {noise[0]!r}: leave them out")
     for needed, opts, why in KNOWN_LAYOUTS:
         if needed <= set(trial_columns):
             suggested += opts

@@ -21,6 +21,9 @@ import pandas as pd
 
 from .errors import NwbLdnsError
 
+#: unit columns in which spike sorters label their clusters (Phy, Kilosort, SpikeInterface curation)
+SORTER_LABELS = ("quality", "kslabel", "ks_label", "group", "cluster_group")
+
 _CONDITION = re.compile(r"^\s*([^\s=!<>&]+)\s*(!=|>=|<=|=|>|<)\s*(.*?)\s*$")
 _BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _ORDER = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
@@ -120,3 +123,13 @@ def select(columns: pd.DataFrame, selection: str) -> np.ndarray:
             )
         keep &= hit if op == "=" else ~hit
     return keep
+
+
+def noise_label_count(columns: pd.DataFrame) -> tuple[str, int, int] | None:
+    """(column, units labelled noise, units) for the first sorter-label column with noise units, or None."""
+    for col in columns.columns:
+        if str(col).lower() in SORTER_LABELS:
+            noise = int((columns[col].astype(str).str.lower() == "noise").sum())
+            if noise:
+                return str(col), noise, len(columns)
+    return None

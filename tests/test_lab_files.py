@@ -268,6 +268,10 @@ def test_sorter_labels_are_listed_and_units_are_selected_by_any_column(tmp_path)
     assert s["unit_values"] == {"quality": {"good": 3, "noise": 2, "mua": 1}}  # presence_ratio: all distinct
     assert s["suggested"][-2:] == ["--units", "quality!=noise"], s["suggested"]
     assert "quality   good 3, noise 2, mua 1" in run("inspect", path).stdout
+    # binning every unit says which are labelled noise, and how to leave them out
+    p = run("bin", path, "-o", tmp_path / "all.zarr")
+    assert "2 of 6 units are labelled noise in the units column 'quality'" in p.stderr
+    assert "--units quality!=noise leaves them out" in p.stderr
     # the suggestion, through the whole chain: noise clusters are neither modelled nor scored
     metrics = chain(tmp_path, path, "--units", "quality!=noise")
     assert metrics["n_units"] == 4
