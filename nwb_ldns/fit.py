@@ -412,6 +412,7 @@ def _fit_autoencoder(dataset, cfg, model_dir, device, resume, progress, compile,
             compile=compile,
             deadline=share,
         )
+        del stage  # its float copies of the splits, before the next candidate makes its own
         val = math.inf if history["best_val"] is None else history["best_val"]
         tried.append({"dropout": p, **{k: history[k] for k in ("best_val", "steps", "seconds")}})
         if best is None or val < best[0]:

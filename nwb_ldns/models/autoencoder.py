@@ -107,35 +107,46 @@ class Autoencoder(nn.Module):
         counts : (B, N, L) the training trials; mask : (B, 1, L) valid bins, or None.
         """
         self.eval()
-        lat = [
-            self.encode(counts[i : i + batch_size], None if mask is None else mask[i : i + batch_size])
-            for i in range(0, counts.shape[0], batch_size)
-        ]  # each (b, D, L)
-        valid = torch.ones_like(counts[:, :1]) if mask is None else mask.float()  # (B, 1, L)
-        target = (counts.double() * valid).sum((0, 2))  # (N,)
+        # the decoder's activations once (one float32 copy of the counts); each Newton step then
+        # costs a softplus, not a decoder pass, and sums run in float64 without a float64 copy
+        chunks = []
+        for i in range(0, counts.shape[0], batch_size):
+            m = None if mask is None else mask[i : i + batch_size].float()  # (b, 1, L)
+            chunks.append((self._activation(self.encode(counts[i : i + batch_size], m)), m))  # (b, N, L)
+        target = sum(
+            (counts[i : i + batch_size] * (1.0 if m is None else m)).sum((0, 2), dtype=torch.float64)
+            for i, (_, m) in zip(range(0, counts.shape[0], batch_size), chunks)
+        )  # (N,)
         active = target > 0  # a unit with no training spikes keeps its bias: its rate is already near zero
         offset = torch.zeros_like(target)  # (N,)
-        before = None
+        before, n_steps = None, 0
         for _ in range(iters):
             total = torch.zeros_like(target)
             slope = torch.zeros_like(target)
-            for i, z in enumerate(lat):
-                v = valid[i * batch_size : (i + 1) * batch_size].double()  # (b, 1, L)
-                a = self._activation(z).double() + offset[None, :, None]  # (b, N, L)
-                total += (F.softplus(a) * v).sum((0, 2))
-                slope += (torch.sigmoid(a) * v).sum((0, 2))
+            for a, m in chunks:
+                x = a + offset.to(a.dtype)[None, :, None]  # (b, N, L)
+                sp, sg = F.softplus(x), torch.sigmoid(x)
+                if m is not None:
+                    sp, sg = sp * m, sg * m
+                total += sp.sum((0, 2), dtype=torch.float64)
+                slope += sg.sum((0, 2), dtype=torch.float64)
             if before is None:
                 before = total[active] / target[active]
             gap = torch.where(active, total - target, torch.zeros_like(target))
-            offset -= gap / slope.clamp(min=1e-12)
             if float(gap.abs().max()) <= 1e-6 * max(float(target.max()), 1.0):
                 break
+            # Newton's step on log(total): exact where the softplus is exponential (low rates), and
+            # Newton's own step where it is linear, so a few steps do from any start
+            ratio = torch.where(active, target / total.clamp(min=1e-300), torch.ones_like(target))
+            offset += torch.log(ratio) * total / slope.clamp(min=1e-12)
+            n_steps += 1
         self.dec2.bias += offset.to(self.dec2.bias.dtype)
         ratio = before.cpu().numpy()
         return {
             "offset_median": float(offset.median()),
             "offset_max_abs": float(offset.abs().max()),
             "rate_ratio_before_median": float(np.median(ratio)) if ratio.size else 1.0,
+            "newton_steps": n_steps,
         }
 
     @torch.no_grad()
