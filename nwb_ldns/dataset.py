@@ -306,7 +306,7 @@ def check_memory(n_windows: int, n_bins: int, n_units: int, what: str) -> None:
         f"binning {n_windows:,} windows of {n_bins:,} bins x {n_units:,} units ({what}) needs "
         f"{need / 2**30:,.1f} GiB for the counts alone, {free / 2**30:,.1f} GiB are available: check the "
         "spike times' and trials' range with `nwb-ldns inspect`, or bin less (--window, --bin-ms, "
-        "--segment-ms, --units heldin)"
+        "--segment-ms, --units)"
     )
 
 

@@ -168,6 +168,19 @@ def test_synthetic_nwbfile_round_trip(model_dir, tmp_path):
             assert np.array_equal(got, syn.counts[:, u, :].ravel())
 
 
+def test_a_fit_larger_than_the_memory_available_stops_before_it_writes(lorenz, tmp_path, monkeypatch):
+    from nwb_ldns import dataset as dataset_module
+    from nwb_ldns.fit import FIT_BYTES_PER_COUNT
+
+    need = FIT_BYTES_PER_COUNT * 60 * 32 * 12  # trials x bins x units of the tiny Lorenz data
+    monkeypatch.setattr(dataset_module, "available_memory", lambda: need - 1)  # a machine just too small
+    with pytest.raises(NwbLdnsError, match=r"fitting 60 trials x 32 bins x 12 units on the CPU needs about .* GiB"):
+        fit(lorenz, tmp_path / "m", preset="quick", overrides=TINY, progress=False, device="cpu")
+    assert not (tmp_path / "m").exists()
+    monkeypatch.setattr(dataset_module, "available_memory", lambda: need)
+    fit(lorenz, tmp_path / "m", preset="quick", overrides=tiny(ae=1, diffusion=1, history=1), progress=False)
+
+
 def test_existing_model_dir_needs_resume_or_overwrite(lorenz, model_dir):
     with pytest.raises(NwbLdnsError, match="`resume`"):
         fit(lorenz, model_dir, preset="quick", overrides=TINY, progress=False)
