@@ -19,6 +19,8 @@ from .artifacts import STAGES
 from .config import (
     AE_DROPOUT_CHOICES,
     HELDOUT_CO_BPS_MIN,
+    LARGE_DATA_DENOISER,
+    LARGE_TRAIN_TRIALS,
     PRESETS,
     SMALL_DATA_AE_DROPOUT,
     SMALL_TRAIN_TRIALS,
@@ -131,13 +133,13 @@ def build_configs(
     p = PRESETS[preset]
     o = {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in (overrides or {}).items()}
     variable = bool((dataset.lengths < dataset.n_bins).any())
-    small = small_data_adaptations(int((dataset.split == "train").sum()), o)
-    ae = AutoencoderConfig(**{**p["autoencoder"], **small.get("autoencoder", {}), **o.get("autoencoder", {})})
+    adapted = split_size_adaptations(int((dataset.split == "train").sum()), o, preset)
+    ae = AutoencoderConfig(**{**p["autoencoder"], **adapted.get("autoencoder", {}), **o.get("autoencoder", {})})
     ae = ae.replace(n_neurons=dataset.n_units)
     if variable and ae.bidirectional:
         logger.info("trials have different lengths: using a causal autoencoder")
         ae = ae.replace(bidirectional=False)
-    den = DenoiserConfig(**{**p["denoiser"], **o.get("denoiser", {})})
+    den = DenoiserConfig(**{**p["denoiser"], **adapted.get("denoiser", {}), **o.get("denoiser", {})})
     den = den.replace(
         latent_dim=ae.latent_dim,
         cond_dim=2 if cond.kind == "angle" else 1 if cond.kind == "column" else 0,
@@ -183,16 +185,25 @@ def _data_info(dataset: SpikeDataset) -> dict:
     }
 
 
-def small_data_adaptations(n_train: int, overrides: dict | None = None) -> dict[str, dict[str, Any]]:
-    """Config changes for a small train split (those ``overrides`` set explicitly are left alone).
+def split_size_adaptations(
+    n_train: int, overrides: dict | None = None, preset: str = "quick"
+) -> dict[str, dict[str, Any]]:
+    """Config changes for the train split's size (those ``overrides`` set explicitly are left alone).
 
     Under :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS` training trials the autoencoder's coordinated
     dropout rises to :data:`~nwb_ldns.config.SMALL_DATA_AE_DROPOUT`: with fewer trials it learns
-    to reproduce each trial's noise before it learns the shared structure.
+    to reproduce each trial's noise before it learns the shared structure. From
+    :data:`~nwb_ldns.config.LARGE_TRAIN_TRIALS` on, a denoiser narrower than
+    :data:`~nwb_ldns.config.LARGE_DATA_DENOISER` is widened to it: a small one underfits.
     """
-    if n_train >= SMALL_TRAIN_TRIALS or _dropout_set(overrides):
+    if n_train < SMALL_TRAIN_TRIALS:
+        return {} if _dropout_set(overrides) else {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
+    set_ = (overrides or {}).get("denoiser", {})
+    size = {**DenoiserConfig().to_dict(), **PRESETS[preset]["denoiser"]}
+    if n_train < LARGE_TRAIN_TRIALS or any(set_.get(k) is not None for k in LARGE_DATA_DENOISER):
         return {}
-    return {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
+    wider = {k: v for k, v in LARGE_DATA_DENOISER.items() if size[k] < v}
+    return {"denoiser": wider} if wider else {}
 
 
 def _dropout_set(overrides: dict | None) -> bool:
@@ -210,8 +221,14 @@ def dropout_choices(n_train: int, overrides: dict | None = None) -> list[float]:
 
 def _small_data_guard(n_train: int, n_val: int, adapted: dict) -> dict:
     """Warn about a small train split; returns what is recorded in config.json under ``guard``:
-    the split sizes, the warnings and ``adapted``, the config values chosen for a small split."""
+    the split sizes, the warnings and ``adapted``, the config values chosen for the split's size."""
     out = {"train_trials": n_train, "val_trials": n_val, "warnings": [], "adapted": adapted}
+    if "denoiser" in adapted:
+        logger.info(
+            "%d training trials: the denoiser is widened to %d channels for a large split (--denoiser-hidden sets it)",
+            n_train,
+            adapted["denoiser"]["hidden"],
+        )
     if n_train < SMALL_TRAIN_TRIALS:
         chosen = "; ".join(f"{k} {kk} {vv}" for k, v in adapted.items() for kk, vv in v.items())
         out["warnings"].append(
@@ -879,7 +896,7 @@ def fit(
     if sweep is not None:
         fresh["latent_dim_sweep"] = sweep
     n_train = int((dataset.split == "train").sum())
-    adapted = small_data_adaptations(n_train, overrides)
+    adapted = split_size_adaptations(n_train, overrides, preset)
     fresh["guard"] = _small_data_guard(n_train, int((dataset.split == "val").sum()), adapted)
     fresh["guard"]["dropout_choices"] = dropout_choices(n_train, overrides)
     logger.info("%s", _plan_line(fresh["configs"], fresh["guard"]["train_trials"], fresh["guard"]["val_trials"]))

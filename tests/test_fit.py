@@ -460,7 +460,7 @@ def test_the_autoencoder_dropout_follows_the_train_split_size_unless_it_is_set()
     """Under SMALL_TRAIN_TRIALS training trials the autoencoder's dropout rises to SMALL_DATA_AE_DROPOUT;
     from it on the stage tries AE_DROPOUT_CHOICES; an explicit dropout is kept and nothing is tried."""
     from nwb_ldns.config import AE_DROPOUT_CHOICES, SMALL_DATA_AE_DROPOUT, SMALL_TRAIN_TRIALS, AutoencoderConfig
-    from nwb_ldns.fit import build_configs, condition_spec, dropout_choices, small_data_adaptations
+    from nwb_ldns.fit import build_configs, condition_spec, dropout_choices, split_size_adaptations
 
     small = load_dataset("sim:lorenz?n_trials=60&n_neurons=4&n_bins=16")
     large = load_dataset("sim:lorenz?n_trials=400&n_neurons=4&n_bins=16")
@@ -471,13 +471,32 @@ def test_the_autoencoder_dropout_follows_the_train_split_size_unless_it_is_set()
         data, cond = condition_spec(data, None)
         n = int((data.split == "train").sum())
         assert build_configs(data, cond, preset="quick")["autoencoder"]["dropout"] == dropout
-        assert bool(small_data_adaptations(n)) is adapted
+        assert bool(split_size_adaptations(n)) is adapted
         assert dropout_choices(n) == ([] if adapted else list(AE_DROPOUT_CHOICES))
     data, cond = condition_spec(small, None)
     set_ = {"autoencoder": {"dropout": 0.3}}
     assert build_configs(data, cond, preset="quick", overrides=set_)["autoencoder"]["dropout"] == 0.3
-    assert small_data_adaptations(10, set_) == {} and small_data_adaptations(10, {"autoencoder": {"dropout": None}})
+    assert split_size_adaptations(10, set_) == {} and split_size_adaptations(10, {"autoencoder": {"dropout": None}})
     assert dropout_choices(5000, set_) == [] and dropout_choices(5000, {"autoencoder": {"dropout": None}})
+
+
+def test_the_quick_denoiser_is_widened_for_a_large_train_split_unless_its_size_is_set():
+    from nwb_ldns.config import LARGE_DATA_DENOISER, LARGE_TRAIN_TRIALS, PRESETS
+    from nwb_ldns.fit import build_configs, condition_spec, split_size_adaptations
+
+    quick = PRESETS["quick"]["denoiser"]["hidden"]
+    assert quick < LARGE_DATA_DENOISER["hidden"]
+    assert split_size_adaptations(LARGE_TRAIN_TRIALS - 1) == {}
+    assert split_size_adaptations(LARGE_TRAIN_TRIALS) == {"denoiser": LARGE_DATA_DENOISER}
+    assert split_size_adaptations(LARGE_TRAIN_TRIALS, preset="paper") == {}  # already wider
+    assert split_size_adaptations(LARGE_TRAIN_TRIALS, {"denoiser": {"hidden": 32}}) == {}
+    assert split_size_adaptations(LARGE_TRAIN_TRIALS, {"denoiser": {"hidden": None}}) != {}
+    data, cond = condition_spec(
+        load_dataset(f"sim:lorenz?n_trials={LARGE_TRAIN_TRIALS * 10 // 7 + 1}&n_neurons=4&n_bins=8"), None
+    )
+    assert (data.split == "train").sum() >= LARGE_TRAIN_TRIALS
+    assert build_configs(data, cond, preset="quick")["denoiser"]["hidden"] == LARGE_DATA_DENOISER["hidden"]
+    assert build_configs(data, cond, preset="quick", overrides={"denoiser": {"hidden": 48}})["denoiser"]["hidden"] == 48
 
 
 def test_the_autoencoder_stage_keeps_the_dropout_of_lowest_validation_nll(tmp_path):
