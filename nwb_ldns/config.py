@@ -251,6 +251,9 @@ SMALL_DATA_AE_DROPOUT = 0.7
 #: 0.96x, correlations 1.47x -> 1.34x, std-ISI Pearson r 0.975 -> 0.991; the denoiser took 3x longer
 LARGE_TRAIN_TRIALS = 2000
 LARGE_DATA_DENOISER = {"hidden": 128, "embed_dim": 128}
+#: the widened denoiser's step limit (unless set): its steps cost 3x the small one's on a CPU, and
+#: 3000 of them took the 5000-trial Lorenz fit to 21 minutes on 2 cores
+LARGE_DATA_DENOISER_STEPS = 2500
 
 #: from :data:`SMALL_TRAIN_TRIALS` training trials on, unless the dropout is set explicitly, ``fit``
 #: trains the autoencoder with each of these coordinated dropouts and keeps the one of lowest
@@ -335,3 +338,35 @@ class ConditionSpec(_Config):
     @property
     def series(self) -> bool:
         return self.kind == "velocity"
+
+
+def split_size_adaptations(
+    n_train: int, overrides: dict | None = None, preset: str = "quick"
+) -> dict[str, dict[str, Any]]:
+    """Config changes for the train split's size (those ``overrides`` set explicitly are left alone).
+
+    Under :data:`SMALL_TRAIN_TRIALS` training trials the autoencoder's coordinated
+    dropout rises to :data:`SMALL_DATA_AE_DROPOUT`: with fewer trials it learns
+    to reproduce each trial's noise before it learns the shared structure. From
+    :data:`LARGE_TRAIN_TRIALS` on, a denoiser narrower than
+    :data:`LARGE_DATA_DENOISER` is widened to it: a small one underfits; its
+    step limit drops to :data:`LARGE_DATA_DENOISER_STEPS`, as its steps cost more.
+    """
+    if n_train < SMALL_TRAIN_TRIALS:
+        return {} if dropout_is_set(overrides) else {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
+    set_ = (overrides or {}).get("denoiser", {})
+    size = {**DenoiserConfig().to_dict(), **PRESETS[preset]["denoiser"]}
+    if n_train < LARGE_TRAIN_TRIALS or any(set_.get(k) is not None for k in LARGE_DATA_DENOISER):
+        return {}
+    wider = {k: v for k, v in LARGE_DATA_DENOISER.items() if size[k] < v}
+    if not wider:
+        return {}
+    out = {"denoiser": wider}
+    steps = PRESETS[preset]["diffusion_train"].get("steps", TrainConfig().steps)
+    if steps > LARGE_DATA_DENOISER_STEPS and (overrides or {}).get("diffusion_train", {}).get("steps") is None:
+        out["diffusion_train"] = {"steps": LARGE_DATA_DENOISER_STEPS}  # the fit's time stays about the same
+    return out
+
+
+def dropout_is_set(overrides: dict | None) -> bool:
+    return (overrides or {}).get("autoencoder", {}).get("dropout") is not None

@@ -19,10 +19,7 @@ from .artifacts import STAGES
 from .config import (
     AE_DROPOUT_CHOICES,
     HELDOUT_CO_BPS_MIN,
-    LARGE_DATA_DENOISER,
-    LARGE_TRAIN_TRIALS,
     PRESETS,
-    SMALL_DATA_AE_DROPOUT,
     SMALL_TRAIN_TRIALS,
     AutoencoderConfig,
     ConditionSpec,
@@ -31,6 +28,8 @@ from .config import (
     DiffusionConfig,
     GnocchiConfig,
     TrainConfig,
+    dropout_is_set,
+    split_size_adaptations,
 )
 from .dataset import SpikeDataset
 from .errors import NwbLdnsError
@@ -157,7 +156,7 @@ def build_configs(
         out["gnocchi"] = g.to_dict()
         out["denoiser"] = den.replace(code_dim=g.code_dim, null_code=diff.cond_drop > 0).to_dict()
     for key in ("ae_train", "diffusion_train"):
-        out[key] = TrainConfig(**{**p[key], "seed": seed, **o.get(key, {})}).to_dict()
+        out[key] = TrainConfig(**{**p[key], **adapted.get(key, {}), "seed": seed, **o.get(key, {})}).to_dict()
     for name in FITTED_OBSERVATIONS:
         obs = OBSERVATION_MODELS[name]
         key = obs.train_config
@@ -185,36 +184,11 @@ def _data_info(dataset: SpikeDataset) -> dict:
     }
 
 
-def split_size_adaptations(
-    n_train: int, overrides: dict | None = None, preset: str = "quick"
-) -> dict[str, dict[str, Any]]:
-    """Config changes for the train split's size (those ``overrides`` set explicitly are left alone).
-
-    Under :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS` training trials the autoencoder's coordinated
-    dropout rises to :data:`~nwb_ldns.config.SMALL_DATA_AE_DROPOUT`: with fewer trials it learns
-    to reproduce each trial's noise before it learns the shared structure. From
-    :data:`~nwb_ldns.config.LARGE_TRAIN_TRIALS` on, a denoiser narrower than
-    :data:`~nwb_ldns.config.LARGE_DATA_DENOISER` is widened to it: a small one underfits.
-    """
-    if n_train < SMALL_TRAIN_TRIALS:
-        return {} if _dropout_set(overrides) else {"autoencoder": {"dropout": SMALL_DATA_AE_DROPOUT}}
-    set_ = (overrides or {}).get("denoiser", {})
-    size = {**DenoiserConfig().to_dict(), **PRESETS[preset]["denoiser"]}
-    if n_train < LARGE_TRAIN_TRIALS or any(set_.get(k) is not None for k in LARGE_DATA_DENOISER):
-        return {}
-    wider = {k: v for k, v in LARGE_DATA_DENOISER.items() if size[k] < v}
-    return {"denoiser": wider} if wider else {}
-
-
-def _dropout_set(overrides: dict | None) -> bool:
-    return (overrides or {}).get("autoencoder", {}).get("dropout") is not None
-
-
 def dropout_choices(n_train: int, overrides: dict | None = None) -> list[float]:
     """The coordinated dropouts the autoencoder stage tries, keeping the one of lowest validation NLL:
     :data:`~nwb_ldns.config.AE_DROPOUT_CHOICES` from :data:`~nwb_ldns.config.SMALL_TRAIN_TRIALS`
     training trials on, none (the configured one alone) under it or when the dropout is set."""
-    if n_train < SMALL_TRAIN_TRIALS or _dropout_set(overrides):
+    if n_train < SMALL_TRAIN_TRIALS or dropout_is_set(overrides):
         return []
     return list(AE_DROPOUT_CHOICES)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import PRESETS, SMALL_TRAIN_TRIALS, TrainConfig
+from .config import PRESETS, SMALL_TRAIN_TRIALS, TrainConfig, split_size_adaptations
 from .sources import Recording
 from .unit_selection import noise_label_count
 
@@ -38,8 +38,9 @@ def fit_plan(trials, epochs, duration: float, segment_s: float = 1.0) -> dict:
     presets = {}
     for preset, sizes in PRESETS.items():
         presets[preset] = {}
+        adapted = split_size_adaptations(n_train, preset=preset)
         for stage, key in (("autoencoder", "ae_train"), ("denoiser", "diffusion_train")):
-            cfg = TrainConfig().replace(**sizes[key])
+            cfg = TrainConfig().replace(**{**sizes[key], **adapted.get(key, {})})
             rows = min(cfg.batch_size, max(n_train, 1))
             presets[preset][stage] = {
                 "steps": cfg.steps,

@@ -481,13 +481,17 @@ def test_the_autoencoder_dropout_follows_the_train_split_size_unless_it_is_set()
 
 
 def test_the_quick_denoiser_is_widened_for_a_large_train_split_unless_its_size_is_set():
-    from nwb_ldns.config import LARGE_DATA_DENOISER, LARGE_TRAIN_TRIALS, PRESETS
+    from nwb_ldns.config import LARGE_DATA_DENOISER, LARGE_DATA_DENOISER_STEPS, LARGE_TRAIN_TRIALS, PRESETS
     from nwb_ldns.fit import build_configs, condition_spec, split_size_adaptations
 
     quick = PRESETS["quick"]["denoiser"]["hidden"]
     assert quick < LARGE_DATA_DENOISER["hidden"]
     assert split_size_adaptations(LARGE_TRAIN_TRIALS - 1) == {}
-    assert split_size_adaptations(LARGE_TRAIN_TRIALS) == {"denoiser": LARGE_DATA_DENOISER}
+    assert split_size_adaptations(LARGE_TRAIN_TRIALS) == {
+        "denoiser": LARGE_DATA_DENOISER,
+        "diffusion_train": {"steps": LARGE_DATA_DENOISER_STEPS},
+    }
+    assert "diffusion_train" not in split_size_adaptations(LARGE_TRAIN_TRIALS, {"diffusion_train": {"steps": 9}})
     assert split_size_adaptations(LARGE_TRAIN_TRIALS, preset="paper") == {}  # already wider
     assert split_size_adaptations(LARGE_TRAIN_TRIALS, {"denoiser": {"hidden": 32}}) == {}
     assert split_size_adaptations(LARGE_TRAIN_TRIALS, {"denoiser": {"hidden": None}}) != {}
@@ -495,7 +499,9 @@ def test_the_quick_denoiser_is_widened_for_a_large_train_split_unless_its_size_i
         load_dataset(f"sim:lorenz?n_trials={LARGE_TRAIN_TRIALS * 10 // 7 + 1}&n_neurons=4&n_bins=8"), None
     )
     assert (data.split == "train").sum() >= LARGE_TRAIN_TRIALS
-    assert build_configs(data, cond, preset="quick")["denoiser"]["hidden"] == LARGE_DATA_DENOISER["hidden"]
+    configs = build_configs(data, cond, preset="quick")
+    assert configs["denoiser"]["hidden"] == LARGE_DATA_DENOISER["hidden"]
+    assert configs["diffusion_train"]["steps"] == LARGE_DATA_DENOISER_STEPS
     assert build_configs(data, cond, preset="quick", overrides={"denoiser": {"hidden": 48}})["denoiser"]["hidden"] == 48
 
 
