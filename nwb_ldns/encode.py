@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import numpy as np
@@ -28,7 +29,17 @@ def select_units(dataset: SpikeDataset, unit_ids: list, *, what: str = "the mode
     A one-line error names the ids the dataset lacks.
     """
     want = [str(u) for u in unit_ids]
-    pos = {u: i for i, u in enumerate(str(u) for u in dataset.unit_ids)}
+    have = [str(u) for u in dataset.unit_ids]
+    if have == want:  # the same units in the same order, even where ids repeat
+        return dataset
+    counts = collections.Counter(have)
+    repeated = sorted({u for u in want if counts[u] > 1})
+    if repeated:  # two probes' cluster ids merged into one table: an id names no single unit
+        raise NwbLdnsError(
+            f"unit ids repeat in the source (ids {', '.join(repeated[:8])}{' ...' if len(repeated) > 8 else ''}), "
+            f"so {what}'s units cannot be matched to them by id: give each unit its own id"
+        )
+    pos = {u: i for i, u in enumerate(have)}
     missing = [u for u in want if u not in pos]
     if missing:
         raise NwbLdnsError(

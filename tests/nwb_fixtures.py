@@ -150,7 +150,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     quality metric on the units, as a converted Kilosort/Phy sorting has them;
     ``processing_units``: no ``/units``, but the units in ``processing/ecephys/kilosort`` (ids from
     100), where NeuroConv writes a sorting; ``two_sortings``: also ``processing/ecephys/curated``,
-    every other unit of the first.
+    every other unit of the first; ``duplicate_ids``: unit ids 0, 1, 2, 0, 1, 2 (two probes'
+    cluster ids merged into one table).
     """
     rng = np.random.default_rng(seed)
     nwb = base_file()
@@ -191,6 +192,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
         if quirk == "sorter_labels":
             kw = {"quality": labels[u % 6], "presence_ratio": presence[u % 6]}
         trains.append(t)
+        if quirk == "duplicate_ids":
+            kw["id"] = u % 3  # two probes' cluster ids 0-2, merged into one table
         if quirk not in ("processing_units", "two_sortings"):
             nwb.add_unit(spike_times=t, **kw)
     if quirk in ("processing_units", "two_sortings"):

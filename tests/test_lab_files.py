@@ -333,3 +333,21 @@ def test_units_tables_in_processing_modules_are_found_and_chosen_by_name(tmp_pat
     )
     assert "has one set of units" in err
     run("bin", plain, "-o", tmp_path / "p.zarr", "--units-table", "units", "-q")
+
+
+def test_repeated_unit_ids_keep_their_order_and_never_match_the_wrong_unit(tmp_path):
+    import pytest
+
+    from nwb_ldns import NwbLdnsError
+    from nwb_ldns.dataset import SpikeDataset
+    from nwb_ldns.encode import select_units
+
+    path = lab_file(tmp_path, "duplicate_ids")
+    metrics = chain(tmp_path, path)  # the same units in the same order: every command pairs them as binned
+    assert metrics["n_units"] == 6
+    run("encode", path, "--model", tmp_path / "m", "-o", tmp_path / "e.nwb", "-q")
+    data = SpikeDataset.from_zarr(tmp_path / "d.zarr")
+    assert list(data.ds["unit"].values) == [0, 1, 2, 0, 1, 2]
+    # ids of another order or subset cannot say which unit 0 they mean: an error, not the last unit 0
+    with pytest.raises(NwbLdnsError, match=r"unit ids repeat in the source \(ids 0, 1, 2\).*its own id"):
+        select_units(data, [2, 0, 1, 2])
