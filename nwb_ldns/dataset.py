@@ -392,7 +392,8 @@ def build_dataset(
     recording.use_units_table(spec.units_table)  # first: the segments tile the chosen units' span
     starts, n_bins, t_align, trial_ids, trials = _trial_windows(recording, spec)
     behavior = [recording.find_behavior(name) for name in spec.behavior]  # fail before any work
-    index = _modelled_units(recording, spec)
+    unit_cols = recording.unit_columns()  # read once: the selection, the noise warning, the coordinates
+    index = _modelled_units(recording, spec, unit_cols)
     check_memory(len(starts), int(np.max(n_bins, initial=0)), index.size, "the windows")
     binner = WindowBinner(starts, n_bins, spec.bin_s)
     counts, observed, total = _bin_units(recording, binner, index, progress=progress)
@@ -425,7 +426,6 @@ def build_dataset(
     rel0 = float(np.median(offset)) if offset.size else 0.0
     time = rel0 + (np.arange(binner.max_bins) + 0.5) * spec.bin_s
     unit_ids = np.asarray(recording.unit_ids)
-    unit_cols = recording.unit_columns()
     coords = {"trial": trial_ids, "time": time, "unit": unit_ids[index]}
     for col in unit_cols.columns:
         values = scalar_values(unit_cols[col].to_numpy()[index])
@@ -446,11 +446,11 @@ def build_dataset(
     return SpikeDataset(ds)
 
 
-def _warn_noise_units(recording: Recording) -> None:
+def _warn_noise_units(unit_cols: pd.DataFrame) -> None:
     """Sorted files often keep every cluster: name those a sorter's labels call noise."""
     from .unit_selection import noise_label_count
 
-    found = noise_label_count(recording.unit_columns())
+    found = noise_label_count(unit_cols)
     if found:
         col, noise, total = found
         logger.warning(
@@ -463,15 +463,13 @@ def _warn_noise_units(recording: Recording) -> None:
         )
 
 
-def _modelled_units(recording: Recording, spec: DataSpec) -> np.ndarray:
+def _modelled_units(recording: Recording, spec: DataSpec, unit_cols: pd.DataFrame) -> np.ndarray:
     """Indices of the units to model: those ``spec.units`` selects (:mod:`~nwb_ldns.unit_selection`)."""
     from .unit_selection import select
 
-    keep = np.ones(len(recording.unit_ids), dtype=bool)
-    if spec.units != "all":  # reading the columns costs a pass over the units table
-        keep = select(recording.unit_columns(), spec.units)
-    else:
-        _warn_noise_units(recording)
+    keep = select(unit_cols, spec.units)
+    if spec.units == "all":
+        _warn_noise_units(unit_cols)
     index = np.flatnonzero(keep)
     if index.size == 0:
         which = "" if spec.units == "all" else f" selected by --units {spec.units!r}"

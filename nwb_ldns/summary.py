@@ -91,7 +91,7 @@ def summarize(rec: Recording) -> dict:
     suggested, reason = [], []
     units_tables = rec.units_tables()
     if len(units_tables) > 1 and "units" not in units_tables:
-        suggested += ["--units-table", getattr(rec, "units_path", next(iter(units_tables)))]
+        suggested += ["--units-table", rec.units_path]
         reason.append("no /units table: the units shown are the largest units table's; choose one with --units-table")
     others = {k: t for k, t in tables.items() if k not in ("trials", "epochs", "invalid_times") and len(t)}
     if (trials is None or len(trials) == 0) and others:
@@ -153,7 +153,7 @@ def summarize(rec: Recording) -> dict:
         "unit_columns": [str(c) for c in units.columns],
         "unit_values": unit_values,
         "units_tables": units_tables,
-        "units_table": getattr(rec, "units_path", "units"),
+        "units_table": rec.units_path,
         "n_heldout": int(units["heldout"].astype(bool).sum()) if "heldout" in units.columns else None,
         "n_trials": int(len(trials)) if trials is not None else 0,
         "trial_columns": trial_columns,

@@ -98,10 +98,13 @@ class Recording(abc.ABC):
     provenance : dict
         ``source_uri`` plus whatever identifies the data: ``dandiset``, ``version``,
         ``asset_path``, ``content_hash`` (``sha256:...``, ``dandi-etag:...``), ...
+    units_path : str
+        The units table read: ``units``, or a path such as ``processing/ecephys/kilosort``.
     """
 
     uri: str
     provenance: dict
+    units_path: str = "units"
 
     def source_info(self) -> dict:
         """Provenance without the content hash, which can cost a pass over a large file."""

@@ -126,22 +126,21 @@ class NWBRecording(Recording):
     def units_tables(self) -> dict[str, int]:
         return {path: len(table) for path, table in self._tables.items()}
 
+    def _listing(self) -> str:
+        return ", ".join(f"{p} ({n} units)" for p, n in self.units_tables().items())
+
     def use_units_table(self, name: str | None) -> None:
         if name is None:
             if not self._chosen:
                 raise NwbLdnsError(
-                    f"{self.uri} has no /units but {len(self._tables)} units tables: "
-                    + ", ".join(f"{p} ({n} units)" for p, n in self.units_tables().items())
-                    + "; choose one with --units-table"
+                    f"{self.uri} has no /units but {len(self._tables)} units tables: {self._listing()}; "
+                    "choose one with --units-table"
                 )
             return
         paths = [p for p in self._tables if name in (p, p.rsplit("/", 1)[-1], "/" + p)]
         if len(paths) != 1:
             what = "no" if not paths else "more than one"
-            raise NwbLdnsError(
-                f"{what} units table {name!r} in {self.uri}; units tables: "
-                + ", ".join(f"{p} ({n} units)" for p, n in self.units_tables().items())
-            )
+            raise NwbLdnsError(f"{what} units table {name!r} in {self.uri}; units tables: {self._listing()}")
         self._chosen = True
         if paths[0] != self.units_path:
             self._read_units(paths[0])
