@@ -42,6 +42,10 @@ class Pair:
     train: np.ndarray | None = None  # (trial, neuron, time) counts of the real training trials
     heldout: np.ndarray | None = None  # (trial, neuron, time) counts of the real val and test trials
     synthetic_identifier: str | None = None  # the synthetic file's NWB identifier
+    # (trial,) bins inside each trial when either side has trials of different lengths (both sides
+    # then padded with zeros to the longest trial), else None
+    real_lengths: np.ndarray | None = None
+    synthetic_lengths: np.ndarray | None = None
 
 
 def _file_model(synthetic_path: str) -> tuple[dict | None, bool, str]:
@@ -113,11 +117,13 @@ def load_pair(
     if "unit_source_unit_id" in syn.ds.coords:
         syn = SpikeDataset(syn.ds.assign_coords(unit=syn.ds["unit_source_unit_id"].values.astype(str)))
     syn = select_units(syn, unit_ids, what="its model")
-    if syn.n_bins != real.n_bins:
+    variable = bool((real.lengths < real.n_bins).any() or (syn.lengths < syn.n_bins).any())
+    if syn.n_bins != real.n_bins and not (variable and spec.window_ms is None):
         raise NwbLdnsError(
             f"synthetic trials have {syn.n_bins} bins and real ones {real.n_bins}: evaluate samples "
             "generated at the training length"
         )
+    n_bins = max(syn.n_bins, real.n_bins)  # whole trials of different lengths: both padded to the longest
 
     def velocity(ds, name):
         if name is None or f"behavior_{name}" not in ds.ds:
@@ -147,16 +153,19 @@ def load_pair(
         if not generated:
             raise KeyError("a file generate did not write has no sampled latents")
         outputs = open_latents(synthetic_path)
-        latents = outputs["latents"].values.transpose(0, 2, 1)  # (trial, latent, time)
+        latents = _pad(outputs["latents"].values.transpose(0, 2, 1), n_bins, np.nan)  # (trial, latent, time)
         if "rates" in outputs:
             pos = {str(u): i for i, u in enumerate(outputs["unit"].values)}  # ids as text: the file's keep their type
             by_id = outputs["rates"].isel(unit=[pos[u] for u in unit_ids]).values  # (trial, time, unit), Hz
             rates = by_id.transpose(0, 2, 1) * spec.bin_s  # (trial, unit, time), expected counts per bin
+            rates = np.nan_to_num(_pad(rates, n_bins, 0.0), nan=0.0)  # no rate past a trial's end
     except (NwbLdnsError, KeyError):
         pass
     return Pair(
-        real=real.counts_bct(np.float64),
-        synthetic=syn.counts_bct(np.float64),
+        real_lengths=real.lengths.copy() if variable else None,
+        synthetic_lengths=syn.lengths.copy() if variable else None,
+        real=_pad(real.counts_bct(np.float64), n_bins),
+        synthetic=_pad(syn.counts_bct(np.float64), n_bins),
         bin_s=real.bin_s,
         real_velocity=rv,
         synthetic_velocity=sv,
@@ -167,10 +176,23 @@ def load_pair(
         real_dataset=real,
         synthetic_latents=latents,
         synthetic_rates=rates,
-        train=train,
-        heldout=heldout,
+        train=_pad(train, n_bins),
+        heldout=_pad(heldout, n_bins),
         synthetic_identifier=identifier,
     )
+
+
+def _inside(latents: np.ndarray) -> int:
+    """Bins from the start that every trial of (trial, channel, time) ``latents`` has (NaN: padding)."""
+    finite = np.isfinite(latents).all(axis=(0, 1))  # (time,)
+    return int(finite.argmin()) if not finite.all() else latents.shape[-1]
+
+
+def _pad(x: np.ndarray, n_bins: int, value: float = 0.0) -> np.ndarray:
+    """(trial, channel, time) padded with ``value`` along time to ``n_bins``."""
+    if x.shape[-1] >= n_bins:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (0, n_bins - x.shape[-1])), constant_values=value)
 
 
 def _velocity_r2(w, features, velocity):
@@ -194,12 +216,14 @@ def _angle_error(w, features, angles, bin_s, start_bin):
 
 
 def latent_channel_stats(latents: np.ndarray) -> dict[str, list[float]]:
-    """Per latent channel of (trial, channel, time): mean, std and lag-1 autocorrelation over all bins."""
+    """Per latent channel of (trial, channel, time): mean, std and lag-1 autocorrelation over all
+    bins inside the trials (NaN marks the padding after a shorter trial)."""
     z = np.asarray(latents, dtype=np.float64)
-    c = z - z.mean(axis=(0, 2), keepdims=True)
-    var = (c**2).mean(axis=(0, 2))
-    lag1 = (c[..., 1:] * c[..., :-1]).mean(axis=(0, 2)) / np.where(var > 0, var, np.nan)
-    return {"mean": z.mean(axis=(0, 2)).tolist(), "std": np.sqrt(var).tolist(), "lag1_autocorrelation": lag1.tolist()}
+    mean = np.nanmean(z, axis=(0, 2), keepdims=True)
+    c = z - mean
+    var = np.nanmean(c**2, axis=(0, 2))
+    lag1 = np.nanmean(c[..., 1:] * c[..., :-1], axis=(0, 2)) / np.where(var > 0, var, np.nan)
+    return {"mean": mean.ravel().tolist(), "std": np.sqrt(var).tolist(), "lag1_autocorrelation": lag1.tolist()}
 
 
 def limiting_stage(report: dict) -> dict:
@@ -265,6 +289,11 @@ def evaluate_pair(
 
     rng = np.random.default_rng(seed)
     a, b, bin_s = pair.real, pair.synthetic, pair.bin_s
+    len_a, len_b = pair.real_lengths, pair.synthetic_lengths  # None: every trial fills every bin
+
+    def lens(lengths, index):
+        return None if lengths is None else lengths[index]
+
     n = min(len(a) // 2, len(b), max_trials)
     if len(a) < 4 or len(b) < 2:
         raise NwbLdnsError(f"too few trials to evaluate ({len(a)} real, {len(b)} synthetic)")
@@ -283,6 +312,10 @@ def evaluate_pair(
         encoded = model.encode(
             pair.real_dataset.counts_bct(), pair.real_dataset.lengths
         )  # (trial, D, L), (trial, N, L)
+        if len_a is not None:  # nothing past a trial's end: no rate (so no ceiling spikes), no latent
+            valid = M.valid_bins(len_a, a.shape[-1])[:, None]  # (trial, 1, L)
+            z, r = (_pad(x, a.shape[-1]) for x in encoded)
+            encoded = (np.where(valid, z, np.nan), r * valid)
         real_rates = encoded[1]
         # the autoencoder's ceiling: the real trials encoded, decoded and drawn again (Poisson); samples
         # of the diffusion model can be no more realistic than this
@@ -308,7 +341,15 @@ def evaluate_pair(
         perm = rng.permutation(len(a))
         ia, ih = perm[:n], perm[n : 2 * n]  # the real trials compared, and as many other real trials
         # the floor: real trials against other real ones
-        vals = M.set_metrics(a[ia], a[ih], bin_s, None if la is None else la[ia], None if la is None else la[ih])
+        vals = M.set_metrics(
+            a[ia],
+            a[ih],
+            bin_s,
+            None if la is None else la[ia],
+            None if la is None else la[ih],
+            lens(len_a, ia),
+            lens(len_a, ih),
+        )
         if vel_w is not None:  # decoder fitted on one half, tested on the other
             w = M.velocity_decoder(fa[ia], pair.real_velocity[ia])
             vals["velocity_decoding_r2"] = _velocity_r2(w, fa[ih], pair.real_velocity[ih])
@@ -321,7 +362,15 @@ def evaluate_pair(
             continue
 
         ib = rng.choice(len(b), n, replace=False)
-        vals = M.set_metrics(a[ia], b[ib], bin_s, None if la is None else la[ia], None if lb is None else lb[ib])
+        vals = M.set_metrics(
+            a[ia],
+            b[ib],
+            bin_s,
+            None if la is None else la[ia],
+            None if lb is None else lb[ib],
+            lens(len_a, ia),
+            lens(len_b, ib),
+        )
         if vel_w is not None:
             vals["velocity_decoding_r2"] = _velocity_r2(vel_w, fb[ib], pair.synthetic_velocity[ib])
         if ang_w is not None:
@@ -331,7 +380,13 @@ def evaluate_pair(
 
         if ceiling is not None:  # the other real trials encoded, decoded and drawn again
             vals = M.set_metrics(
-                a[ia], ceiling[ih], bin_s, None if la is None else la[ia], None if la is None else la[ih]
+                a[ia],
+                ceiling[ih],
+                bin_s,
+                None if la is None else la[ia],
+                None if la is None else la[ih],
+                lens(len_a, ia),
+                lens(len_a, ih),
             )
             for k, v in vals.items():
                 ceil.setdefault(k, []).append(v)
@@ -340,11 +395,13 @@ def evaluate_pair(
     report["half_vs_half"] = {k: _summary(v) for k, v in floor.items()}
     if ceil:
         report["autoencoder_ceiling"] = {k: _summary(v) for k, v in ceil.items()}
-    report["rate_ratio"] = M.rate_ratio(a.mean(axis=(0, 2)), b.mean(axis=(0, 2)))
+    report["rate_ratio"] = M.rate_ratio(M.firing_rates(a, bin_s, len_a), M.firing_rates(b, bin_s, len_b))
     report["decoder_features"] = features
     arrays = {
         "real": a,
         "synthetic": b,
+        "real_lengths": len_a,
+        "synthetic_lengths": len_b,
         "bin_s": bin_s,
         "real_velocity": pair.real_velocity,
         "synthetic_velocity": pair.synthetic_velocity,
@@ -382,10 +439,14 @@ def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -
         out["latent_dim_sweep"] = sweep
         arrays["latent_dim_sweep"] = sweep
     ds = pair.real_dataset
-    latents, rates = encoded  # (trial, D, L), (trial, N, L)
-    counts = pair.real
+    latents, rates = encoded  # (trial, D, L), (trial, N, L); NaN latents and no rate past a trial's end
+    counts, lengths = pair.real, pair.real_lengths
+
+    def lens(index):
+        return None if lengths is None else lengths[index]
+
     bps = [
-        M.bits_per_spike(counts[i], rates[i])
+        M.bits_per_spike(counts[i], rates[i], lens(i))
         for i in (rng.integers(0, len(counts), len(counts)) for _ in range(n_boot))
     ]
     out["bits_per_spike"] = _summary(bps)
@@ -395,15 +456,18 @@ def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -
             x = ds.counts_bct().copy()
             x[:, held] = 0.0  # held-out units unseen: the encoder predicts them, as coordinated dropout trains it to
             _, r = model.encode(x, ds.lengths)
+            r = _pad(r, counts.shape[-1])
             out["co_bps"] = _summary(
                 [
-                    M.bits_per_spike(counts[i][:, held], r[i][:, held])
+                    M.bits_per_spike(counts[i][:, held], r[i][:, held], lens(i))
                     for i in (rng.integers(0, len(counts), len(counts)) for _ in range(n_boot))
                 ]
             )
     if pair.synthetic_latents is not None and pair.synthetic_latents.shape[1] == latents.shape[1]:
-        f, p_real = M.latent_psd(latents, pair.bin_s)
-        _, p_syn = M.latent_psd(pair.synthetic_latents, pair.bin_s)
+        # spectra over the bins every trial has (the shortest trial's, when they differ)
+        crop = min(_inside(latents), _inside(pair.synthetic_latents))
+        f, p_real = M.latent_psd(latents[..., :crop], pair.bin_s)
+        _, p_syn = M.latent_psd(pair.synthetic_latents[..., :crop], pair.bin_s)
         out["rmse_log_latent_psd"] = {"mean": M.rmse(np.log10(p_real + 1e-12), np.log10(p_syn + 1e-12)), "sd": None}
         arrays["psd"] = (f, p_real, p_syn)
         out["latents"] = {

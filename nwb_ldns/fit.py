@@ -179,6 +179,8 @@ def _data_info(dataset: SpikeDataset) -> dict:
         "time_start_s": float(dataset.ds["time"].values[0] - dataset.bin_s / 2),
         "variable_length": bool((dataset.lengths < dataset.n_bins).any()),
         "max_length": int(dataset.lengths.max()),
+        # how many training trials have each length: generate draws whole trials' lengths from it
+        "train_lengths": {str(k): int(v) for k, v in zip(*np.unique(train.lengths, return_counts=True))},
         "n_trials": {s: int((dataset.split == s).sum()) for s in ("train", "val", "test")},
         "session": dataset.session,
     }

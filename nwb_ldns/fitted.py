@@ -229,6 +229,16 @@ class LdnsModel:
         return prior.unstandardise(z).float().cpu().numpy()
 
     # ---- diffusion -----------------------------------------------------------------------------
+    def training_lengths(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lengths, probabilities) of the whole training trials when they differ in length, else
+        None (fixed windows, or a model saved before the lengths were recorded)."""
+        hist = self.data.get("train_lengths")
+        if not self.data.get("variable_length") or not hist:
+            return None
+        lengths = np.array([int(k) for k in hist], dtype=np.int64)
+        counts = np.array(list(hist.values()), dtype=np.float64)
+        return lengths, counts / counts.sum()
+
     @property
     def trained_length(self) -> int:
         """Bins of the longest training trials: the denoiser never sees a longer input (see :meth:`_model_fn`)."""
@@ -288,6 +298,7 @@ class LdnsModel:
         code: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
         eta: float = 0.0,
+        lengths: np.ndarray | None = None,
     ) -> torch.Tensor:
         """Draw ``n`` latent trajectories (n, latent, length) in the autoencoder's units.
 
@@ -297,6 +308,8 @@ class LdnsModel:
         the learned null code; ``noise`` (n, latent, length) fixes x_T.
         ``sampler`` is ``dpmpp``, ``ddim`` or ``ddpm`` (see :func:`nwb_ldns.generate.generate`);
         ``eta`` is DDIM's stochasticity: 0 deterministic, 1 as much fresh noise per step as DDPM.
+        ``lengths`` (n,) draws trials of these lengths, each padded to ``length`` as the denoiser
+        was trained on whole trials of different lengths; the padding holds zeros.
         """
         if self.denoiser is None:
             raise NwbLdnsError("the model has no diffusion stage yet; fit it (`stages` diffusion)")
@@ -312,6 +325,10 @@ class LdnsModel:
             raise NwbLdnsError("the model was fitted without code dropout: it cannot guide by its codes (guidance 1)")
         code = None if code is None else torch.as_tensor(code, dtype=torch.float32).to(self.device)
         mask = None  # every trial is `length` long: no padding, so the fused instance norm applies
+        if lengths is not None and (np.asarray(lengths) < length).any():
+            mask = (torch.arange(length)[None] < torch.as_tensor(np.asarray(lengths))[:, None]).float()
+            mask = mask[:, None].to(self.device)  # (n, 1, L)
+            x = x * mask
         cond = None if cond is None else cond.to(self.device)
         series = None if series is None else series.to(self.device)
         diff = GaussianDiffusion(self.diffusion)
@@ -332,7 +349,8 @@ class LdnsModel:
                     progress=progress,
                     generator=_device_generator(generator, self.device) if eta > 0 else None,
                 )
-        return z * self.latent_std[:, None] + self.latent_mean[:, None]
+        z = z * self.latent_std[:, None] + self.latent_mean[:, None]
+        return z if mask is None else z * mask
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,9 @@ from .io.synthetic import synthetic_nwbfile
 
 logger = logging.getLogger("nwb_ldns")
 
+#: the random stream (beside the seed) that draws the lengths of whole trials
+LENGTH_STREAM = 0x1E46
+
 
 @dataclasses.dataclass
 class Synthetic:
@@ -28,6 +31,8 @@ class Synthetic:
     ``counts`` spikes per bin; ``rates`` the autoencoder's rates (expected counts per bin)
     decoded from the sampled latents; ``latents`` in the autoencoder's units; ``condition`` the
     raw condition values (angle in radians, a column's values, or velocity (trial, time, channel)).
+    ``lengths`` (trial,) are the trials' bins when they differ (a model of whole trials of
+    different lengths), each trial padded with zeros to ``n_bins``; None when all are ``n_bins``.
     """
 
     counts: np.ndarray
@@ -37,6 +42,7 @@ class Synthetic:
     bin_s: float
     settings: dict
     codes: np.ndarray | None = None  # (trial, code_dim), GNOCCHI
+    lengths: np.ndarray | None = None  # (trial,) bins per trial when they differ
 
     @property
     def n_trials(self) -> int:
@@ -126,7 +132,9 @@ def generate(
     ----------
     model : LdnsModel (with a diffusion stage)
     n_trials : number of trials (default: the condition's, else 1)
-    length : bins per trial (default: the training length; any length works, e.g. 16x)
+    length : bins per trial (default: the training length; any length works, e.g. 16x). A model
+        of whole trials of different lengths draws each trial's length from the training
+        trials' lengths unless ``length`` is given
     condition : raw condition values, see :func:`check_condition`; None samples unconditionally
     observation : ``poisson`` or ``spike_history``
     seed : the whole draw is a function of the seed
@@ -167,7 +175,7 @@ def generate(
         batch_size=batch_size,
     )
     counts, rates, latents = [], [], []
-    for c, r, z in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
+    for c, r, z, _ in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
         counts.append(c)
         rates.append(r)
         latents.append(z)
@@ -179,6 +187,7 @@ def generate(
         bin_s=float(model.data["bin_s"]),
         settings=plan.settings,
         codes=plan.codes,
+        lengths=plan.lengths,
     )
 
 
@@ -204,7 +213,8 @@ def generate_to_file(
 
     Returns
     -------
-    (path, n_trials, n_bins, n_units)
+    (path, n_trials, n_bins, n_units); ``n_bins`` is ``"shortest-longest"`` (text) for trials of
+    different lengths
     """
     path = Path(path)
     plan = _plan(model, batch_size=batch_size, **kwargs)
@@ -219,15 +229,16 @@ def generate_to_file(
             seed=plan.settings["seed"],
         )
         try:
-            for c, r, z in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
-                store.add(c, r, z)
+            for c, r, z, lengths in _sample_batches(model, plan, batch_size=batch_size, progress=progress):
+                store.add(c, r, z, lengths)
             store.close()
             store.settings, store.condition, store.codes = plan.settings, plan.values, plan.codes
             nwb = synthetic_nwbfile(model, store, subject=subject, include_weights=include_weights)
             write_nwbfile(nwb, path, overwrite=overwrite, compression=compression)
         finally:
             store.remove()
-    return path, store.n_trials, store.n_bins, store.n_units
+    n_bins = f"{store.lengths.min()}-{store.n_bins}" if store.variable_length else store.n_bins
+    return path, store.n_trials, n_bins, store.n_units
 
 
 @dataclasses.dataclass
@@ -237,6 +248,7 @@ class _Plan:
     values: np.ndarray | None
     n: int
     length: int
+    lengths: np.ndarray | None  # (n,) each trial's bins when they differ (padded to ``length``)
     feats: torch.Tensor | None
     codes: np.ndarray | None
     noise: torch.Tensor | None
@@ -305,6 +317,13 @@ def _plan(
             raise NwbLdnsError(f"noise must be shaped ({n} or 1, {model.latent_dim}, {L}), got {tuple(noise.shape)}")
     elif fixed_noise:
         noise = torch.randn(1, model.latent_dim, L, generator=gen)  # (1, D, L)
+    lengths = None
+    drawn = model.training_lengths()
+    if drawn is not None and length is None and noise is None and not model.condition.series:
+        # whole trials of different lengths: each synthetic trial as long as a training trial, drawn
+        # on a stream of its own so that models of fixed windows keep their draws
+        lengths = np.random.default_rng([seed, LENGTH_STREAM]).choice(drawn[0], size=n, p=drawn[1])
+        L = int(lengths.max())
     settings = {
         "seed": seed,
         "observation": observation,
@@ -314,6 +333,7 @@ def _plan(
         "eta": eta if sampler == "ddim" else 1.0,
         "n_trials": n,
         "length": L,
+        **({} if lengths is None else {"lengths": "drawn from the training trials'"}),
         "batch_size": batch_size,  # the draw (and where spikes fall in their bins) depends on it
         "condition": model.condition.to_dict(),
     }
@@ -323,6 +343,7 @@ def _plan(
         values=values,
         n=n,
         length=L,
+        lengths=lengths,
         feats=feats,
         noise=noise,
         observation=observation,
@@ -337,7 +358,7 @@ def _plan(
 
 
 def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress: bool):
-    """Yield (counts uint16, rates, latents) per batch of ``batch_size`` trials, in order."""
+    """Yield (counts uint16, rates, latents, lengths or None) per batch of ``batch_size`` trials, in order."""
     n, L, feats, codes, noise, gen = plan.n, plan.length, plan.feats, plan.codes, plan.noise, plan.gen
     sampler, steps = plan.sampler, plan.steps
     obs_cpu = copy.deepcopy(model.observation(plan.observation)).cpu()
@@ -365,12 +386,18 @@ def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress:
                 progress=bar.update if bar is not None else None,
                 code=None if codes is None else torch.as_tensor(codes[i : i + b]),
                 noise=None if noise is None else (noise.expand(b, -1, -1) if len(noise) == 1 else noise[i : i + b]),
+                lengths=None if plan.lengths is None else plan.lengths[i : i + b],
             )  # (b, D, L)
             r = model.decode(z).float().cpu()  # (b, N, L)
             s = obs_cpu.sample(r, generator=gen)  # (b, N, L) drawn on the CPU generator: seeded anywhere
+            if plan.lengths is not None:  # the padding after each trial: no rate and no spikes
+                valid = (torch.arange(L)[None] < torch.as_tensor(plan.lengths[i : i + b])[:, None])[:, None]
+                r, s = r * valid, s * valid  # (b, N, L)
             spikes += s.sum((0, 2)).double().numpy()
-            yield s.numpy().astype(np.uint16), r.numpy(), z.float().cpu().numpy()
-        _check_rates(model, spikes / (n * L * float(model.data["bin_s"])))
+            lengths = None if plan.lengths is None else plan.lengths[i : i + b]
+            yield s.numpy().astype(np.uint16), r.numpy(), z.float().cpu().numpy(), lengths
+        bins = n * L if plan.lengths is None else int(plan.lengths.sum())
+        _check_rates(model, spikes / (bins * float(model.data["bin_s"])))
     finally:
         if bar is not None:
             bar.close()

@@ -1,6 +1,8 @@
 """Spike-train statistics for comparing real and synthetic trials.
 
-Counts are ``(trial, neuron, time)`` integer arrays, the models' layout.
+Counts are ``(trial, neuron, time)`` integer arrays, the models' layout. Trials of different
+lengths come padded to the longest with ``lengths`` (trial,) beside them: statistics over bins
+leave the padding out.
 """
 
 from __future__ import annotations
@@ -10,6 +12,13 @@ import functools
 from typing import Callable
 
 import numpy as np
+
+
+def valid_bins(lengths: np.ndarray | None, n_bins: int) -> np.ndarray | None:
+    """(trial, time) True inside each trial, or None when ``lengths`` is None (no padding)."""
+    if lengths is None:
+        return None
+    return np.arange(n_bins)[None, :] < np.asarray(lengths)[:, None]
 
 
 def isi_stats(counts: np.ndarray, bin_s: float, *, min_isis: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -40,14 +49,17 @@ def isi_stats(counts: np.ndarray, bin_s: float, *, min_isis: int = 2) -> tuple[n
     return means, stds
 
 
-def pairwise_correlations(counts: np.ndarray) -> np.ndarray:
-    """Pearson correlations between neurons over all (trial, bin) samples: the upper triangle, flattened.
+def pairwise_correlations(counts: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Pearson correlations between neurons over all (trial, bin) samples inside the trials: the
+    upper triangle, flattened.
 
     Silent neurons give NaN entries; fewer than two neurons give an empty array (no pairs).
     """
     if counts.shape[1] < 2:
         return np.empty(0)
-    x = np.asarray(counts, dtype=np.float64).transpose(1, 0, 2).reshape(counts.shape[1], -1)  # (neuron, samples)
+    x = np.asarray(counts, dtype=np.float64).transpose(1, 0, 2)  # (neuron, trial, time)
+    valid = valid_bins(lengths, counts.shape[-1])
+    x = x.reshape(counts.shape[1], -1) if valid is None else x[:, valid]  # (neuron, samples)
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.corrcoef(x)
     iu = np.triu_indices(c.shape[0], k=1)
@@ -87,8 +99,10 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def r2_score(truth: np.ndarray, pred: np.ndarray) -> float:
-    """Pooled coefficient of determination 1 - SS_res / SS_tot."""
+    """Pooled coefficient of determination 1 - SS_res / SS_tot over the entries where both are finite."""
     t, p = np.asarray(truth, dtype=np.float64).ravel(), np.asarray(pred, dtype=np.float64).ravel()
+    ok = np.isfinite(t) & np.isfinite(p)
+    t, p = t[ok], p[ok]
     return float(1 - ((t - p) ** 2).sum() / ((t - t.mean()) ** 2).sum())
 
 
@@ -120,18 +134,31 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-10) -> float:
     return float(np.sum(p * np.log(p / q)))
 
 
-def population_count_kl(real: np.ndarray, synthetic: np.ndarray) -> float:
+def population_counts(counts: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """The population spike count of every (trial, bin) inside the trials, flattened."""
+    pop = np.asarray(counts).sum(1)  # (trial, time)
+    valid = valid_bins(lengths, pop.shape[-1])
+    return pop.ravel() if valid is None else pop[valid]
+
+
+def population_count_kl(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    lengths_real: np.ndarray | None = None,
+    lengths_syn: np.ndarray | None = None,
+) -> float:
     """KL(synthetic || real) of the population spike count per (trial, bin), KDEs at 0..max (as LDNS)."""
-    a, b = np.asarray(real).sum(1).ravel(), np.asarray(synthetic).sum(1).ravel()
+    a, b = population_counts(real, lengths_real), population_counts(synthetic, lengths_syn)
     grid = np.arange(int(max(a.max(initial=0), b.max(initial=0))) + 1)
     return kl_divergence(kde_density(b, grid), kde_density(a, grid))
 
 
 # ---- per neuron -------------------------------------------------------------------------------------------
-def firing_rates(counts: np.ndarray, bin_s: float) -> np.ndarray:
-    """Mean firing rate per neuron (Hz) over all trials and bins."""
+def firing_rates(counts: np.ndarray, bin_s: float, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Mean firing rate per neuron (Hz) over all trials and the bins inside them."""
     c = np.asarray(counts, dtype=np.float64)
-    return c.mean(axis=(0, 2)) / bin_s
+    bins = c.shape[0] * c.shape[2] if lengths is None else max(int(np.sum(lengths)), 1)
+    return c.sum(axis=(0, 2)) / bins / bin_s
 
 
 def fano_factors(counts: np.ndarray) -> np.ndarray:
@@ -142,17 +169,25 @@ def fano_factors(counts: np.ndarray) -> np.ndarray:
         return np.where(m > 0, per_trial.var(0) / m, np.nan)
 
 
-def autocorrelation(counts: np.ndarray, max_lag: int = 30) -> np.ndarray:
+def autocorrelation(counts: np.ndarray, max_lag: int = 30, lengths: np.ndarray | None = None) -> np.ndarray:
     """Autocorrelation per neuron at lags 0..max_lag, (neuron, lag), within trials.
 
-    Counts are centred on the neuron's mean over all bins and normalised by its variance;
-    lag k averages x_t x_{t+k} over every pair inside a trial. Silent neurons give NaN.
+    Counts are centred on the neuron's mean over all bins inside the trials and normalised by
+    its variance; lag k averages x_t x_{t+k} over every pair inside a trial. Silent neurons give
+    NaN.
     """
     from scipy.fft import irfft, next_fast_len, rfft
 
     x = np.asarray(counts, dtype=np.float32)  # (trial, neuron, time); float32 halves the memory traffic
     T, N, L = x.shape
-    x = x - x.mean(axis=(0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+    valid = valid_bins(lengths, L)
+    if valid is None:
+        x = x - x.mean(axis=(0, 2), keepdims=True, dtype=np.float64).astype(np.float32)
+        pairs = T * (L - np.arange(L))  # (lag,) pairs inside the trials at each lag
+    else:
+        mean = x.sum(axis=(0, 2), dtype=np.float64) / max(int(valid.sum()), 1)  # (neuron,)
+        x = (x - mean.astype(np.float32)[None, :, None]) * valid[:, None]  # the padding stays out of every pair
+        pairs = np.clip(np.asarray(lengths)[:, None] - np.arange(L)[None], 0, None).sum(0)
     K = min(max_lag, L - 1) + 1
     # sum_t x_t x_{t+k} for every k at once: the inverse FFT of the power, zero-padded so that
     # lags do not wrap around; summed over trials (in float64) before the inverse (it is linear)
@@ -161,29 +196,35 @@ def autocorrelation(counts: np.ndarray, max_lag: int = 30) -> np.ndarray:
     power = (f.real.astype(np.float64) ** 2 + f.imag.astype(np.float64) ** 2).sum(0)  # (neuron, freq)
     lagged = irfft(power, n=n, axis=-1)[:, :K]  # (neuron, K)
     out = np.full((N, max_lag + 1), np.nan)
-    out[:, :K] = lagged / (T * (L - np.arange(K)))[None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, :K] = lagged / np.where(pairs[:K] > 0, pairs[:K], np.nan)[None]
     var = out[:, 0].copy()  # lag 0: the variance
     with np.errstate(invalid="ignore", divide="ignore"):
         return out / var[:, None]
 
 
-def _summed_poisson_nll(counts: np.ndarray, rates: np.ndarray) -> float:
-    """Summed Poisson negative log likelihood (without the log k! term, which cancels in bits/spike)."""
+def _summed_poisson_nll(counts: np.ndarray, rates: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Summed Poisson negative log likelihood (without the log k! term, which cancels in bits/spike)
+    over the bins inside the trials."""
     r = np.clip(np.asarray(rates, dtype=np.float64), 1e-9, None)
-    return float(np.sum(r - np.asarray(counts, dtype=np.float64) * np.log(r)))
+    nll = r - np.asarray(counts, dtype=np.float64) * np.log(r)  # (trial, neuron, time)
+    return float(np.sum(nll if valid is None else nll * valid[:, None]))
 
 
-def bits_per_spike(counts: np.ndarray, rates: np.ndarray) -> float:
+def bits_per_spike(counts: np.ndarray, rates: np.ndarray, lengths: np.ndarray | None = None) -> float:
     """(NLL_null - NLL_model) / n_spikes / ln 2, null = each neuron's mean rate (as the NLB).
 
-    counts, rates : (trial, neuron, time); rates are expected counts per bin.
+    counts, rates : (trial, neuron, time); rates are expected counts per bin. ``lengths``
+    (trial,) leaves out the padding after trials of different lengths.
     """
     c = np.asarray(counts, dtype=np.float64)
-    null = np.broadcast_to(c.mean(axis=(0, 2), keepdims=True), c.shape)
+    valid = valid_bins(lengths, c.shape[-1])
+    mean = c.sum(axis=(0, 2), keepdims=True) / (c.shape[0] * c.shape[2] if valid is None else max(valid.sum(), 1))
+    null = np.broadcast_to(mean, c.shape)
     n = c.sum()
     if n == 0:
         return float("nan")
-    return (_summed_poisson_nll(c, null) - _summed_poisson_nll(c, rates)) / n / np.log(2)
+    return (_summed_poisson_nll(c, null, valid) - _summed_poisson_nll(c, rates, valid)) / n / np.log(2)
 
 
 # ---- conditions and behaviour ------------------------------------------------------------------------------
@@ -211,11 +252,18 @@ def psth_r2(real: np.ndarray, synthetic: np.ndarray, real_labels: np.ndarray, sy
     return r2_score(np.stack(a), np.stack(b))
 
 
-def condition_means(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Trial averages per condition: ((condition, ...), the conditions)."""
+def condition_means(
+    x: np.ndarray, labels: np.ndarray, lengths: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Trial averages per condition: ((condition, ...), the conditions). With ``lengths``, ``x``
+    is (trial, channel, time) and each bin averages the trials that reach it (NaN where none does)."""
     labels = np.asarray(labels)
     u = np.unique(labels)
-    return np.stack([x[labels == c].mean(0) for c in u]), u
+    if lengths is None:
+        return np.stack([x[labels == c].mean(0) for c in u]), u
+    valid = valid_bins(lengths, x.shape[-1])[:, None]  # (trial, 1, time)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([(x * valid)[labels == c].sum(0) / valid[labels == c].sum(0) for c in u]), u
 
 
 def angle_sectors(angles: np.ndarray, n: int = 8) -> np.ndarray:
@@ -402,20 +450,31 @@ SMOOTH_S = 0.02  # Gaussian smoothing of counts for PSTHs and decoders
 
 class TrialSets:
     """Reference trials ``a`` and compared trials ``b`` ((trial, neuron, time) counts), with the
-    statistics several metrics share computed once; ``labels_*`` group trials by condition."""
+    statistics several metrics share computed once; ``labels_*`` group trials by condition;
+    ``lengths_*`` (trial,) are the bins inside trials of different lengths (None: all)."""
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, labels_b=None):
+    def __init__(
+        self, a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, labels_b=None, lengths_a=None, lengths_b=None
+    ):
         self.a, self.b, self.bin_s = a, b, bin_s
         self.labels_a = np.zeros(len(a), int) if labels_a is None else labels_a
         self.labels_b = np.zeros(len(b), int) if labels_b is None else labels_b
+        self.lengths_a, self.lengths_b = lengths_a, lengths_b
 
     @functools.cached_property
     def isi(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         return isi_stats(self.a, self.bin_s), isi_stats(self.b, self.bin_s)
 
     def psth_r2(self) -> float:
-        """PSTH R^2 of smoothed counts; smoothing is linear, so the trial averages are smoothed, not every trial."""
-        (ma, ua), (mb, ub) = condition_means(self.a, self.labels_a), condition_means(self.b, self.labels_b)
+        """PSTH R^2 of smoothed counts; smoothing is linear, so the trial averages are smoothed, not
+        every trial. Trials of different lengths are compared over the bins half of them reach."""
+        a, b, la, lb = self.a, self.b, self.lengths_a, self.lengths_b
+        if la is not None or lb is not None:
+            la = np.full(len(a), a.shape[-1]) if la is None else np.asarray(la)
+            lb = np.full(len(b), b.shape[-1]) if lb is None else np.asarray(lb)
+            crop = max(1, int(min(np.median(la), np.median(lb))))
+            a, b, la, lb = a[..., :crop], b[..., :crop], np.minimum(la, crop), np.minimum(lb, crop)
+        (ma, ua), (mb, ub) = condition_means(a, self.labels_a, la), condition_means(b, self.labels_b, lb)
         return psth_r2(smooth_counts(ma, self.bin_s, SMOOTH_S), smooth_counts(mb, self.bin_s, SMOOTH_S), ua, ub)
 
 
@@ -437,22 +496,22 @@ class Metric:
     headline: bool = False
 
 
-def _ac(x: np.ndarray) -> np.ndarray:
-    return autocorrelation(x, 30)[:, 1:]
+def _ac(x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    return autocorrelation(x, 30, lengths)[:, 1:]
 
 
 METRICS: tuple[Metric, ...] = (
     Metric(
         "kl_population_count",
         "KL population spike count (synthetic || real)",
-        lambda s: population_count_kl(s.a, s.b),
+        lambda s: population_count_kl(s.a, s.b, s.lengths_a, s.lengths_b),
         core=True,
         headline=True,
     ),
     Metric(
         "rmse_pairwise_correlation",
         "RMSE pairwise correlation",
-        lambda s: rmse(pairwise_correlations(s.a), pairwise_correlations(s.b)),
+        lambda s: rmse(pairwise_correlations(s.a, s.lengths_a), pairwise_correlations(s.b, s.lengths_b)),
         core=True,
         headline=True,
     ),
@@ -461,10 +520,14 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "rmse_firing_rate",
         "RMSE firing rate (Hz)",
-        lambda s: rmse(firing_rates(s.a, s.bin_s), firing_rates(s.b, s.bin_s)),
+        lambda s: rmse(firing_rates(s.a, s.bin_s, s.lengths_a), firing_rates(s.b, s.bin_s, s.lengths_b)),
     ),
     Metric("rmse_fano_factor", "RMSE Fano factor", lambda s: rmse(fano_factors(s.a), fano_factors(s.b))),
-    Metric("rmse_autocorrelation", "RMSE autocorrelation (lags 1-30)", lambda s: rmse(_ac(s.a), _ac(s.b))),
+    Metric(
+        "rmse_autocorrelation",
+        "RMSE autocorrelation (lags 1-30)",
+        lambda s: rmse(_ac(s.a, s.lengths_a), _ac(s.b, s.lengths_b)),
+    ),
     Metric("psth_r2", "PSTH R^2 by condition", TrialSets.psth_r2, higher_is_better=True),
     Metric(
         "velocity_decoding_r2",
@@ -484,7 +547,10 @@ SET_METRICS = tuple(m.name for m in METRICS if m.compare is not None)
 CORE_METRICS = tuple(m.name for m in METRICS if m.core)
 
 
-def set_metrics(a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, labels_b=None) -> dict[str, float]:
-    """Every set metric of ``b`` against reference ``a`` (both (trial, neuron, time) counts)."""
-    sets = TrialSets(a, b, bin_s, labels_a, labels_b)
+def set_metrics(
+    a: np.ndarray, b: np.ndarray, bin_s: float, labels_a=None, labels_b=None, lengths_a=None, lengths_b=None
+) -> dict[str, float]:
+    """Every set metric of ``b`` against reference ``a`` (both (trial, neuron, time) counts;
+    ``lengths_*`` the bins inside trials of different lengths, None when every bin is)."""
+    sets = TrialSets(a, b, bin_s, labels_a, labels_b, lengths_a, lengths_b)
     return {m.name: m.compare(sets) for m in METRICS if m.compare is not None}

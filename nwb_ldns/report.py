@@ -40,8 +40,8 @@ def _figures(folder: Path, arrays: dict) -> list[tuple[str, str]]:
 
 
 def _population_count(plt, arrays):
-    a, b = arrays["real"], arrays["synthetic"]
-    pa, pb = a.sum(1).ravel(), b.sum(1).ravel()
+    la, lb = arrays.get("real_lengths"), arrays.get("synthetic_lengths")
+    pa, pb = M.population_counts(arrays["real"], la), M.population_counts(arrays["synthetic"], lb)
     grid = np.arange(int(max(pa.max(initial=0), pb.max(initial=0))) + 1)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(grid, M.kde_density(pa, grid), color=REAL, label="real")
@@ -54,7 +54,8 @@ def _population_count(plt, arrays):
 def _correlation_isi(plt, arrays):
     a, b, bin_s = arrays["real"], arrays["synthetic"], arrays["bin_s"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    pairs = [(M.pairwise_correlations(a), M.pairwise_correlations(b), "pairwise correlation")]
+    la, lb = arrays.get("real_lengths"), arrays.get("synthetic_lengths")
+    pairs = [(M.pairwise_correlations(a, la), M.pairwise_correlations(b, lb), "pairwise correlation")]
     (ma, sa), (mb, sb) = M.isi_stats(a, bin_s), M.isi_stats(b, bin_s)
     pairs += [(ma, mb, "mean ISI (s)"), (sa, sb, "std ISI (s)")]
     for ax, (x, y, name) in zip(axes, pairs):
@@ -72,7 +73,11 @@ def _rates_fano(plt, arrays):
     for ax, (x, y, name) in zip(
         axes,
         [
-            (M.firing_rates(a, bin_s), M.firing_rates(b, bin_s), "firing rate (Hz)"),
+            (
+                M.firing_rates(a, bin_s, arrays.get("real_lengths")),
+                M.firing_rates(b, bin_s, arrays.get("synthetic_lengths")),
+                "firing rate (Hz)",
+            ),
             (M.fano_factors(a), M.fano_factors(b), "Fano factor"),
         ],
     ):
@@ -87,10 +92,10 @@ def _rates_fano(plt, arrays):
 def _autocorrelation(plt, arrays):
     lags = np.arange(31) * arrays["bin_s"] * 1e3
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for x, c, name in ((arrays["real"], REAL, "real"), (arrays["synthetic"], SYN, "synthetic")):
-        ac = M.autocorrelation(x, 30)
+    for key, c in (("real", REAL), ("synthetic", SYN)):
+        ac = M.autocorrelation(arrays[key], 30, arrays.get(f"{key}_lengths"))
         m, s = np.nanmean(ac, 0), np.nanstd(ac, 0)
-        ax.plot(lags[1:], m[1:], color=c, label=name)
+        ax.plot(lags[1:], m[1:], color=c, label=key)
         ax.fill_between(lags[1:], (m - s)[1:], (m + s)[1:], color=c, alpha=0.15)
     ax.set(xlabel="lag (ms)", ylabel="autocorrelation (mean +- sd over neurons)")
     ax.legend()
@@ -100,7 +105,8 @@ def _autocorrelation(plt, arrays):
 def _rasters(plt, arrays):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, x, name, c in ((axes[0], arrays["real"], "real", REAL), (axes[1], arrays["synthetic"], "synthetic", SYN)):
-        trial = x[0]  # (neuron, time)
+        lengths = arrays.get(f"{name}_lengths")
+        trial = x[0] if lengths is None else x[0][:, : lengths[0]]  # (neuron, time)
         for n in range(trial.shape[0]):
             t = np.flatnonzero(trial[n] > 0) * arrays["bin_s"]
             ax.vlines(t, n + 0.1, n + 0.9, color=c, lw=0.8)

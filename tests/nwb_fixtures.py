@@ -151,7 +151,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     ``processing_units``: no ``/units``, but the units in ``processing/ecephys/kilosort`` (ids from
     100), where NeuroConv writes a sorting; ``two_sortings``: also ``processing/ecephys/curated``,
     every other unit of the first; ``duplicate_ids``: unit ids 0, 1, 2, 0, 1, 2 (two probes'
-    cluster ids merged into one table).
+    cluster ids merged into one table); ``variable_length``: each trial as long as it took, 0.3 to
+    1 s (most trials tables).
     """
     rng = np.random.default_rng(seed)
     nwb = base_file()
@@ -224,6 +225,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
             stop = np.nan if quirk == "nan_stop" else starts[i] + trial_s
             if quirk == "long_trial" and i == n_trials - 1:
                 stop = starts[i] + 60.0
+            if quirk == "variable_length":
+                stop = starts[i] + trial_s * (0.3 + 0.7 * ((7 * i) % 10) / 9)
             nwb.add_trial(start_time=starts[i] + shift, stop_time=stop + shift)
     if quirk == "long_behavior":
         beh = nwb.create_processing_module("behavior", "licks")

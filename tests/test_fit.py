@@ -337,7 +337,14 @@ def test_variable_length_trials_fit_a_causal_model(tmp_path):
     assert cfg["data"]["variable_length"] and cfg["configs"]["autoencoder"]["bidirectional"] is False
     m = artifacts.load_model(tmp_path / "m", require=("autoencoder", "diffusion"))
     assert generate(m, n_trials=2, length=17).counts.shape == (2, 6, 17)
-    assert generate(m, n_trials=1).counts.shape[-1] == data.n_bins  # default: the longest training trial
+    # default: each trial as long as a training trial, drawn from them, padded with zeros
+    syn = generate(m, n_trials=40, seed=3)
+    train = data.select("train").lengths
+    assert set(syn.lengths.tolist()) <= set(train.tolist()) and len(set(syn.lengths.tolist())) > 5
+    assert syn.n_bins == syn.lengths.max() and syn.n_bins <= train.max()
+    past = np.arange(syn.n_bins)[None] >= syn.lengths[:, None]  # (trial, time)
+    assert not syn.counts.transpose(0, 2, 1)[past].any() and not syn.rates.transpose(0, 2, 1)[past].any()
+    assert np.array_equal(generate(m, n_trials=40, seed=3).counts, syn.counts)  # the lengths come from the seed
 
 
 def _steps_stage(**cfg):

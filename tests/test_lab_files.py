@@ -351,3 +351,29 @@ def test_repeated_unit_ids_keep_their_order_and_never_match_the_wrong_unit(tmp_p
     # ids of another order or subset cannot say which unit 0 they mean: an error, not the last unit 0
     with pytest.raises(NwbLdnsError, match=r"unit ids repeat in the source \(ids 0, 1, 2\).*its own id"):
         select_units(data, [2, 0, 1, 2])
+
+
+def test_trials_of_different_lengths_are_generated_and_scored_at_their_own_lengths(tmp_path):
+    import pynwb
+
+    from nwb_ldns.dataset import load_dataset
+
+    path = lab_file(tmp_path, "variable_length")
+    metrics = chain(tmp_path, path)
+    real, syn = load_dataset(str(path)), load_dataset(str(tmp_path / "s.nwb"))
+    # each synthetic trial is as long as a training trial, drawn from them
+    assert set(syn.lengths.tolist()) <= set(real.select("train").lengths.tolist()) and len(set(syn.lengths)) > 1
+    assert pynwb.validate(path=str(tmp_path / "s.nwb")) == []
+    with pynwb.NWBHDF5IO(str(tmp_path / "s.nwb"), "r") as io:
+        f = io.read()
+        trials = f.trials.to_dataframe()
+        spikes = np.concatenate([f.units.get_unit_spike_times(i) for i in range(len(f.units))])
+        rates = f.processing["misc"]["rates"]
+        assert len(rates.data) == int(syn.lengths.sum())  # the bins inside the trials, no padding
+    assert np.allclose(trials.stop_time - trials.start_time, syn.lengths * real.bin_s)
+    inside = (spikes[:, None] > trials.start_time.values) & (spikes[:, None] < trials.stop_time.values)
+    assert inside.any(1).all()  # no spike past a trial's end
+    # scored over the bins inside the trials: padding counted as silence made the synthetic rates
+    # 1.5x the real ones, and the autoencoder's ceiling drew spikes into it
+    assert 0.8 < metrics["rate_ratio"]["median"] < 1.25
+    assert metrics["limiting_stage"]["ratios"]["kl_population_count"]["ceiling_x_floor"] < 10

@@ -194,3 +194,33 @@ def test_dci_disentanglement_separated_mixed_and_by_hand():
     ang = rng.uniform(-np.pi, np.pi, 500)
     circ = np.stack([np.cos(ang), np.sin(ang), b], 1) + noise
     assert M.dci_disentanglement(circ, [np.stack([np.cos(ang), np.sin(ang)], 1), b]) > 0.95
+
+
+def test_trials_of_different_lengths_are_scored_over_the_bins_inside_them():
+    rng = np.random.default_rng(7)
+
+    def padded(n):
+        lengths = rng.integers(5, 40, n)
+        x = np.zeros((n, 4, 40))
+        for i, k in enumerate(lengths):
+            x[i, :, :k] = rng.poisson(0.6, (4, k))
+        return x, lengths
+
+    def inside(x, lengths):  # the reference: one long trial of the bins inside the trials
+        return np.concatenate([x[i, :, :k] for i, k in enumerate(lengths)], axis=1)[None]  # (1, N, bins)
+
+    (a, la), (b, lb) = padded(12), padded(9)
+    assert M.population_count_kl(a, b, la, lb) == pytest.approx(M.population_count_kl(inside(a, la), inside(b, lb)))
+    np.testing.assert_allclose(M.pairwise_correlations(a, la), M.pairwise_correlations(inside(a, la)))
+    np.testing.assert_allclose(M.firing_rates(a, 0.005, la), M.firing_rates(inside(a, la), 0.005))
+    rates = rng.uniform(0.2, 1.0, a.shape)
+    assert M.bits_per_spike(a, rates, la) == pytest.approx(M.bits_per_spike(inside(a, la), inside(rates, la)))
+    # autocorrelation: every pair of bins inside one trial, by a loop
+    ac, mean = M.autocorrelation(a, 5, la), inside(a, la)[0].mean(1)
+    for n in range(4):
+        x = [a[i, n, :k] - mean[n] for i, k in enumerate(la)]
+        ref = [np.concatenate([t[: t.size - lag] * t[lag:] for t in x]).mean() for lag in range(6)]
+        np.testing.assert_allclose(ac[n], np.array(ref) / ref[0], rtol=1e-5)
+    # the PSTH of a set against itself, over the bins half its trials reach
+    assert M.TrialSets(a, a, 0.005, lengths_a=la, lengths_b=la).psth_r2() == pytest.approx(1.0)
+    assert set(M.set_metrics(a, b, 0.005, lengths_a=la, lengths_b=lb)) == set(M.SET_METRICS)

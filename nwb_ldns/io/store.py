@@ -134,7 +134,9 @@ class SyntheticStore:
 
     Attributes mirror :class:`nwb_ldns.generate.Synthetic` where the NWB writer needs them
     (``n_trials``, ``n_bins``, ``n_units``, ``latent_dim``, ``bin_s``, ``settings``,
-    ``condition``, ``codes``).
+    ``condition``, ``codes``); ``n_bins`` is the longest trial's bins, ``lengths`` every trial's.
+    Only the bins inside each trial are kept: trials of different lengths follow each other
+    without padding.
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class SyntheticStore:
         self._rates = _Appendable(where("rates.f32"), np.float32, n_units)
         self._spikes = _Appendable(where("spikes.f64"), np.float64, None)
         self._batches: list[tuple[int, int, np.ndarray]] = []  # (first row, rows, per-unit spike offsets (N + 1,))
+        self._lengths: list[np.ndarray] = []
         self.n_trials = 0
         self.settings: dict = {}
         self.condition: np.ndarray | None = None
@@ -170,24 +173,31 @@ class SyntheticStore:
         )
         b = int(syn.settings.get("batch_size") or n or 1)
         for i in range(0, n, b):
-            store.add(syn.counts[i : i + b], syn.rates[i : i + b], syn.latents[i : i + b])
+            lengths = None if syn.lengths is None else syn.lengths[i : i + b]
+            store.add(syn.counts[i : i + b], syn.rates[i : i + b], syn.latents[i : i + b], lengths)
         store.close()
         store.settings, store.condition, store.codes = syn.settings, syn.condition, syn.codes
         return store
 
-    def add(self, counts: np.ndarray, rates: np.ndarray, latents: np.ndarray) -> None:
-        """Append a batch: counts and rates (b, N, L), latents (b, D, L), the next trials in time."""
+    def add(
+        self, counts: np.ndarray, rates: np.ndarray, latents: np.ndarray, lengths: np.ndarray | None = None
+    ) -> None:
+        """Append a batch: counts and rates (b, N, L), latents (b, D, L), the next trials in time;
+        ``lengths`` (b,) the bins inside each trial (None: all ``L``), the rest padding."""
         b, N, L = counts.shape
+        lengths = np.full(b, L, dtype=np.int64) if lengths is None else np.asarray(lengths, dtype=np.int64)
+        valid = np.arange(L)[None] < lengths[:, None]  # (b, L)
         k = len(self._batches)
-        row = self._latents.append(latents.transpose(0, 2, 1).reshape(b * L, -1))  # (b * L, D)
-        self._rates.append(rates.transpose(0, 2, 1).reshape(b * L, N))  # (b * L, N)
-        flat = counts.transpose(1, 0, 2).reshape(N, -1)  # (N, b * L)
+        row = self._latents.append(latents.transpose(0, 2, 1)[valid])  # (bins, D)
+        self._rates.append(rates.transpose(0, 2, 1)[valid])  # (bins, N)
+        flat = counts.transpose(1, 0, 2)[:, valid]  # (N, bins)
         offsets = np.full(N + 1, self._spikes.rows, dtype=np.int64)  # unit u: rows offsets[u]:offsets[u + 1]
         for u in range(N):  # this batch's spikes, unit after unit; the batch is the placement's part
             times = spike_times_from_counts(flat[u], self.bin_s, seed=self.seed, unit=u, part=k, offset_bins=row)
             self._spikes.append(times)
             offsets[u + 1] = self._spikes.rows
-        self._batches.append((row, b * L, offsets))
+        self._batches.append((row, int(lengths.sum()), offsets))
+        self._lengths.append(lengths)
         self.n_trials += b
 
     def close(self) -> None:
@@ -200,6 +210,15 @@ class SyntheticStore:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     # ---- reading back -------------------------------------------------------------------------
+    @property
+    def lengths(self) -> np.ndarray:
+        """(trial,) bins inside each trial."""
+        return np.concatenate(self._lengths) if self._lengths else np.zeros(0, dtype=np.int64)
+
+    @property
+    def variable_length(self) -> bool:
+        return bool((self.lengths < self.n_bins).any())
+
     def spike_counts(self) -> np.ndarray:
         """(N,) spikes per unit over all trials."""
         return sum((np.diff(o) for _, _, o in self._batches), np.zeros(self.n_units, dtype=np.int64))

@@ -51,7 +51,8 @@ def synthetic_nwbfile(
 ):
     """An in-memory NWBFile of synthetic trials.
 
-    Trials are laid back to back from t = 0.
+    Trials are laid back to back from t = 0 (trials of different lengths each as long as it was
+    drawn, ``syn.lengths``).
 
     - ``units``: standard ``Units``, one row per model unit, spike times on a 30 kHz grid
       (``resolution`` 1/30 kHz), ``obs_intervals`` the whole span, the source's unit id in
@@ -69,15 +70,14 @@ def synthetic_nwbfile(
     """
     if not isinstance(syn, SyntheticStore):
         syn = SyntheticStore.holding(syn)
-    n, N, L = syn.n_trials, syn.n_units, syn.n_bins  # every large dataset is written piece by piece
+    N = syn.n_units  # every large dataset is written piece by piece
+    edges = np.concatenate([[0], np.cumsum(syn.lengths)]) * syn.bin_s  # (trial + 1,) back to back
     nwb = _session(model, syn, subject)
     unit_ids = model.data.get("unit_ids") or list(range(N))
-    nwb.units = _units_table(
-        syn.spike_pieces(), syn.spike_counts(), span=n * L * syn.bin_s, unit_ids=list(unit_ids[:N])
-    )
+    nwb.units = _units_table(syn.spike_pieces(), syn.spike_counts(), span=float(edges[-1]), unit_ids=list(unit_ids[:N]))
     offset = float(model.data.get("time_start_s", 0.0))  # window start relative to the alignment event
-    events = np.arange(n) * L * syn.bin_s - offset  # (trial,) the alignment event of each trial
-    nwb.trials = _trials_table(model, syn, events, offset)
+    events = edges[:-1] - offset  # (trial,) the alignment event of each trial
+    nwb.trials = _trials_table(model, syn, edges, events, offset)
     series = _condition_series(model, syn, nwb)
     _model_outputs(nwb, syn, events, offset, unit_ids)
     meta = model_metadata(model, include_weights=include_weights)
@@ -91,9 +91,11 @@ def _session(model: LdnsModel, syn: SyntheticStore, subject: dict | None):
     n, N, L, bin_s = syn.n_trials, syn.n_units, syn.n_bins, syn.bin_s
     prov = model.info.get("provenance", {})
     session = model.data.get("session", {})
+    lengths = syn.lengths
+    size = f"{lengths.min()}-{L}" if syn.variable_length else f"{L}"
     nwb = new_nwbfile(
         session_description=(
-            f"Synthetic spiking data: {n} trials x {L} bins of {bin_s * 1e3:g} ms x {N} units, "
+            f"Synthetic spiking data: {n} trials x {size} bins of {bin_s * 1e3:g} ms x {N} units, "
             f"sampled from an LDNS model fitted on {prov.get('source_uri', 'unknown data')}."
         ),
         session=session,
@@ -107,14 +109,13 @@ def _session(model: LdnsModel, syn: SyntheticStore, subject: dict | None):
     return nwb
 
 
-def _trials_table(model: LdnsModel, syn: SyntheticStore, events: np.ndarray, offset: float):
+def _trials_table(model: LdnsModel, syn: SyntheticStore, edges: np.ndarray, events: np.ndarray, offset: float):
     """Back-to-back trials: ``synthetic``, the trial-level condition, the alignment event, GNOCCHI codes."""
     from hdmf.common import VectorData
     from pynwb.epoch import TimeIntervals
 
-    n, L, bin_s, spec, align = syn.n_trials, syn.n_bins, syn.bin_s, model.condition, model.spec.align
-    edges = np.arange(n + 1) * L * bin_s  # one trial's stop is the next one's start, to the bit
-    starts, stops = edges[:-1], edges[1:]
+    n, spec, align = syn.n_trials, model.condition, model.spec.align
+    starts, stops = edges[:-1], edges[1:]  # one trial's stop is the next one's start, to the bit
     # the trials table built column by column: add_trial row by row grows slow with 100k trials
     cols = [
         VectorData(
@@ -190,7 +191,7 @@ def _model_outputs(nwb, syn: SyntheticStore, events: np.ndarray, offset: float, 
     """``processing/misc``: the sampled latents and the decoded rates (Hz), trial-aligned."""
     n, bin_s = syn.n_trials, syn.bin_s
     misc = nwb.create_processing_module("misc", "Model outputs behind the synthetic spikes")
-    common = dict(lengths=np.full(n, syn.n_bins), bin_s=bin_s, event_times=events, offset_s=offset)
+    common = dict(lengths=syn.lengths, bin_s=bin_s, event_times=events, offset_s=offset)
     misc.add(
         trial_aligned_series(
             name="latents",
