@@ -33,7 +33,11 @@ from .options import (
     help="Trials to generate (default: the condition's, else 100).",
 )
 @click.option(
-    "--length", type=click.IntRange(min=2), default=None, help="Bins per trial (default: the training length)."
+    "--length",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Bins per trial (default: the training length; for a model of whole trials of different "
+    "lengths, each trial's length drawn from the training trials').",
 )
 @click.option(
     "--condition",
