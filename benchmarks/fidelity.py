@@ -111,6 +111,7 @@ def head(syn: Synthetic, k: int) -> Synthetic:
         latents=syn.latents[:k],
         condition=cut(syn.condition),
         codes=cut(syn.codes),
+        lengths=cut(syn.lengths),
     )
 
 
