@@ -51,7 +51,8 @@ _AE = AutoencoderConfig()  # help texts quote its defaults
     "--condition",
     default=None,
     metavar="angle|velocity|COLUMN",
-    help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column.",
+    help="Condition the diffusion model on the reach angle, the first --behavior series, or a trials column "
+    "(numbers, or labels such as trial_type=left/right, fed one-hot).",
 )
 @preset_option()
 @click.option(

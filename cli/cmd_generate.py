@@ -44,8 +44,9 @@ from .options import (
     "values",
     type=NPY,
     default=None,
-    help="FILE.npy: angles (n_trials,) in radians, column values (n_trials,), or velocity "
-    "(n_trials, n_bins, channels) / (n_bins, channels), as the model was fitted.",
+    help="FILE.npy: angles (n_trials,) in radians, column values (n_trials,), labels (n_trials,) of a "
+    "labelled column (numpy.save of strings), or velocity (n_trials, n_bins, channels) / (n_bins, channels), "
+    "as the model was fitted.",
 )
 @click.option(
     "--observation",

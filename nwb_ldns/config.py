@@ -319,9 +319,10 @@ class ConditionSpec(_Config):
     """What a conditional model was trained on, and how the condition is normalised.
 
     ``kind``: ``none``; ``angle`` (a trial column or reach angle in radians, fed as [cos, sin]);
-    ``column`` (any numeric trials column, z-scored); ``velocity`` (a binned behaviour series,
-    z-scored per channel, fed as input channels). ``name`` is the column or behaviour, ``unit``
-    its unit where the source says (e.g. mm/s).
+    ``column`` (any numeric trials column, z-scored); ``category`` (a trials column of labels,
+    e.g. ``trial_type``, fed one-hot over ``categories``, the training trials' labels);
+    ``velocity`` (a binned behaviour series, z-scored per channel, fed as input channels).
+    ``name`` is the column or behaviour, ``unit`` its unit where the source says (e.g. mm/s).
     """
 
     kind: str = "none"
@@ -330,10 +331,11 @@ class ConditionSpec(_Config):
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     unit: str = ""
+    categories: tuple[str, ...] = ()
 
     @property
     def trial_level(self) -> bool:
-        return self.kind in ("angle", "column")
+        return self.kind in ("angle", "column", "category")
 
     @property
     def series(self) -> bool:

@@ -46,6 +46,9 @@ class Pair:
     # then padded with zeros to the longest trial), else None
     real_lengths: np.ndarray | None = None
     synthetic_lengths: np.ndarray | None = None
+    # (trial,) the labels of a categorical condition (PSTHs are compared per label), else None
+    real_labels: np.ndarray | None = None
+    synthetic_labels: np.ndarray | None = None
 
 
 def _file_model(synthetic_path: str) -> tuple[dict | None, bool, str]:
@@ -148,6 +151,9 @@ def load_pair(
     elif rv is not None and sv is not None:  # label trials by the direction of their velocity at the alignment
         ra = real.with_reach_angle(velocity_name).covariates()["reach_angle"].to_numpy()
         sa = syn.with_reach_angle(cond.name).covariates()["reach_angle"].to_numpy()
+    labels = (None, None)
+    if cond.kind == "category" and cond.name in cov_r and cond.name in cov_s:
+        labels = (cov_r[cond.name].to_numpy().astype(str), cov_s[cond.name].to_numpy().astype(str))
     latents = rates = None
     try:
         if not generated:
@@ -162,6 +168,8 @@ def load_pair(
     except (NwbLdnsError, KeyError):
         pass
     return Pair(
+        real_labels=labels[0],
+        synthetic_labels=labels[1],
         real_lengths=real.lengths.copy() if variable else None,
         synthetic_lengths=syn.lengths.copy() if variable else None,
         real=_pad(real.counts_bct(np.float64), n_bins),
@@ -299,6 +307,8 @@ def evaluate_pair(
         raise NwbLdnsError(f"too few trials to evaluate ({len(a)} real, {len(b)} synthetic)")
     la = None if pair.real_angle is None else M.angle_sectors(pair.real_angle)
     lb = None if pair.synthetic_angle is None else M.angle_sectors(pair.synthetic_angle)
+    if pair.real_labels is not None and pair.synthetic_labels is not None:  # a categorical condition's labels
+        la, lb = pair.real_labels, pair.synthetic_labels
     align_bin = int(
         np.clip(
             np.searchsorted(pair.real_dataset.ds["time"].values - bin_s / 2, 0.0, side="right") - 1, 0, a.shape[-1] - 1

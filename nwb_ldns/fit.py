@@ -67,6 +67,8 @@ def condition_values(dataset: SpikeDataset, spec: ConditionSpec) -> np.ndarray |
     cov = dataset.covariates()
     if spec.name not in cov:
         raise NwbLdnsError(f"the dataset has no trials column {spec.name!r}; columns: {', '.join(cov) or 'none'}")
+    if spec.kind == "category":  # labels no training trial has are fed as no label (all zeros)
+        return cov[spec.name].to_numpy().astype(str)
     v = cov[spec.name].to_numpy(dtype=np.float32)
     if np.isnan(v).any():
         raise NwbLdnsError(f"trials column {spec.name!r} has missing values in {int(np.isnan(v).sum())} trial(s)")
@@ -109,11 +111,46 @@ def condition_spec(dataset: SpikeDataset, condition: str | None) -> tuple[SpikeD
             f"`condition` {condition!r}: not angle, velocity or a trials column; columns: {', '.join(cov) or 'none'}"
         )
     v = cov[condition].to_numpy()
-    if not np.issubdtype(v.dtype, np.number):
-        raise NwbLdnsError(f"`condition` {condition!r}: the column is not numeric ({v.dtype})")
+    if not np.issubdtype(v.dtype, np.number) or v.dtype == bool:
+        return dataset, _category_spec(condition, v, train)
     v = v[train].astype(np.float64)
     std = float(np.nanstd(v)) or 1.0
     return dataset, ConditionSpec(kind="column", name=condition, channels=1, mean=(float(np.nanmean(v)),), std=(std,))
+
+
+#: a trials column of labels with more distinct training values than this is refused as a condition
+MAX_CATEGORIES = 64
+
+
+def _category_spec(column: str, values: np.ndarray, train: np.ndarray) -> ConditionSpec:
+    """A categorical condition over the training trials' labels of a text or boolean trials column."""
+    labels = values.astype(str)
+    categories, counts = np.unique(labels[train], return_counts=True)
+    categories = np.array([str(c) for c in categories], dtype=object)  # plain str: repr() without np.str_
+    if len(categories) < 2:
+        raise NwbLdnsError(
+            f"`condition` {column!r}: the training trials all have the label {categories[0]!r}; "
+            "a condition needs two or more"
+        )
+    if len(categories) > MAX_CATEGORIES:
+        raise NwbLdnsError(
+            f"`condition` {column!r} has {len(categories)} distinct labels in the training trials (at most "
+            f"{MAX_CATEGORIES}): a label per trial, such as an id, is not a condition"
+        )
+    few = categories[counts < 2]
+    if len(few):
+        logger.warning(
+            "condition %s: label(s) %s have fewer than 2 training trials", column, ", ".join(map(repr, few[:5]))
+        )
+    unseen = sorted(set(labels.tolist()) - set(categories.tolist()))
+    if unseen:
+        logger.warning(
+            "condition %s: label(s) %s of validation or test trials are in no training trial; the model "
+            "cannot generate them",
+            column,
+            ", ".join(map(repr, unseen[:5])),
+        )
+    return ConditionSpec(kind="category", name=column, channels=len(categories), categories=tuple(categories))
 
 
 # ---- configs ---------------------------------------------------------------------------------
@@ -141,7 +178,7 @@ def build_configs(
     den = DenoiserConfig(**{**p["denoiser"], **adapted.get("denoiser", {}), **o.get("denoiser", {})})
     den = den.replace(
         latent_dim=ae.latent_dim,
-        cond_dim=2 if cond.kind == "angle" else 1 if cond.kind == "column" else 0,
+        cond_dim=cond.channels if cond.trial_level else 0,
         series_dim=cond.channels if cond.series else 0,
     )
     # the quick preset's v targets were measured for LDNS; GNOCCHI keeps the paper's epsilon until measured.

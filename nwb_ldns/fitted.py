@@ -50,9 +50,12 @@ def autocast(device: torch.device):
 def condition_features(spec: ConditionSpec, values: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Raw condition values -> the network's normalised input.
 
-    angle: (B,) radians -> (B, 2) [cos, sin]; column: (B,) -> (B, 1) z-scored;
-    velocity: (B, L, C) -> (B, C, L) z-scored per channel.
+    angle: (B,) radians -> (B, 2) [cos, sin]; column: (B,) -> (B, 1) z-scored; category: (B,)
+    labels -> (B, K) one-hot over the model's categories; velocity: (B, L, C) -> (B, C, L)
+    z-scored per channel.
     """
+    if spec.kind == "category":
+        return torch.as_tensor(np.asarray(values).astype(str)[:, None] == np.array(spec.categories)[None]).float()
     v = torch.as_tensor(np.asarray(values, dtype=np.float32))
     if spec.kind == "angle":
         return torch.stack([v.cos(), v.sin()], -1)  # (B, 2)
@@ -63,6 +66,19 @@ def condition_features(spec: ConditionSpec, values: np.ndarray | torch.Tensor) -
     if spec.kind == "velocity":
         return ((v - mean) / std).permute(0, 2, 1).contiguous()  # (B, C, L)
     raise NwbLdnsError(f"model has no condition (kind {spec.kind!r})")
+
+
+def check_categories(spec: ConditionSpec, values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` as labels (n,) of a categorical condition, or a one-line error naming those the
+    model does not know."""
+    labels = np.asarray(values).astype(str)
+    unknown = sorted(set(labels.tolist()) - set(spec.categories))
+    if unknown:
+        raise NwbLdnsError(
+            f"{what} {spec.name!r} has label(s) {', '.join(map(repr, unknown[:5]))} that no training trial has; "
+            f"the model knows {', '.join(map(repr, spec.categories))}"
+        )
+    return labels
 
 
 @dataclasses.dataclass

@@ -12,7 +12,7 @@ import torch
 
 from . import metrics as M
 from .errors import NwbLdnsError
-from .fitted import LdnsModel, condition_features
+from .fitted import LdnsModel, check_categories, condition_features
 from .io.nwbfile import write_nwbfile
 from .io.outputs import claim
 from .io.store import SyntheticStore
@@ -80,6 +80,16 @@ def check_condition(
     v = np.asarray(values)
     if spec.kind == "none":
         raise NwbLdnsError("the model was fitted without a condition; drop `condition`")
+    if spec.kind == "category":
+        if v.ndim != 1:
+            raise NwbLdnsError(
+                f"the model is conditioned on the labels of {spec.name!r}: the condition must be shaped (n_trials,) "
+                f"(one of {', '.join(map(repr, spec.categories))} per trial), got {v.shape}"
+            )
+        v = check_categories(spec, v, "the condition")
+        if n_trials is not None and n_trials != v.shape[0]:
+            raise NwbLdnsError(f"`n_trials` {n_trials} but the condition has {v.shape[0]} trials")
+        return v, v.shape[0], length or default_len
     v = _real_float32(v, "the condition")
     if spec.trial_level:
         what = "angles in radians" if spec.kind == "angle" else f"values of {spec.name!r}"

@@ -132,6 +132,9 @@ def write(nwbfile: NWBFile, path) -> str:
     return str(path)
 
 
+TRIAL_TYPES = ("left", "right", "catch")
+
+
 def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) -> NWBFile:
     """A small file with one quirk seen in files written by other labs and tools.
 
@@ -152,7 +155,8 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
     100), where NeuroConv writes a sorting; ``two_sortings``: also ``processing/ecephys/curated``,
     every other unit of the first; ``duplicate_ids``: unit ids 0, 1, 2, 0, 1, 2 (two probes'
     cluster ids merged into one table); ``variable_length``: each trial as long as it took, 0.3 to
-    1 s (most trials tables).
+    1 s (most trials tables); ``trial_types``: a text trials column ``trial_type`` (left, right,
+    catch) that units 0-2 fire more on left trials for.
     """
     rng = np.random.default_rng(seed)
     nwb = base_file()
@@ -189,6 +193,9 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
         t = t * 1000.0 if quirk == "ms_spikes" else t + shift
         if quirk == "stray_spike" and u == 0:
             t = np.append(t, 1e12)
+        if quirk == "trial_types" and u < 3:  # a burst on left trials
+            burst = [starts[i] + 0.2 + rng.uniform(0, 0.3, 15) for i in range(0, n_trials, 3)]
+            t = np.sort(np.concatenate([t, *burst]))
         kw = {"electrode_group": groups[u % 2], "electrodes": [u]} if quirk == "electrode_group" else {}
         if quirk == "sorter_labels":
             kw = {"quality": labels[u % 6], "presence_ratio": presence[u % 6]}
@@ -221,13 +228,16 @@ def lab_file(quirk: str, n_trials: int = 40, n_units: int = 6, seed: int = 3) ->
                 table.add_row(start_time=starts[i], stop_time=starts[i] + trial_s, stimulus_id=i % 5)
             nwb.add_time_intervals(table)
     else:
+        if quirk == "trial_types":
+            nwb.add_trial_column(name="trial_type", description="cue side")
         for i in range(n_trials):
             stop = np.nan if quirk == "nan_stop" else starts[i] + trial_s
             if quirk == "long_trial" and i == n_trials - 1:
                 stop = starts[i] + 60.0
             if quirk == "variable_length":
                 stop = starts[i] + trial_s * (0.3 + 0.7 * ((7 * i) % 10) / 9)
-            nwb.add_trial(start_time=starts[i] + shift, stop_time=stop + shift)
+            extra = {"trial_type": TRIAL_TYPES[i % 3]} if quirk == "trial_types" else {}
+            nwb.add_trial(start_time=starts[i] + shift, stop_time=stop + shift, **extra)
     if quirk == "long_behavior":
         beh = nwb.create_processing_module("behavior", "licks")
         for name in ("lick_right_times", "lick_left_times_from_the_camera"):

@@ -580,3 +580,21 @@ def test_fit_scores_the_autoencoder_on_held_out_spikes_and_warns_when_it_learned
     assert limiting_stage(report) == {"stage": "none", "ratios": limiting_stage(report)["ratios"], "unlearned": False}
     report["autoencoder_heldout_co_bps"] = {"mean": -0.01, "sd": 0.005}
     assert limiting_stage(report)["stage"] == "autoencoder" and limiting_stage(report)["unlearned"]
+
+
+def test_a_labelled_trials_column_is_a_categorical_condition_unless_it_is_one_label_or_an_id():
+    from nwb_ldns.errors import NwbLdnsError
+    from nwb_ldns.fit import MAX_CATEGORIES, _category_spec
+    from nwb_ldns.fitted import condition_features
+
+    train = np.array([True] * 6 + [False] * 2)
+    spec = _category_spec("cue", np.array(["l", "r", "l", "r", "c", "l", "up", "r"]), train)
+    assert spec.kind == "category" and spec.categories == ("c", "l", "r") and spec.channels == 3
+    # one-hot over the training labels; a label no training trial has is fed as none
+    feats = condition_features(spec, np.array(["r", "c", "up"]))
+    np.testing.assert_array_equal(feats.numpy(), [[0, 0, 1], [1, 0, 0], [0, 0, 0]])
+    with pytest.raises(NwbLdnsError, match="all have the label 'l'"):
+        _category_spec("cue", np.array(["l"] * 8), train)
+    ids = np.array([f"trial{i}" for i in range(MAX_CATEGORIES + 2)])
+    with pytest.raises(NwbLdnsError, match="a label per trial, such as an id, is not a condition"):
+        _category_spec("name", ids, np.ones(ids.size, bool))

@@ -377,3 +377,54 @@ def test_trials_of_different_lengths_are_generated_and_scored_at_their_own_lengt
     # 1.5x the real ones, and the autoencoder's ceiling drew spikes into it
     assert 0.8 < metrics["rate_ratio"]["median"] < 1.25
     assert metrics["limiting_stage"]["ratios"]["kl_population_count"]["ceiling_x_floor"] < 10
+
+
+def test_a_text_trials_column_conditions_the_model_one_hot(tmp_path):
+    import pynwb
+
+    path = lab_file(tmp_path, "trial_types", n_trials=60)
+    run("fit", path, "-o", tmp_path / "m", "--condition", "trial_type", *TINY, "-q")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["condition"]["kind"] == "category" and cfg["condition"]["categories"] == ["catch", "left", "right"]
+    labels = np.array(["left"] * 6 + ["catch"] * 4)
+    np.save(tmp_path / "labels.npy", labels)
+    syn = tmp_path / "s.nwb"
+    run(
+        "generate",
+        "--model",
+        tmp_path / "m",
+        "-o",
+        syn,
+        "--condition",
+        tmp_path / "labels.npy",
+        "--ddim-steps",
+        5,
+        "-q",
+    )
+    with pynwb.NWBHDF5IO(str(syn), "r") as io:
+        assert list(io.read().trials["trial_type"][:]) == labels.tolist()  # each trial names its label
+    assert pynwb.validate(path=str(syn)) == []
+    args = ["--real", path, "--synthetic", syn, "--model", tmp_path / "m", "--resamples", 2, "--split", "all", "-q"]
+    run("evaluate", *args, "-o", tmp_path / "r")
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert np.isfinite(metrics["psth_r2"]["mean"])  # PSTHs compared label by label
+    # labels the model never saw, and a wrong shape, are named in one line before anything is written
+    for bad, message in [
+        (
+            np.array(["up", "left"]),
+            "has label(s) 'up' that no training trial has; the model knows 'catch', 'left', 'right'",
+        ),
+        (np.array([["left"]]), "must be shaped (n_trials,)"),
+    ]:
+        np.save(tmp_path / "bad.npy", bad)
+        p = run(
+            "generate",
+            "--model",
+            tmp_path / "m",
+            "-o",
+            tmp_path / "b.nwb",
+            "--condition",
+            tmp_path / "bad.npy",
+            ok=False,
+        )
+        assert message in one_line_error(p) and not (tmp_path / "b.nwb").exists()

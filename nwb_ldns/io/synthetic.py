@@ -129,11 +129,7 @@ def _trials_table(model: LdnsModel, syn: SyntheticStore, edges: np.ndarray, even
             VectorData(
                 name=spec.name,
                 description=f"condition the trial was generated with ({spec.kind})",
-                data=(
-                    np.asarray(syn.condition, dtype=np.float64).reshape(n)
-                    if syn.condition is not None
-                    else np.full(n, np.nan)
-                ),
+                data=_trial_condition(spec, syn.condition, n),
             )
         )
     if align and align not in ("start_time", "stop_time"):
@@ -165,6 +161,14 @@ def _trials_table(model: LdnsModel, syn: SyntheticStore, edges: np.ndarray, even
             *cols,
         ],
     )
+
+
+def _trial_condition(spec, values, n: int) -> np.ndarray:
+    """The trials column of a trial-level condition: labels as text (empty where none was given),
+    numbers as float (NaN where none was given)."""
+    if spec.kind == "category":
+        return np.asarray(values).astype(str).reshape(n) if values is not None else np.full(n, "")
+    return np.asarray(values, dtype=np.float64).reshape(n) if values is not None else np.full(n, np.nan)
 
 
 def _condition_series(model: LdnsModel, syn: SyntheticStore, nwb):
