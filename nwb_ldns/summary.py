@@ -63,13 +63,32 @@ def unit_value_counts(units) -> dict[str, dict[str, int]]:
     return out
 
 
+def trial_label_counts(trials) -> dict[str, dict[str, int]]:
+    """Trials columns of a few (2-8) repeated text or true/false labels, such as ``trial_type``:
+    {column: {label: count}}; each can condition a model (``--condition COLUMN``)."""
+    import pandas as pd
+
+    out = {}
+    for col in [] if trials is None else trials.columns:
+        data = trials[col]
+        if col in ("start_time", "stop_time", "split") or not data.map(lambda v: np.ndim(v) == 0).all():
+            continue
+        if pd.api.types.is_numeric_dtype(data) and not pd.api.types.is_bool_dtype(data):
+            continue
+        counts = data.astype(str).value_counts()
+        if 2 <= len(counts) <= 8 and len(counts) < len(data):
+            out[str(col)] = {str(k): int(n) for k, n in counts.items()}
+    return out
+
+
 def summarize(rec: Recording) -> dict:
     """A JSON-ready summary of a recording.
 
     Keys: ``source``, ``n_units``, ``total_spikes``, ``rate_hz`` (min/median/max over units),
     ``units_tables`` (path: units), ``units_table`` (the one summarised),
     ``unit_columns``, ``unit_values`` (:func:`unit_value_counts`), ``n_heldout``, ``n_trials``
-    (0 without a trials table), ``trial_columns``, ``n_epochs``, ``behavior`` (series names),
+    (0 without a trials table), ``trial_columns``, ``trial_labels`` (:func:`trial_label_counts`),
+    ``n_epochs``, ``behavior`` (series names),
     ``behavior_series`` (name, path, shape, rate_hz, unit), ``splits``, ``duration_s``,
     ``session``, ``suggested`` (options for fit/bin) and ``suggested_reason``.
     """
@@ -141,7 +160,13 @@ def summarize(rec: Recording) -> dict:
         suggested += ["--behavior", "hand_vel", "--behavior-lag-ms", "100"]
         reason.append("hand velocity with the NLB 100 ms lag")
     if not suggested and trials_like is not None and len(trials_like):
-        reason.append("whole trials at variable length (add --align COLUMN --window START STOP for fixed windows)")
+        length = (trials_like["stop_time"] - trials_like["start_time"]).to_numpy(dtype=np.float64)
+        length = length[np.isfinite(length)]
+        same = length.size > 0 and np.ptp(length) < 1e-6
+        reason.append(
+            (f"whole trials, all {length[0]:.4g} s long" if same else "whole trials of different lengths")
+            + "; --align COLUMN --window START STOP bins fixed windows instead"
+        )
 
     return {
         "source": rec.source_info(),
@@ -157,6 +182,7 @@ def summarize(rec: Recording) -> dict:
         "n_heldout": int(units["heldout"].astype(bool).sum()) if "heldout" in units.columns else None,
         "n_trials": int(len(trials)) if trials is not None else 0,
         "trial_columns": trial_columns,
+        "trial_labels": trial_label_counts(trials),
         "n_epochs": int(len(epochs)) if epochs is not None else 0,
         "behavior": [s.name for s in series],
         "behavior_series": [
@@ -203,6 +229,9 @@ def format_summary(s: dict) -> str:
     for col, counts in values.items():
         lines.append(f"  {col:<{width}}" + ", ".join(f"{v} {n}" for v, n in counts.items()))
     lines.append(f"trials      {s['n_trials']}" + (f" ({', '.join(s['trial_columns'])})" if s["trial_columns"] else ""))
+    for col, counts in (s.get("trial_labels") or {}).items():
+        labels = ", ".join(f"{v} {n}" for v, n in counts.items())
+        lines.append(f"  labels    {col}: {labels} (--condition {col} conditions on them)")
     if s["splits"]:
         lines.append("  splits    " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()))
     elif s["n_trials"]:

@@ -359,6 +359,7 @@ def test_trials_of_different_lengths_are_generated_and_scored_at_their_own_lengt
     from nwb_ldns.dataset import load_dataset
 
     path = lab_file(tmp_path, "variable_length")
+    assert "whole trials of different lengths" in run("inspect", path).stdout
     metrics = chain(tmp_path, path)
     real, syn = load_dataset(str(path)), load_dataset(str(tmp_path / "s.nwb"))
     # each synthetic trial is as long as a training trial, drawn from them
@@ -383,6 +384,11 @@ def test_a_text_trials_column_conditions_the_model_one_hot(tmp_path):
     import pynwb
 
     path = lab_file(tmp_path, "trial_types", n_trials=60)
+    s = json.loads(run("inspect", path, "--json", "-q").stdout)
+    assert s["trial_labels"] == {"trial_type": {"left": 20, "right": 20, "catch": 20}}
+    out = run("inspect", path).stdout
+    assert "labels    trial_type: left 20, right 20, catch 20 (--condition trial_type conditions on them)" in out
+    assert "whole trials, all 1 s long" in out
     run("fit", path, "-o", tmp_path / "m", "--condition", "trial_type", *TINY, "-q")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["condition"]["kind"] == "category" and cfg["condition"]["categories"] == ["catch", "left", "right"]
