@@ -49,6 +49,10 @@ class Pair:
     # (trial,) the labels of a categorical condition (PSTHs are compared per label), else None
     real_labels: np.ndarray | None = None
     synthetic_labels: np.ndarray | None = None
+    # the memorization audit compares this many bins from each trial's start (the shortest trial's,
+    # when lengths differ: a synthetic trial drawn at a training trial's exact length would
+    # otherwise look closer to the training trials by its padding alone); None: every bin
+    audit_bins: int | None = None
 
 
 def _file_model(synthetic_path: str) -> tuple[dict | None, bool, str]:
@@ -101,6 +105,7 @@ def load_pair(
     real = load_dataset(real_source, spec, progress=progress, drop_empty_units=False, **source_options)
     real = select_units(real, unit_ids, what="the synthetic file's model")
     train, heldout = real.select("train").counts_bct(np.float32), real.select(("val", "test")).counts_bct(np.float32)
+    audit_lengths = real.lengths.copy()  # every real trial's bins, for the memorization audit
     if split != "all":
         real = real.select(split)
         if real.n_trials == 0:
@@ -168,6 +173,7 @@ def load_pair(
     except (NwbLdnsError, KeyError):
         pass
     return Pair(
+        audit_bins=int(min(audit_lengths.min(), syn.lengths.min())) if variable else None,
         real_labels=labels[0],
         synthetic_labels=labels[1],
         real_lengths=real.lengths.copy() if variable else None,
@@ -424,7 +430,12 @@ def evaluate_pair(
         report.update(_model_metrics(pair, model, encoded, rng, n_boot, arrays))
     report["limiting_stage"] = limiting_stage(report)
     if pair.train is not None and pair.heldout is not None:
-        report["memorization"] = memorization.audit(pair.train, pair.heldout, b, bin_s, seed=seed)
+        k = pair.audit_bins or b.shape[-1]
+        report["memorization"] = memorization.audit(
+            pair.train[..., :k], pair.heldout[..., :k], b[..., :k], bin_s, seed=seed
+        )
+        if pair.audit_bins is not None:
+            report["memorization"]["compared_bins"] = k
         arrays["memorization"] = report["memorization"].pop("distances", None)
     report["n_trials"] = {"real": int(len(a)), "synthetic": int(len(b)), "per_resample": int(n)}
     report["n_units"] = int(a.shape[1])
