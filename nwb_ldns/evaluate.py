@@ -196,10 +196,9 @@ def load_pair(
     )
 
 
-def _inside(latents: np.ndarray) -> int:
-    """Bins from the start that every trial of (trial, channel, time) ``latents`` has (NaN: padding)."""
-    finite = np.isfinite(latents).all(axis=(0, 1))  # (time,)
-    return int(finite.argmin()) if not finite.all() else latents.shape[-1]
+def _pick(values: np.ndarray | None, index) -> np.ndarray | None:
+    """``values[index]``, or None for None (per-trial labels or lengths a pair may not have)."""
+    return None if values is None else values[index]
 
 
 def _pad(x: np.ndarray, n_bins: int, value: float = 0.0) -> np.ndarray:
@@ -305,9 +304,6 @@ def evaluate_pair(
     a, b, bin_s = pair.real, pair.synthetic, pair.bin_s
     len_a, len_b = pair.real_lengths, pair.synthetic_lengths  # None: every trial fills every bin
 
-    def lens(lengths, index):
-        return None if lengths is None else lengths[index]
-
     n = min(len(a) // 2, len(b), max_trials)
     if len(a) < 4 or len(b) < 2:
         raise NwbLdnsError(f"too few trials to evaluate ({len(a)} real, {len(b)} synthetic)")
@@ -357,15 +353,7 @@ def evaluate_pair(
         perm = rng.permutation(len(a))
         ia, ih = perm[:n], perm[n : 2 * n]  # the real trials compared, and as many other real trials
         # the floor: real trials against other real ones
-        vals = M.set_metrics(
-            a[ia],
-            a[ih],
-            bin_s,
-            None if la is None else la[ia],
-            None if la is None else la[ih],
-            lens(len_a, ia),
-            lens(len_a, ih),
-        )
+        vals = M.set_metrics(a[ia], a[ih], bin_s, _pick(la, ia), _pick(la, ih), _pick(len_a, ia), _pick(len_a, ih))
         if vel_w is not None:  # decoder fitted on one half, tested on the other
             w = M.velocity_decoder(fa[ia], pair.real_velocity[ia])
             vals["velocity_decoding_r2"] = _velocity_r2(w, fa[ih], pair.real_velocity[ih])
@@ -378,15 +366,7 @@ def evaluate_pair(
             continue
 
         ib = rng.choice(len(b), n, replace=False)
-        vals = M.set_metrics(
-            a[ia],
-            b[ib],
-            bin_s,
-            None if la is None else la[ia],
-            None if lb is None else lb[ib],
-            lens(len_a, ia),
-            lens(len_b, ib),
-        )
+        vals = M.set_metrics(a[ia], b[ib], bin_s, _pick(la, ia), _pick(lb, ib), _pick(len_a, ia), _pick(len_b, ib))
         if vel_w is not None:
             vals["velocity_decoding_r2"] = _velocity_r2(vel_w, fb[ib], pair.synthetic_velocity[ib])
         if ang_w is not None:
@@ -396,13 +376,7 @@ def evaluate_pair(
 
         if ceiling is not None:  # the other real trials encoded, decoded and drawn again
             vals = M.set_metrics(
-                a[ia],
-                ceiling[ih],
-                bin_s,
-                None if la is None else la[ia],
-                None if la is None else la[ih],
-                lens(len_a, ia),
-                lens(len_a, ih),
+                a[ia], ceiling[ih], bin_s, _pick(la, ia), _pick(la, ih), _pick(len_a, ia), _pick(len_a, ih)
             )
             for k, v in vals.items():
                 ceil.setdefault(k, []).append(v)
@@ -463,11 +437,8 @@ def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -
     latents, rates = encoded  # (trial, D, L), (trial, N, L); NaN latents and no rate past a trial's end
     counts, lengths = pair.real, pair.real_lengths
 
-    def lens(index):
-        return None if lengths is None else lengths[index]
-
     bps = [
-        M.bits_per_spike(counts[i], rates[i], lens(i))
+        M.bits_per_spike(counts[i], rates[i], _pick(lengths, i))
         for i in (rng.integers(0, len(counts), len(counts)) for _ in range(n_boot))
     ]
     out["bits_per_spike"] = _summary(bps)
@@ -480,13 +451,13 @@ def _model_metrics(pair: Pair, model, encoded, rng, n_boot: int, arrays: dict) -
             r = _pad(r, counts.shape[-1])
             out["co_bps"] = _summary(
                 [
-                    M.bits_per_spike(counts[i][:, held], r[i][:, held], lens(i))
+                    M.bits_per_spike(counts[i][:, held], r[i][:, held], _pick(lengths, i))
                     for i in (rng.integers(0, len(counts), len(counts)) for _ in range(n_boot))
                 ]
             )
     if pair.synthetic_latents is not None and pair.synthetic_latents.shape[1] == latents.shape[1]:
         # spectra over the bins every trial has (the shortest trial's, when they differ)
-        crop = min(_inside(latents), _inside(pair.synthetic_latents))
+        crop = latents.shape[-1] if lengths is None else int(min(lengths.min(), pair.synthetic_lengths.min()))
         f, p_real = M.latent_psd(latents[..., :crop], pair.bin_s)
         _, p_syn = M.latent_psd(pair.synthetic_latents[..., :crop], pair.bin_s)
         out["rmse_log_latent_psd"] = {"mean": M.rmse(np.log10(p_real + 1e-12), np.log10(p_syn + 1e-12)), "sd": None}

@@ -401,7 +401,7 @@ def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress:
             r = model.decode(z).float().cpu()  # (b, N, L)
             s = obs_cpu.sample(r, generator=gen)  # (b, N, L) drawn on the CPU generator: seeded anywhere
             if plan.lengths is not None:  # the padding after each trial: no rate and no spikes
-                valid = (torch.arange(L)[None] < torch.as_tensor(plan.lengths[i : i + b])[:, None])[:, None]
+                valid = torch.as_tensor(M.valid_bins(plan.lengths[i : i + b], L))[:, None]  # (b, 1, L)
                 r, s = r * valid, s * valid  # (b, N, L)
             spikes += s.sum((0, 2)).double().numpy()
             lengths = None if plan.lengths is None else plan.lengths[i : i + b]
