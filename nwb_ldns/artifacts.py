@@ -5,7 +5,7 @@ Layout::
     MODEL_DIR/
       config.json                  every config, the data spec, provenance, training history, versions
       autoencoder.safetensors
-      denoiser.safetensors         EMA weights, plus latent_mean / latent_std
+      diffusion.safetensors        EMA weights, plus latent_mean / latent_std and sample_rate_offset
       spike_history.safetensors    (optional stage)
       checkpoints/STAGE.safetensors  training state while a stage runs (removed when it ends)
 """
@@ -189,12 +189,18 @@ def load_model(
     load_state(ae, load_tensors(path), path)
     D = ae.config.latent_dim
     denoiser, code_encoder, code_prior, mean, std = None, None, None, torch.zeros(D), torch.ones(D)
+    rate_offset = None
     if "diffusion" in done and _weights(d, "diffusion").is_file():
         path = _weights(d, "diffusion")
         t = load_tensors(path)
         mean, std = t.pop("latent_mean", None), t.pop("latent_std", None)
         if mean is None or std is None:
             raise NwbLdnsError(f"{path} lacks latent_mean/latent_std")
+        rate_offset = t.pop("sample_rate_offset", None)  # absent in models saved before it
+        if rate_offset is not None and (
+            rate_offset.shape != (ae.config.n_neurons,) or not torch.isfinite(rate_offset).all()
+        ):
+            raise NwbLdnsError(f"{path}: sample_rate_offset is not one finite value per unit")
         den_cfg = DenoiserConfig.from_dict(configs["denoiser"])
         if cfg.get("method") == "gnocchi":  # code encoder + code-conditioned denoiser, saved together
             from .config import GnocchiConfig
@@ -227,6 +233,7 @@ def load_model(
         path=d,
         code_encoder=code_encoder,
         code_prior=code_prior,
+        sample_rate_offset=rate_offset,
     )
     return model.to(resolve_device(str(device)) if not isinstance(device, torch.device) else device)
 

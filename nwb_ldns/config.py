@@ -174,7 +174,14 @@ class GnocchiConfig(_Config):
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionConfig(_Config):
-    """DDPM training objective and schedule."""
+    """DDPM training objective and schedule.
+
+    ``rate_calibration_bins``: after the diffusion stage, about this many bins of sampled trials
+    set each unit's rate calibration (:func:`nwb_ldns.generate.rate_calibration`), but no more
+    trials than 4x the training trials (the estimate need not be much more precise than the
+    training trials' own mean rates) and from 64 to 2000 trials; 0 leaves sampled rates as
+    decoded.
+    """
 
     n_steps: int = 1000
     schedule: str = "linear"  # linear | cosine
@@ -184,6 +191,7 @@ class DiffusionConfig(_Config):
     loss: str = "smooth_l1"  # smooth_l1 | mse
     smooth_l1_beta: float = 0.04
     cond_drop: float = 0.1  # condition dropout for classifier-free guidance
+    rate_calibration_bins: int = 131_072
 
     def __post_init__(self):
         from .errors import NwbLdnsError

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import artifacts, distributed
+from . import metrics as M
 from .artifacts import STAGES
 from .config import (
     AE_DROPOUT_CHOICES,
@@ -546,10 +547,13 @@ def _train_diffusion_stage(
     label,
     deadline=None,
     after=None,
+    calibrate=None,
 ):
     """Train a diffusion stage, save it with the latent statistics, log the result.
 
-    ``after(net)`` runs on the selected weights before they are saved (GNOCCHI's code prior).
+    ``after(net)`` runs on the selected weights before they are saved (GNOCCHI's code prior);
+    then ``calibrate(net, mean, std, history)`` returns the per-unit sampled-rate offsets saved
+    with them (or None).
 
     The EMA weights of the best validation are kept. A denoising loss draws one noise level per
     trial, so a small validation split is repeated (each copy draws its own levels and noise,
@@ -581,7 +585,6 @@ def _train_diffusion_stage(
     )
     if after is not None:
         after(net)
-    _finish_stage(model_dir, cfg, "diffusion", {**net.state_dict(), "latent_mean": mean, "latent_std": std}, history)
     logger.info(
         "%s: best validation loss %s at step %s of %s (%s; %.0f s)",
         label,
@@ -591,6 +594,12 @@ def _train_diffusion_stage(
         _why(history),
         history["seconds"],
     )
+    tensors = {**net.state_dict(), "latent_mean": mean, "latent_std": std}
+    if calibrate is not None:
+        offsets = calibrate(net, mean, std, history)
+        if offsets is not None:
+            tensors["sample_rate_offset"] = offsets
+    _finish_stage(model_dir, cfg, "diffusion", tensors, history)
 
 
 def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, deadline=None):
@@ -623,7 +632,58 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, d
         label=label,
         deadline=deadline,
         after=code_prior if gnocchi else None,
+        calibrate=lambda net, mean, std, history: _calibrate_samples(
+            dataset, cfg, model_dir, device, net, mean, std, history, progress=progress
+        ),
     )
+
+
+def _calibrate_samples(dataset, cfg, model_dir, device, net, mean, std, history, *, progress) -> torch.Tensor | None:
+    """Per-unit offsets that match sampled trials' mean rates to the training trials'
+    (:func:`~nwb_ldns.generate.rate_calibration`), from the fitted weights ``net`` before they
+    are saved; recorded in ``history["sample_rate_calibration"]``. None when
+    ``diffusion.rate_calibration_bins`` is 0."""
+    from .generate import rate_calibration
+
+    n_bins = DiffusionConfig.from_dict(cfg["configs"]["diffusion"]).rate_calibration_bins
+    if n_bins <= 0:
+        return None
+    started = time.monotonic()
+    model = artifacts.load_model(model_dir, device=device)  # the autoencoder, data and condition on disk
+    if cfg.get("method") == "gnocchi":
+        model.denoiser, model.code_encoder, model.code_prior = net.denoiser, net.encoder, net.prior
+    else:
+        model.denoiser = net
+    model.latent_mean, model.latent_std = mean.to(device), std.to(device)
+    model.to(device)  # eval mode for the fitted weights
+    train = dataset.select("train")
+    counts = train.counts_bct()  # (B, N, L)
+    valid = M.valid_bins(train.lengths if cfg["data"]["variable_length"] else None, counts.shape[-1])
+    bins = counts.shape[0] * counts.shape[-1] if valid is None else int(valid.sum())
+    target = counts.sum((0, 2), dtype=np.float64) / bins  # (N,) mean counts per bin inside trials
+    n_trials = int(np.clip(min(math.ceil(n_bins * counts.shape[0] / bins), 4 * counts.shape[0]), 64, 2000))
+    offsets, record = rate_calibration(
+        model,
+        target,
+        n_trials=n_trials,
+        condition=condition_values(train, model.condition),
+        seed=cfg["configs"]["diffusion_train"]["seed"],
+        progress=progress,
+    )
+    record["seconds"] = time.monotonic() - started
+    history["sample_rate_calibration"] = record
+    before = record["rate_ratio_before"]
+    logger.info(
+        "samples: mean rates matched to the training trials (%d sampled trials were %.3fx the data, median unit; "
+        "10th-90th percentile %.2f-%.2f; offsets up to %.3f; %.0f s)",
+        record["trials"],
+        before["median"],
+        before["p10"],
+        before["p90"],
+        record["offset_max_abs"],
+        record["seconds"],
+    )
+    return torch.as_tensor(offsets)
 
 
 def _repeated(val: dict) -> dict:

@@ -107,6 +107,10 @@ class LdnsModel:
     code_prior : CodePrior or None
         GNOCCHI's diffusion model over the codes (:meth:`sample_codes`); None for LDNS and for
         GNOCCHI models saved without one.
+    sample_rate_offset : torch.Tensor (neurons,) or None
+        Per-unit log-rate offsets that match sampled trials' mean rates to the training data's
+        (:func:`nwb_ldns.generate.rate_calibration`, made when the diffusion stage is fitted);
+        :meth:`sampled_rates` applies them. None for models saved before it.
     """
 
     autoencoder: Autoencoder
@@ -122,6 +126,7 @@ class LdnsModel:
     path: Path | None = None
     code_encoder: torch.nn.Module | None = None
     code_prior: torch.nn.Module | None = None
+    sample_rate_offset: torch.Tensor | None = None
     compiled_denoiser: Any = dataclasses.field(default=None, repr=False)
 
     @property
@@ -151,6 +156,8 @@ class LdnsModel:
                 m.to(self.device).eval()
         self.latent_mean = self.latent_mean.to(self.device)
         self.latent_std = self.latent_std.to(self.device)
+        if self.sample_rate_offset is not None:
+            self.sample_rate_offset = self.sample_rate_offset.to(self.device)
         return self
 
     def compile(self) -> LdnsModel:
@@ -373,6 +380,17 @@ class LdnsModel:
         """Latents (n, latent, L) -> Poisson rates (n, neurons, L), expected counts per bin."""
         with cached_kernels(self.autoencoder), autocast(self.device):
             return self.autoencoder.decode(latents.to(self.device)).float()
+
+    @torch.no_grad()
+    def sampled_rates(self, latents: torch.Tensor) -> torch.Tensor:
+        """Sampled latents (n, latent, L) -> Poisson rates (n, neurons, L): :meth:`decode`, with each
+        unit's rate scaled by the calibration made when the diffusion stage was fitted (a
+        denoiser fitted on few trials draws latents whose decoded mean rates are a few percent off
+        the data's, most for the highest-rate and sparsest units)."""
+        rates = self.decode(latents)  # (n, N, L)
+        if self.sample_rate_offset is None:
+            return rates
+        return rates * self.sample_rate_offset.exp()[:, None]
 
     def observation(self, name: str):
         """The observation model ``name`` (see :data:`~nwb_ldns.models.observation.OBSERVATION_MODELS`)."""

@@ -367,8 +367,9 @@ def _plan(
     )
 
 
-def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress: bool):
-    """Yield (counts uint16, rates, latents, lengths or None) per batch of ``batch_size`` trials, in order."""
+def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress: bool, check: bool = True):
+    """Yield (counts uint16, rates, latents, lengths or None) per batch of ``batch_size`` trials, in order;
+    ``check`` warns at the end when the synthetic rates are far from the training data's."""
     n, L, feats, codes, noise, gen = plan.n, plan.length, plan.feats, plan.codes, plan.noise, plan.gen
     sampler, steps = plan.sampler, plan.steps
     obs_cpu = copy.deepcopy(model.observation(plan.observation)).cpu()
@@ -398,7 +399,7 @@ def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress:
                 noise=None if noise is None else (noise.expand(b, -1, -1) if len(noise) == 1 else noise[i : i + b]),
                 lengths=None if plan.lengths is None else plan.lengths[i : i + b],
             )  # (b, D, L)
-            r = model.decode(z).float().cpu()  # (b, N, L)
+            r = model.sampled_rates(z).float().cpu()  # (b, N, L)
             s = obs_cpu.sample(r, generator=gen)  # (b, N, L) drawn on the CPU generator: seeded anywhere
             if plan.lengths is not None:  # the padding after each trial: no rate and no spikes
                 valid = torch.as_tensor(M.valid_bins(plan.lengths[i : i + b], L))[:, None]  # (b, 1, L)
@@ -407,10 +408,77 @@ def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress:
             lengths = None if plan.lengths is None else plan.lengths[i : i + b]
             yield s.numpy().astype(np.uint16), r.numpy(), z.float().cpu().numpy(), lengths
         bins = n * L if plan.lengths is None else int(plan.lengths.sum())
-        _check_rates(model, spikes / (bins * float(model.data["bin_s"])))
+        if check:
+            _check_rates(model, spikes / (bins * float(model.data["bin_s"])))
     finally:
         if bar is not None:
             bar.close()
+
+
+#: a unit's rate calibration moves its rate by at most this factor either way
+MAX_RATE_CALIBRATION = 3.0
+#: the random stream (beside the seed) of the trials drawn for the rate calibration
+CALIBRATION_STREAM = 0xCA1B
+
+
+def rate_calibration(
+    model: LdnsModel,
+    target: np.ndarray,
+    *,
+    n_trials: int,
+    condition: np.ndarray | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> tuple[np.ndarray, dict]:
+    """Per-unit log-rate offsets that match the mean rates of sampled trials to ``target``.
+
+    Draws ``n_trials`` trials as :func:`generate` does by default (the model's own
+    sampler and lengths, GNOCCHI codes from the code prior; ``condition``, the raw condition
+    values of the training trials, is drawn from with replacement), decodes them without any
+    calibration, and compares each unit's mean rate over the bins inside trials with
+    ``target`` (expected counts per bin, the training trials' mean counts). The offsets,
+    ``log(target / sampled)``, are clipped to :data:`MAX_RATE_CALIBRATION` either way.
+
+    Returns
+    -------
+    (offsets (neurons,) float32, a record: trials drawn, the sampled/target rate ratio before
+    calibration (median, 10th and 90th percentile over units), the largest offset). A unit
+    without training spikes keeps offset 0.
+    """
+    target = np.asarray(target, dtype=np.float64)
+    if target.shape != (model.n_neurons,) or not np.isfinite(target).all():
+        raise NwbLdnsError(f"the calibration target must be {model.n_neurons} finite mean rates")
+    n = int(n_trials)
+    rng = np.random.default_rng([seed, CALIBRATION_STREAM])
+    values = None if condition is None else condition[rng.integers(0, len(condition), n)]
+    saved, model.sample_rate_offset = model.sample_rate_offset, None
+    try:
+        plan = _plan(model, n_trials=n, condition=values, seed=seed, batch_size=batch_size)
+        total, bins = np.zeros(model.n_neurons), 0
+        for _, r, _, lengths in _sample_batches(model, plan, batch_size=batch_size, progress=progress, check=False):
+            total += r.sum((0, 2), dtype=np.float64)  # the padding after a trial holds no rate
+            bins += r.shape[0] * r.shape[2] if lengths is None else int(lengths.sum())
+    finally:
+        model.sample_rate_offset = saved
+    sampled = total / bins
+    bound = np.log(MAX_RATE_CALIBRATION)
+    seen = target > 0  # a unit silent in every training trial (its spikes all in held-out ones) keeps its rates
+    with np.errstate(divide="ignore"):
+        offsets = np.where(seen, np.clip(np.log(np.where(seen, target, 1.0)) - np.log(sampled), -bound, bound), 0.0)
+    ratio = sampled[seen] / target[seen] if seen.any() else np.ones(1)
+    record = {
+        "trials": n,
+        "rate_ratio_before": {
+            "median": float(np.median(ratio)),
+            "p10": float(np.percentile(ratio, 10)),
+            "p90": float(np.percentile(ratio, 90)),
+        },
+        "offset_max_abs": float(np.abs(offsets).max()),
+        "clipped_units": int((np.abs(offsets) >= bound).sum()),
+        "sampler": f"{plan.sampler}, {plan.steps} steps",
+    }
+    return offsets.astype(np.float32), record
 
 
 def _check_rates(model: LdnsModel, rates_hz: np.ndarray) -> None:

@@ -66,6 +66,49 @@ def test_fit_matches_the_autoencoders_mean_rates_to_the_training_trials(lorenz, 
     assert cal["offset_max_abs"] > 0 and cal["rate_ratio_before_median"] > 0
 
 
+def test_fit_matches_the_mean_rates_of_sampled_trials_to_the_training_trials(lorenz, model_dir):
+    """The offsets saved with the denoiser are each unit's log ratio of its training mean count to the
+    mean rate of trials drawn as `generate` draws them (4x the training trials here), and `generate`
+    scales the decoded rates of its samples by them; a model saved before them samples as decoded."""
+    m = artifacts.load_model(model_dir)
+    train = lorenz.select("train")
+    cal = json.loads((model_dir / "config.json").read_text())["stages"]["diffusion"]["history"]
+    cal = cal["sample_rate_calibration"]
+    assert cal["trials"] == 4 * train.n_trials and cal["sampler"] == "dpmpp, 50 steps"
+    offsets = m.sample_rate_offset.numpy()
+    m.sample_rate_offset = None  # as fitted, before the calibration
+    drawn = generate(m, n_trials=cal["trials"], seed=0)  # the draw the calibration made (seed: the stage's)
+    target = train.counts_bct().mean((0, 2), dtype=np.float64)
+    expected = np.log(target / drawn.rates.mean((0, 2), dtype=np.float64))
+    np.testing.assert_allclose(offsets, expected, atol=2e-5)
+    assert abs(np.median(np.exp(-expected)) - cal["rate_ratio_before"]["median"]) < 1e-4
+    plain = generate(m, n_trials=4, seed=3)
+    m.sample_rate_offset = torch.as_tensor(offsets)
+    scaled = generate(m, n_trials=4, seed=3)
+    np.testing.assert_array_equal(scaled.latents, plain.latents)
+    np.testing.assert_allclose(scaled.rates, plain.rates * np.exp(offsets)[:, None], rtol=1e-5)
+
+
+def test_the_rate_calibration_clips_far_offsets_and_leaves_units_without_training_spikes(model_dir):
+    from nwb_ldns.generate import MAX_RATE_CALIBRATION, rate_calibration
+
+    m = artifacts.load_model(model_dir)
+    m.sample_rate_offset = None
+    sampled = generate(m, n_trials=64, seed=5).rates.mean((0, 2), dtype=np.float64)
+    factor = np.ones(m.n_neurons)
+    factor[:3] = [2.0, 0.5, 10.0]
+    target = sampled * factor
+    target[3] = 0.0
+    offsets, record = rate_calibration(m, target, n_trials=64, seed=5)
+    expected = np.log(factor)
+    expected[2], expected[3] = np.log(MAX_RATE_CALIBRATION), 0.0
+    np.testing.assert_allclose(offsets, expected, atol=2e-5)
+    assert record["clipped_units"] == 1 and record["offset_max_abs"] == pytest.approx(np.log(3), abs=1e-6)
+    assert m.sample_rate_offset is None
+    with pytest.raises(NwbLdnsError, match="finite mean rates"):
+        rate_calibration(m, target[:-1], n_trials=64)
+
+
 def test_a_finished_stage_removes_what_a_killed_checkpoint_write_left(tmp_path):
     """A kill during a checkpoint write leaves our temporary or safetensors' own (".tmp" + 6 characters);
     the stage's end removes both with the checkpoint, and the folder with them, but nothing else."""
@@ -186,6 +229,14 @@ def test_existing_model_dir_needs_resume_or_overwrite(lorenz, model_dir):
         fit(lorenz, model_dir, preset="quick", overrides=TINY, progress=False)
 
 
+def _set_tensor(path, name, value):
+    from safetensors.torch import load_file, save_file
+
+    t = load_file(path)
+    t[name] = torch.full_like(t[name], value)
+    save_file(t, path)
+
+
 @pytest.mark.parametrize(
     "damage, match",
     [
@@ -194,6 +245,7 @@ def test_existing_model_dir_needs_resume_or_overwrite(lorenz, model_dir):
         (lambda d: (d / "autoencoder.safetensors").write_bytes(b"\x00" * 20), "not a readable safetensors"),
         (lambda d: (d / "diffusion.safetensors").unlink(), "no fitted diffusion"),
         (lambda d: (d / "config.json").unlink(), "config.json is missing"),
+        (lambda d: _set_tensor(d / "diffusion.safetensors", "sample_rate_offset", math.nan), "not one finite value"),
     ],
 )
 def test_corrupt_model_dir_is_a_one_line_error(model_dir, tmp_path, damage, match):
