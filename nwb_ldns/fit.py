@@ -46,6 +46,9 @@ logger = logging.getLogger("nwb_ldns")
 
 #: how a time budget is shared between the stages (of what is left when each starts); the
 #: denoiser gets most, as its training limits the samples' realism most (docs/fitting.md)
+#: under a time budget the denoiser trains for this share of its stage's time; the rest is for
+#: the rate calibration's samples
+CALIBRATION_SHARE_REST = 0.9
 DIFFUSION_VAL_ROWS = 256  # validation draws of the denoising loss (a small val split is repeated)
 STAGE_SHARES = {
     "autoencoder": 0.25,
@@ -552,8 +555,9 @@ def _train_diffusion_stage(
     """Train a diffusion stage, save it with the latent statistics, log the result.
 
     ``after(net)`` runs on the selected weights before they are saved (GNOCCHI's code prior);
-    then ``calibrate(net, mean, std, history)`` returns the per-unit sampled-rate offsets saved
-    with them (or None).
+    then ``calibrate(net, mean, std, history, deadline)`` returns the per-unit sampled-rate
+    offsets saved with them (or None). Under a ``deadline`` training stops at 90 % of the time
+    left, and the calibration draws trials until the deadline (at least 64).
 
     The EMA weights of the best validation are kept. A denoising loss draws one noise level per
     trial, so a small validation split is repeated (each copy draws its own levels and noise,
@@ -574,6 +578,9 @@ def _train_diffusion_stage(
         val_fn=val_fn,
         select="best",
     )
+    train_until = None
+    if deadline is not None:
+        train_until = time.monotonic() + CALIBRATION_SHARE_REST * max(0.0, deadline - time.monotonic())
     history = train(
         stage,
         device=device,
@@ -581,7 +588,7 @@ def _train_diffusion_stage(
         resume=resume,
         progress=progress,
         compile=compile,
-        deadline=deadline,
+        deadline=train_until,
     )
     if after is not None:
         after(net)
@@ -596,7 +603,7 @@ def _train_diffusion_stage(
     )
     tensors = {**net.state_dict(), "latent_mean": mean, "latent_std": std}
     if calibrate is not None:
-        offsets = calibrate(net, mean, std, history)
+        offsets = calibrate(net, mean, std, history, deadline)
         if offsets is not None:
             tensors["sample_rate_offset"] = offsets
     _finish_stage(model_dir, cfg, "diffusion", tensors, history)
@@ -632,13 +639,15 @@ def _fit_diffusion(dataset, cfg, model_dir, device, resume, progress, compile, d
         label=label,
         deadline=deadline,
         after=code_prior if gnocchi else None,
-        calibrate=lambda net, mean, std, history: _calibrate_samples(
-            dataset, cfg, model_dir, device, net, mean, std, history, progress=progress
+        calibrate=lambda net, mean, std, history, until: _calibrate_samples(
+            dataset, cfg, model_dir, device, net, mean, std, history, progress=progress, deadline=until
         ),
     )
 
 
-def _calibrate_samples(dataset, cfg, model_dir, device, net, mean, std, history, *, progress) -> torch.Tensor | None:
+def _calibrate_samples(
+    dataset, cfg, model_dir, device, net, mean, std, history, *, progress, deadline=None
+) -> torch.Tensor | None:
     """Per-unit offsets that match sampled trials' mean rates to the training trials'
     (:func:`~nwb_ldns.generate.rate_calibration`), from the fitted weights ``net`` before they
     are saved; recorded in ``history["sample_rate_calibration"]``. None when
@@ -669,6 +678,7 @@ def _calibrate_samples(dataset, cfg, model_dir, device, net, mean, std, history,
         condition=condition_values(train, model.condition),
         seed=cfg["configs"]["diffusion_train"]["seed"],
         progress=progress,
+        deadline=deadline,
     )
     record["seconds"] = time.monotonic() - started
     history["sample_rate_calibration"] = record

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -419,6 +420,8 @@ def _sample_batches(model: LdnsModel, plan: _Plan, *, batch_size: int, progress:
 MAX_RATE_CALIBRATION = 3.0
 #: the random stream (beside the seed) of the trials drawn for the rate calibration
 CALIBRATION_STREAM = 0xCA1B
+#: folds of the calibration's trials whose spread estimates its noise
+CALIBRATION_FOLDS = 8
 
 
 def rate_calibration(
@@ -430,6 +433,7 @@ def rate_calibration(
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = False,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Per-unit log-rate offsets that match the mean rates of sampled trials to ``target``.
 
@@ -438,13 +442,19 @@ def rate_calibration(
     values of the training trials, is drawn from with replacement), decodes them without any
     calibration, and compares each unit's mean rate over the bins inside trials with
     ``target`` (expected counts per bin, the training trials' mean counts). The offsets,
-    ``log(target / sampled)``, are clipped to :data:`MAX_RATE_CALIBRATION` either way.
+    ``log(target / sampled)``, are shrunk towards 0 by the share of their mean square that the
+    draw's own noise accounts for (estimated from :data:`CALIBRATION_FOLDS` interleaved folds of
+    the trials; on a recording whose sampled rates are already right they would only add that
+    noise), and clipped to :data:`MAX_RATE_CALIBRATION` either way. With a
+    ``deadline`` (``time.monotonic()``) trials are drawn 64 at a time and drawing stops at the
+    deadline, once 64 are drawn.
 
     Returns
     -------
-    (offsets (neurons,) float32, a record: trials drawn, the sampled/target rate ratio before
-    calibration (median, 10th and 90th percentile over units), the largest offset). A unit
-    without training spikes keeps offset 0.
+    (offsets (neurons,) float32, a record: trials drawn, the shrinkage factor kept, the noise
+    and offsets' rms before it, the sampled/target rate ratio before calibration (median, 10th
+    and 90th percentile over units), the largest offset). A unit without training spikes keeps
+    offset 0.
     """
     target = np.asarray(target, dtype=np.float64)
     if target.shape != (model.n_neurons,) or not np.isfinite(target).all():
@@ -452,23 +462,44 @@ def rate_calibration(
     n = int(n_trials)
     rng = np.random.default_rng([seed, CALIBRATION_STREAM])
     values = None if condition is None else condition[rng.integers(0, len(condition), n)]
+    if deadline is not None:
+        batch_size = min(batch_size, 64)
     saved, model.sample_rate_offset = model.sample_rate_offset, None
     try:
         plan = _plan(model, n_trials=n, condition=values, seed=seed, batch_size=batch_size)
-        total, bins = np.zeros(model.n_neurons), 0
+        sums, bins, drawn = [], [], 0  # per trial: summed rates (N,) and bins inside the trial
         for _, r, _, lengths in _sample_batches(model, plan, batch_size=batch_size, progress=progress, check=False):
-            total += r.sum((0, 2), dtype=np.float64)  # the padding after a trial holds no rate
-            bins += r.shape[0] * r.shape[2] if lengths is None else int(lengths.sum())
+            sums.append(r.sum(2, dtype=np.float64))  # (b, N); the padding after a trial holds no rate
+            bins.append(np.full(r.shape[0], r.shape[2]) if lengths is None else np.asarray(lengths))
+            drawn += r.shape[0]
+            if deadline is not None and time.monotonic() > deadline and drawn >= 64:
+                break
     finally:
         model.sample_rate_offset = saved
-    sampled = total / bins
-    bound = np.log(MAX_RATE_CALIBRATION)
+    sums, bins = np.concatenate(sums), np.concatenate(bins)  # (n, N), (n,)
+    sampled = sums.sum(0) / bins.sum()
     seen = target > 0  # a unit silent in every training trial (its spikes all in held-out ones) keeps its rates
     with np.errstate(divide="ignore"):
-        offsets = np.where(seen, np.clip(np.log(np.where(seen, target, 1.0)) - np.log(sampled), -bound, bound), 0.0)
+        raw = np.where(seen, np.log(np.where(seen, target, 1.0)) - np.log(sampled), 0.0)
+    # the draw's own noise: the spread of the mean rate between CALIBRATION_FOLDS interleaved folds of
+    # the trials, as a share of the offsets' mean square (James-Stein); offsets shrink by it
+    folds = np.stack(
+        [sums[f::CALIBRATION_FOLDS].sum(0) / bins[f::CALIBRATION_FOLDS].sum() for f in range(CALIBRATION_FOLDS)]
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel_var = folds.var(0, ddof=1) / folds.mean(0) ** 2 / CALIBRATION_FOLDS  # (N,) of the log mean rate
+    finite = seen & np.isfinite(raw) & np.isfinite(rel_var)
+    noise = float(np.mean(rel_var[finite])) if finite.any() else 0.0
+    spread = float(np.mean(raw[finite] ** 2)) if finite.any() else 0.0
+    keep = 0.0 if spread <= 0 else max(0.0, 1.0 - noise / spread)
+    bound = np.log(MAX_RATE_CALIBRATION)
+    offsets = np.clip(np.where(np.isfinite(raw), keep * raw, bound), -bound, bound)  # a unit never sampled: bound
     ratio = sampled[seen] / target[seen] if seen.any() else np.ones(1)
     record = {
-        "trials": n,
+        "trials": drawn,
+        "shrinkage": keep,
+        "noise_rms": noise**0.5,
+        "offset_rms_before_shrinkage": spread**0.5,
         "rate_ratio_before": {
             "median": float(np.median(ratio)),
             "p10": float(np.percentile(ratio, 10)),

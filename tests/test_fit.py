@@ -66,10 +66,22 @@ def test_fit_matches_the_autoencoders_mean_rates_to_the_training_trials(lorenz, 
     assert cal["offset_max_abs"] > 0 and cal["rate_ratio_before_median"] > 0
 
 
+def _shrunk_offsets(target, rates):
+    """The rate calibration by hand: log(target / sampled mean rate) per unit, shrunk by the share of
+    its mean square that the spread between 8 interleaved folds of the trials accounts for."""
+    sampled = rates.mean((0, 2), dtype=np.float64)
+    raw = np.log(target / sampled)
+    folds = np.stack([rates[f::8].mean((0, 2), dtype=np.float64) for f in range(8)])
+    noise = np.mean(folds.var(0, ddof=1) / folds.mean(0) ** 2 / 8)
+    keep = max(0.0, 1 - noise / np.mean(raw**2))
+    return keep * raw, keep
+
+
 def test_fit_matches_the_mean_rates_of_sampled_trials_to_the_training_trials(lorenz, model_dir):
     """The offsets saved with the denoiser are each unit's log ratio of its training mean count to the
-    mean rate of trials drawn as `generate` draws them (4x the training trials here), and `generate`
-    scales the decoded rates of its samples by them; a model saved before them samples as decoded."""
+    mean rate of trials drawn as `generate` draws them (4x the training trials here), shrunk by the
+    draw's own noise; `generate` scales the decoded rates of its samples by them; a model saved
+    before them samples as decoded."""
     m = artifacts.load_model(model_dir)
     train = lorenz.select("train")
     cal = json.loads((model_dir / "config.json").read_text())["stages"]["diffusion"]["history"]
@@ -79,9 +91,11 @@ def test_fit_matches_the_mean_rates_of_sampled_trials_to_the_training_trials(lor
     m.sample_rate_offset = None  # as fitted, before the calibration
     drawn = generate(m, n_trials=cal["trials"], seed=0)  # the draw the calibration made (seed: the stage's)
     target = train.counts_bct().mean((0, 2), dtype=np.float64)
-    expected = np.log(target / drawn.rates.mean((0, 2), dtype=np.float64))
+    expected, keep = _shrunk_offsets(target, drawn.rates)
+    assert 0 <= keep <= 1 and cal["shrinkage"] == pytest.approx(keep, abs=1e-4)
     np.testing.assert_allclose(offsets, expected, atol=2e-5)
-    assert abs(np.median(np.exp(-expected)) - cal["rate_ratio_before"]["median"]) < 1e-4
+    ratio = drawn.rates.mean((0, 2), dtype=np.float64) / target
+    assert cal["rate_ratio_before"]["median"] == pytest.approx(np.median(ratio), abs=1e-4)
     plain = generate(m, n_trials=4, seed=3)
     m.sample_rate_offset = torch.as_tensor(offsets)
     scaled = generate(m, n_trials=4, seed=3)
@@ -89,21 +103,28 @@ def test_fit_matches_the_mean_rates_of_sampled_trials_to_the_training_trials(lor
     np.testing.assert_allclose(scaled.rates, plain.rates * np.exp(offsets)[:, None], rtol=1e-5)
 
 
-def test_the_rate_calibration_clips_far_offsets_and_leaves_units_without_training_spikes(model_dir):
+def test_the_rate_calibration_shrinks_by_its_noise_clips_far_offsets_and_leaves_units_without_spikes(model_dir):
     from nwb_ldns.generate import MAX_RATE_CALIBRATION, rate_calibration
 
     m = artifacts.load_model(model_dir)
     m.sample_rate_offset = None
-    sampled = generate(m, n_trials=64, seed=5).rates.mean((0, 2), dtype=np.float64)
+    rates = generate(m, n_trials=64, seed=5).rates
+    sampled = rates.mean((0, 2), dtype=np.float64)
+    # sampled rates that are the training data's: nothing but the draw's noise to correct
+    offsets, record = rate_calibration(m, sampled, n_trials=64, seed=5)
+    assert record["shrinkage"] == 0 and not offsets.any()
+    # far off: the offsets are kept (shrunk by the noise's small share), the farthest clipped
     factor = np.ones(m.n_neurons)
     factor[:3] = [2.0, 0.5, 10.0]
     target = sampled * factor
     target[3] = 0.0
     offsets, record = rate_calibration(m, target, n_trials=64, seed=5)
-    expected = np.log(factor)
-    expected[2], expected[3] = np.log(MAX_RATE_CALIBRATION), 0.0
+    seen = np.arange(m.n_neurons) != 3
+    expected, keep = _shrunk_offsets(target[seen], rates[:, seen])
+    assert 0.95 < keep < 1 and record["shrinkage"] == pytest.approx(keep, rel=1e-6)
+    expected = np.insert(np.minimum(expected, np.log(MAX_RATE_CALIBRATION)), 3, 0.0)
     np.testing.assert_allclose(offsets, expected, atol=2e-5)
-    assert record["clipped_units"] == 1 and record["offset_max_abs"] == pytest.approx(np.log(3), abs=1e-6)
+    assert record["clipped_units"] == 1 and offsets[3] == 0
     assert m.sample_rate_offset is None
     with pytest.raises(NwbLdnsError, match="finite mean rates"):
         rate_calibration(m, target[:-1], n_trials=64)
