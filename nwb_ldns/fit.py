@@ -46,15 +46,16 @@ logger = logging.getLogger("nwb_ldns")
 
 #: how a time budget is shared between the stages (of what is left when each starts); the
 #: denoiser gets most, as its training limits the samples' realism most (docs/fitting.md)
-#: under a time budget the denoiser trains for this share of its stage's time; the rest is for
-#: the rate calibration's samples
-CALIBRATION_SHARE_REST = 0.9
-DIFFUSION_VAL_ROWS = 256  # validation draws of the denoising loss (a small val split is repeated)
 STAGE_SHARES = {
     "autoencoder": 0.25,
     "diffusion": 0.7,
     **{name: OBSERVATION_MODELS[name].time_share for name in FITTED_OBSERVATIONS},
 }
+
+DIFFUSION_VAL_ROWS = 256  # validation draws of the denoising loss (a small val split is repeated)
+#: under a time budget the denoiser trains for this share of its stage's time; the rest is for
+#: the rate calibration's samples
+CALIBRATION_SHARE_REST = 0.9
 
 
 # ---- conditions ------------------------------------------------------------------------------
