@@ -162,7 +162,13 @@ def main() -> None:
     ap.add_argument("--td-beta", type=float, default=0.2, help="autoencoder smoothness (LDNS's MC_Maze setting)")
     ap.add_argument("--epochs-diffusion", type=int, default=None)
     ap.add_argument("--epochs-vae", type=int, default=60)
-    ap.add_argument("--withhold", type=int, default=2, help="target id withheld from training (sim:maze: 8 targets)")
+    ap.add_argument(
+        "--withhold",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="target ids withheld from training (sim:maze: 8 targets, 0 at 0 deg, 45 deg apart)",
+    )
     ap.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 4.0], help="code guidance weights")
     ap.add_argument("--cond-drop", type=float, default=None, help="code dropout in training (default: the config's)")
     ap.add_argument("--prediction", default=None, help="GNOCCHI's denoiser target: epsilon (default) or v")
@@ -187,6 +193,13 @@ def main() -> None:
         metavar=("HIDDEN", "BLOCKS"),
         help="the code encoder's channels and S4 blocks (default: the preset's)",
     )
+    ap.add_argument(
+        "--gnocchi-set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="other GnocchiConfig fields, e.g. recon_weight=4 mmd_weight=1",
+    )
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -199,6 +212,9 @@ def main() -> None:
         "diffusion_train": {"epochs": args.epochs_diffusion},
         "diffusion": {"cond_drop": args.cond_drop, "prediction": args.prediction},
     }
+    for item in args.gnocchi_set:
+        key, _, value = item.partition("=")
+        overrides["gnocchi"][key] = type(getattr(GnocchiConfig(), key))(value)
     if args.encoder_size:
         overrides["gnocchi"].update(encoder_hidden=args.encoder_size[0], encoder_blocks=args.encoder_size[1])
     if args.ae_defaults:
@@ -265,11 +281,13 @@ def main() -> None:
 
 
 def withheld_direction(args, data: SpikeDataset, f: dict, counts: np.ndarray, window: slice, overrides, out) -> None:
-    """4: refit both models without one target's trials and generate that direction from code space."""
-    withheld = f["target"] == args.withhold
-    theta = float(np.angle(np.exp(1j * f["angle"][withheld]).mean()))
+    """4: refit both models without the withheld targets' trials and generate each withheld direction
+    from code space. One target (the default) has trained neighbours on both sides at equal distance;
+    two adjacent targets leave each of them between neighbours at unequal distances."""
+    withheld = np.isin(f["target"], args.withhold)
+    thetas = {t: float(np.angle(np.exp(1j * f["angle"][f["target"] == t]).mean())) for t in args.withhold}
     kept = SpikeDataset(data.ds.isel(trial=np.flatnonzero(~withheld)))
-    d2 = args.out / f"gnocchi-without-{args.withhold}"
+    d2 = args.out / ("gnocchi-without-" + "-".join(map(str, args.withhold)))
     if not (d2 / "config.json").exists():
         fit(kept, d2, preset=args.preset, method="gnocchi", overrides=overrides, device="auto")
     m2 = load_model(d2, device="auto")
@@ -281,18 +299,14 @@ def withheld_direction(args, data: SpikeDataset, f: dict, counts: np.ndarray, wi
     cs = np.stack([np.cos(f["angle"]), np.sin(f["angle"])], 1)
     dec, _ = M.ridge_fit(real_feat, cs)  # fitted on real trials of every direction
 
-    def decoded_error(rates):
-        p = M.ridge_predict(dec, rates[:, :, window].mean(-1))
+    def decoded_error(rates, theta, *, mean=False):
+        # mean: the direction of the generated condition's mean response (GNOCCHI's 50 trials vary as
+        # real trials do, and so does each one's decoded angle; the VAE's decoded code is already a mean)
+        feat = rates[:, :, window].mean(-1)  # (n, N)
+        p = M.ridge_predict(dec, feat.mean(0, keepdims=True) if mean else feat)
         return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), np.full(len(p), theta))
 
-    def mean_response_error(rates):
-        # the direction of the generated condition's mean response: GNOCCHI's 50 trials vary as real
-        # trials do (so does each one's decoded angle), the VAE's decoded code is already a mean
-        p = M.ridge_predict(dec, rates[:, :, window].mean(-1).mean(0, keepdims=True))
-        return M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), np.array([theta]))
-
     kept_f = {k: v[~withheld] for k, v in f.items()}
-    target = np.array([[np.cos(theta), np.sin(theta)]])
     weights = [w for w in args.guidance if w == 1.0 or m2.denoiser.config.null_code]
     for name, codes_kept, make_rates in (
         (
@@ -303,18 +317,35 @@ def withheld_direction(args, data: SpikeDataset, f: dict, counts: np.ndarray, wi
         ("vae", vae_codes(vae2, m2, kept.counts_bct()), lambda c: {1.0: vae_rates(vae2, m2, c)}),
     ):
         w, _ = M.ridge_fit(np.stack([np.cos(kept_f["angle"]), np.sin(kept_f["angle"])], 1), codes_kept)
-        code = M.ridge_predict(w, target)  # (1, K): the code the angle map points to
-        rates = make_rates(code)
-        errors = {g: decoded_error(r) for g, r in rates.items()}
         x = out.setdefault(name, {})
-        x["withheld_angle_error_deg"] = errors.get(1.0)
-        x["withheld_by_guidance_deg"] = {f"{g:g}": e for g, e in errors.items()}
-        x["withheld_mean_response_error_deg"] = mean_response_error(rates[1.0])
-    p = M.ridge_predict(dec, real_feat[withheld])  # the evaluation decoder on the real withheld trials
-    out["decoder_error_on_real_withheld_deg"] = M.angular_error_deg(np.arctan2(p[:, 1], p[:, 0]), f["angle"][withheld])
+        per = {}
+        for t, theta in thetas.items():
+            code = M.ridge_predict(w, np.array([[np.cos(theta), np.sin(theta)]]))  # (1, K): where the angle map points
+            rates = make_rates(code)
+            per[t] = {
+                "per_trial_deg": decoded_error(rates[1.0], theta),
+                "mean_response_deg": decoded_error(rates[1.0], theta, mean=True),
+                "by_guidance_deg": {f"{g:g}": decoded_error(r, theta) for g, r in rates.items()},
+            }
+        x["withheld_by_target"] = per
+        x["withheld_angle_error_deg"] = float(np.mean([v["per_trial_deg"] for v in per.values()]))
+        x["withheld_mean_response_error_deg"] = float(np.mean([v["mean_response_deg"] for v in per.values()]))
+        x["withheld_by_guidance_deg"] = {
+            g: float(np.mean([v["by_guidance_deg"][g] for v in per.values()]))
+            for g in per[args.withhold[0]]["by_guidance_deg"]
+        }
     trained = np.unique(np.round(f["angle"][~withheld], 6))
-    out["nearest_trained_direction_deg"] = float(np.degrees(np.abs(np.angle(np.exp(1j * (trained - theta))))).min())
-    out["withheld_angle_deg"] = float(np.degrees(theta))
+    out["withheld_directions"] = {}
+    for t, theta in thetas.items():
+        gap = np.degrees(np.angle(np.exp(1j * (trained - theta))))  # signed distance to each trained direction
+        p = M.ridge_predict(dec, real_feat[f["target"] == t])  # the evaluation decoder on the real trials
+        out["withheld_directions"][t] = {
+            "angle_deg": float(np.degrees(theta)),
+            "decoder_error_on_real_deg": M.angular_error_deg(
+                np.arctan2(p[:, 1], p[:, 0]), f["angle"][f["target"] == t]
+            ),
+            "trained_neighbours_deg": [float(gap[gap > 0].min()), float(-gap[gap < 0].max())],
+        }
     finish(args, out)
 
 
@@ -387,11 +418,13 @@ def print_table(r: dict) -> None:
     byg = r.get("gnocchi", {}).get("withheld_by_guidance_deg", {})
     if byg:
         print("withheld direction by guidance (deg): " + ", ".join(f"w {k}: {v:.1f}" for k, v in byg.items()))
-    if "withheld_angle_deg" in r:
+    for t, d in r.get("withheld_directions", {}).items():
+        per = {k: r[k]["withheld_by_target"][t] for k in ("gnocchi", "vae") if "withheld_by_target" in r.get(k, {})}
         print(
-            f"\nwithheld direction {r['withheld_angle_deg']:.0f} deg; the decoder's error on real withheld trials "
-            f"{r['decoder_error_on_real_withheld_deg']:.1f} deg; nearest trained direction "
-            f"{r['nearest_trained_direction_deg']:.0f} deg away"
+            f"withheld direction {d['angle_deg']:.0f} deg (trained neighbours {d['trained_neighbours_deg'][0]:.0f} and "
+            f"{d['trained_neighbours_deg'][1]:.0f} deg away): "
+            + "; ".join(f"{k} {v['per_trial_deg']:.1f} / {v['mean_response_deg']:.1f} deg" for k, v in per.items())
+            + f"; the decoder on real trials {d['decoder_error_on_real_deg']:.1f} deg"
         )
     if "diffusion_space" in r:
         d = r["diffusion_space"]

@@ -207,7 +207,12 @@ def load_model(
             from .models.infodiffusion import InfoDiffusion
 
             g_cfg = GnocchiConfig.from_dict(configs.get("gnocchi", {}))
-            net = InfoDiffusion(denoiser=den_cfg, config=g_cfg, prior=any(k.startswith("prior.") for k in t))
+            net = InfoDiffusion(
+                denoiser=den_cfg,
+                config=g_cfg,
+                n_neurons=ae.config.n_neurons,
+                prior=any(k.startswith("prior.") for k in t),
+            )
             load_state(net, t, path)
             denoiser, code_encoder, code_prior = net.denoiser, net.encoder, net.prior
         else:

@@ -156,11 +156,15 @@ class GnocchiConfig(_Config):
     The reconstruction is the Poisson NLL of the trial's spikes under the frozen autoencoder
     decoder applied to the denoiser's estimate of the clean latents at the sampled step: at high
     noise only the code can carry the trial, so the term makes the denoiser use it.
+    ``encoder_input``: what the code encoder reads, the trial's z-scored latents (the data the
+    diffusion models, as InfoDiffusion) or its spike counts (log1p), which carry what the
+    autoencoder's latents smooth away.
     ``prior_*`` size the code prior, a diffusion model over the codes that ``generate`` draws
     codes from when none are given.
     """
 
     code_dim: int = 8
+    encoder_input: str = "latents"  # latents (InfoDiffusion's: the diffused data) | counts (the trial's spikes)
     encoder_hidden: int = 128
     encoder_blocks: int = 2
     encoder_state_size: int = 32
@@ -170,6 +174,12 @@ class GnocchiConfig(_Config):
     prior_hidden: int = 256
     prior_layers: int = 3
     prior_steps: int = 4000
+
+    def __post_init__(self):
+        from .errors import NwbLdnsError
+
+        if self.encoder_input not in ("latents", "counts"):
+            raise NwbLdnsError(f"encoder_input must be latents or counts, got {self.encoder_input!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -709,11 +709,11 @@ def _repeated(val: dict) -> dict:
 
 @torch.no_grad()
 def _codes(encoder, batch: dict, size: int = 256) -> torch.Tensor:
-    """The encoder's codes (n, K) of a batch of z-scored latents (and masks), in pieces."""
-    z, mask = batch["z"], batch.get("mask")
+    """The encoder's codes (n, K) of a batch of z-scored latents and counts (and masks), in pieces."""
+    x, mask = encoder.inputs(batch["z"], batch["counts"]), batch.get("mask")
     encoder.eval()
     return torch.cat(
-        [encoder(z[i : i + size], None if mask is None else mask[i : i + size]).float() for i in range(0, len(z), size)]
+        [encoder(x[i : i + size], None if mask is None else mask[i : i + size]).float() for i in range(0, len(x), size)]
     )
 
 
@@ -823,13 +823,15 @@ def _gnocchi_net(dataset, cfg, model_dir, device):
     mean_d, std_d = mean.to(device)[:, None], std.to(device)[:, None]  # (D, 1)
 
     torch.manual_seed(c["diffusion_train"]["seed"])
-    net = InfoDiffusion(denoiser=DenoiserConfig.from_dict(c["denoiser"]), config=g_cfg)
+    net = InfoDiffusion(
+        denoiser=DenoiserConfig.from_dict(c["denoiser"]), config=g_cfg, n_neurons=model.autoencoder.config.n_neurons
+    )
     # the code is dropped as LDNS drops its conditions, so sampling can guide by it
     p_drop = diffusion.config.cond_drop if net.denoiser.null_code is not None else 0.0
 
     def loss_fn(m, b, r):
         z, mask = b["z"], b.get("mask")
-        code = m.encoder(z, mask)  # (B, K)
+        code = m.encoder(m.encoder.inputs(z, b["counts"]), mask)  # (B, K)
         drop = (r.rand(z.shape[0]) < p_drop) if p_drop > 0 else None  # (B,)
         seen = {}
 

@@ -199,18 +199,22 @@ class LdnsModel:
         """GNOCCHI: each trial's code (trial, code_dim) from its counts (trial, neuron, time)."""
         if self.code_encoder is None:
             raise NwbLdnsError("the model has no per-trial codes: fit it with `method` gnocchi")
-        z, _ = self.encode(counts, lengths, batch_size=batch_size)  # (n, D, L)
-        zn = (torch.as_tensor(z) - self.latent_mean.cpu()[:, None]) / self.latent_std.cpu()[:, None]
-        L = z.shape[-1]
+        enc = self.code_encoder
+        if enc.reads_counts:
+            x = enc.inputs(None, torch.as_tensor(counts))  # (n, N, L)
+        else:
+            z, _ = self.encode(counts, lengths, batch_size=batch_size)  # (n, D, L)
+            x = (torch.as_tensor(z) - self.latent_mean.cpu()[:, None]) / self.latent_std.cpu()[:, None]
+        L = x.shape[-1]
         out = []
         batch_size = micro_batch(batch_size, self.device)
-        for i in range(0, len(zn), batch_size):
+        for i in range(0, len(x), batch_size):
             mask = None
             if lengths is not None and np.min(lengths[i : i + batch_size]) < L:
                 mask = (torch.arange(L)[None] < torch.as_tensor(lengths[i : i + batch_size])[:, None]).float()[:, None]
                 mask = mask.to(self.device)  # (b, 1, L)
             with autocast(self.device):
-                out.append(self.code_encoder(zn[i : i + batch_size].to(self.device), mask).float().cpu())
+                out.append(enc(x[i : i + batch_size].to(self.device), mask).float().cpu())
         return torch.cat(out).numpy()
 
     @torch.no_grad()

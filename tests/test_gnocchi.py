@@ -132,6 +132,28 @@ def test_guidance_by_the_code_against_the_two_branches(gnocchi):
     generate(plain, codes=np.zeros((1, 2)))  # guidance 1 needs no null code
 
 
+def test_a_code_encoder_that_reads_counts_codes_from_spikes_not_latents(tmp_path):
+    data = load_dataset(MAZE, DataSpec(align="move_onset_time", window_ms=(-250.0, 450.0)))
+    over = {**TINY, "gnocchi": {**TINY["gnocchi"], "encoder_input": "counts"}}
+    fit(data, tmp_path / "m", preset="quick", method="gnocchi", overrides=over, progress=False, device="cpu")
+    m = artifacts.load_model(tmp_path / "m")
+    assert m.code_encoder.reads_counts and m.code_encoder.inp.in_channels == m.n_neurons + 1 == 13
+    counts = data.counts_bct()[:5]
+    codes = m.codes(counts)
+    with torch.no_grad():  # by hand: the encoder on log1p counts, with no mask
+        direct = m.code_encoder(torch.log1p(torch.as_tensor(counts, dtype=torch.float32))).numpy()
+    np.testing.assert_allclose(codes, direct, rtol=1e-5, atol=1e-6)
+    # the codes do not pass through the autoencoder: scrambling its weights leaves them as they are
+    other = dataclasses.replace(m, autoencoder=copy.deepcopy(m.autoencoder))
+    with torch.no_grad():
+        for p in other.autoencoder.parameters():
+            p.add_(torch.randn_like(p))
+    np.testing.assert_allclose(other.codes(counts), codes, rtol=1e-6, atol=1e-7)
+    assert generate(m, codes=codes, seed=0).rates.shape == counts.shape
+    with pytest.raises(NwbLdnsError, match="encoder_input must be latents or counts"):
+        GnocchiConfig(encoder_input="spikes")
+
+
 def test_code_prior_learns_clustered_codes_that_n01_misses():
     # codes in two tight clusters at (+-2.5, 0.5): what N(0, I) draws almost never lands near
     g = torch.Generator().manual_seed(0)

@@ -13,21 +13,30 @@ from .denoiser import Denoiser
 
 
 class CodeEncoder(nn.Module):
-    """Latent trial (batch, latent_dim, time) -> deterministic code (batch, code_dim).
+    """Trial (batch, channels, time) -> deterministic code (batch, code_dim).
 
-    A 1x1 convolution, bidirectional S4 blocks, a mean over the valid bins and a linear map.
+    A 1x1 convolution, bidirectional S4 blocks, a mean over the valid bins and a linear map. The
+    channels are the z-scored latents (``latent_dim``), or with ``config.encoder_input`` counts
+    the log1p spike counts (``n_neurons``): :meth:`inputs` picks them.
     """
 
-    def __init__(self, *, latent_dim: int, config: GnocchiConfig):
+    def __init__(self, *, latent_dim: int, config: GnocchiConfig, n_neurons: int | None = None):
         super().__init__()
         c = config
-        self.inp = nn.Conv1d(latent_dim + 1, c.encoder_hidden, 1)
+        self.reads_counts = c.encoder_input == "counts"
+        if self.reads_counts and not n_neurons:
+            raise ValueError("a code encoder that reads counts needs n_neurons")
+        self.inp = nn.Conv1d((n_neurons if self.reads_counts else latent_dim) + 1, c.encoder_hidden, 1)
         self.blocks = nn.ModuleList(
             S4Block(channels=c.encoder_hidden, state_size=c.encoder_state_size, bidirectional=True)
             for _ in range(c.encoder_blocks)
         )
         self.norm = nn.LayerNorm(c.encoder_hidden)
         self.out = nn.Linear(c.encoder_hidden, c.code_dim)
+
+    def inputs(self, z: torch.Tensor | None, counts: torch.Tensor | None) -> torch.Tensor:
+        """What the encoder reads: z-scored latents z (B, D, L), or log1p of counts (B, N, L)."""
+        return torch.log1p(counts.float()) if self.reads_counts else z
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, _, L = z.shape
@@ -43,10 +52,12 @@ class InfoDiffusion(nn.Module):
     """The trained pair: ``encoder`` (codes) and ``denoiser`` (conditioned on them), and with
     ``prior`` the code prior, fitted after them on their codes (None in models saved without one)."""
 
-    def __init__(self, *, denoiser: DenoiserConfig, config: GnocchiConfig, prior: bool = False):
+    def __init__(
+        self, *, denoiser: DenoiserConfig, config: GnocchiConfig, n_neurons: int | None = None, prior: bool = False
+    ):
         super().__init__()
         self.config = config
-        self.encoder = CodeEncoder(latent_dim=denoiser.latent_dim, config=config)
+        self.encoder = CodeEncoder(latent_dim=denoiser.latent_dim, config=config, n_neurons=n_neurons)
         self.denoiser = Denoiser(config=denoiser)
         self.prior = (
             CodePrior(code_dim=config.code_dim, hidden=config.prior_hidden, n_layers=config.prior_layers)

@@ -20,7 +20,7 @@ class StaticVAE(nn.Module):
     def __init__(self, *, latent_dim: int, n_bins: int, config: GnocchiConfig, beta: float = 1.0):
         super().__init__()
         self.code_dim, self.beta = config.code_dim, beta
-        c = config.replace(code_dim=2 * config.code_dim)
+        c = config.replace(code_dim=2 * config.code_dim, encoder_input="latents")  # a VAE of the latents
         self.encoder = CodeEncoder(latent_dim=latent_dim, config=c)
         self.lift = nn.Linear(config.code_dim, config.encoder_hidden)
         self.position = nn.Parameter(torch.randn(config.encoder_hidden, n_bins) * 0.1)
