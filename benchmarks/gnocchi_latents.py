@@ -84,20 +84,24 @@ def fit_vae(model, data: SpikeDataset, *, epochs: int, config: GnocchiConfig, se
     """The VAE baseline on the (z-scored) autoencoder latents of the training trials."""
 
     def latents(split):
-        z, _ = model.encode(data.select(split).counts_bct())
+        counts = data.select(split).counts_bct()
+        z, _ = model.encode(counts)
         z = (torch.as_tensor(z) - model.latent_mean.cpu()[:, None]) / model.latent_std.cpu()[:, None]
-        return {"z": z.float()}
+        return {"z": z.float(), "counts": torch.as_tensor(counts, dtype=torch.float32)}
 
     torch.manual_seed(seed)
-    vae = StaticVAE(latent_dim=model.latent_dim, n_bins=data.n_bins, config=config)
+    # its encoder reads what GNOCCHI's reads (config.encoder_input): the latents or the spike counts
+    vae = StaticVAE(latent_dim=model.latent_dim, n_bins=data.n_bins, config=config, n_neurons=model.n_neurons)
     stage = Stage(
         name="vae",
         model=vae,
         config=TrainConfig(epochs=epochs, batch_size=64, lr=2e-3, warmup=0.05, seed=seed),
         train=latents("train"),
         val=latents("val"),
-        loss_fn=lambda m, b, r: m.loss(b["z"], r, reduction="trial"),
-        val_fn=lambda m, b, r: torch.stack([m.loss(b["z"], r) * len(b["z"]), torch.tensor(float(len(b["z"])))]),
+        loss_fn=lambda m, b, r: m.loss(b["z"], r, counts=b["counts"], reduction="trial"),
+        val_fn=lambda m, b, r: torch.stack(
+            [m.loss(b["z"], r, counts=b["counts"]) * len(b["z"]), torch.tensor(float(len(b["z"])))]
+        ),
         select="best",
     )
     train(stage, device=torch.device("cpu"), checkpoint=None, progress=True)
@@ -108,7 +112,7 @@ def fit_vae(model, data: SpikeDataset, *, epochs: int, config: GnocchiConfig, se
 def vae_codes(vae: StaticVAE, model, counts: np.ndarray) -> np.ndarray:
     z, _ = model.encode(counts)
     z = (torch.as_tensor(z) - model.latent_mean.cpu()[:, None]) / model.latent_std.cpu()[:, None]
-    return vae.encode(z.float())[0].numpy()
+    return vae.encode(z.float(), torch.as_tensor(counts, dtype=torch.float32))[0].numpy()
 
 
 @torch.no_grad()

@@ -46,6 +46,12 @@ _AE = AutoencoderConfig()  # help texts quote its defaults
     help="gnocchi: the diffusion stage also learns a per-trial code (InfoDiffusion) that conditions it.",
 )
 @click.option("--code-dim", type=click.IntRange(min=1), default=None, help="GNOCCHI code size (default 8).")
+@click.option(
+    "--code-input",
+    type=click.Choice(["latents", "counts"]),
+    default=None,
+    help="What GNOCCHI's code encoder reads: the trial's autoencoder latents or its spike counts (default latents).",
+)
 @data_options
 @click.option(
     "--condition",
@@ -163,6 +169,7 @@ def fit_cmd(
     output,
     method,
     code_dim,
+    code_input,
     condition,
     preset,
     time_budget,
@@ -208,8 +215,8 @@ def fit_cmd(
     from nwb_ldns.fitted import resolve_device
 
     started = time.monotonic()  # the budget counts from here: reading the data is part of the fit
-    if method != "gnocchi" and code_dim is not None:
-        raise NwbLdnsError("--code-dim needs --method gnocchi")
+    if method != "gnocchi" and (code_dim is not None or code_input is not None):
+        raise NwbLdnsError(f"{'--code-dim' if code_dim is not None else '--code-input'} needs --method gnocchi")
     spec = spec_from_options(data)
     distributed.init(resolve_device(device))  # under torchrun: join the other processes
 
@@ -240,7 +247,7 @@ def fit_cmd(
             "bidirectional": None if causal is None else not causal,
         },
         "denoiser": {"hidden": denoiser_hidden},
-        "gnocchi": {"code_dim": code_dim},
+        "gnocchi": {"code_dim": code_dim, "encoder_input": code_input},
         "diffusion": {"prediction": prediction, "schedule": schedule, "cond_drop": cond_drop},
         "ae_train": {"epochs": epochs_ae, **bs},
         "diffusion_train": {"epochs": epochs_diffusion, **bs},

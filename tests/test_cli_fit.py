@@ -75,11 +75,14 @@ def test_generate_with_a_missing_or_corrupt_model(tmp_path):
     assert not (tmp_path / "s.nwb").exists()
 
 
-def test_gnocchi_refuses_a_condition_and_code_dim_needs_gnocchi(tmp_path):
+def test_gnocchi_refuses_a_condition_and_code_options_need_gnocchi(tmp_path):
     p = run("fit", LORENZ, "--method", "gnocchi", "--condition", "angle", "-o", tmp_path / "g", ok=False)
     assert "drop --condition" in error_line(p)
     p = run("fit", LORENZ, "--code-dim", 4, "-o", tmp_path / "g", ok=False)
     assert "--code-dim needs --method gnocchi" in error_line(p)
+    p = run("fit", LORENZ, "--code-input", "counts", "-o", tmp_path / "g", ok=False)
+    assert "--code-input needs --method gnocchi" in error_line(p)
+    assert not (tmp_path / "g").exists()
 
 
 def test_velocity_conditioned_fit_on_maze_layout(maze_h5, tmp_path):
