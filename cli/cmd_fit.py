@@ -50,7 +50,7 @@ _AE = AutoencoderConfig()  # help texts quote its defaults
     "--code-input",
     type=click.Choice(["latents", "counts"]),
     default=None,
-    help="What GNOCCHI's code encoder reads: the trial's autoencoder latents or its spike counts (default latents).",
+    help="What GNOCCHI's code encoder reads: the trial's spike counts or its autoencoder latents (default counts).",
 )
 @data_options
 @click.option(

@@ -206,7 +206,8 @@ def load_model(
             from .config import GnocchiConfig
             from .models.infodiffusion import InfoDiffusion
 
-            g_cfg = GnocchiConfig.from_dict(configs.get("gnocchi", {}))
+            # models saved before the encoder could read counts read latents
+            g_cfg = GnocchiConfig.from_dict({"encoder_input": "latents", **configs.get("gnocchi", {})})
             net = InfoDiffusion(
                 denoiser=den_cfg,
                 config=g_cfg,
