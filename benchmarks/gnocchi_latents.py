@@ -5,7 +5,8 @@ Protocol (REFERENCE.md section 2):
 0. (sim:maze) Which space to diffuse in: R^2 of the autoencoder's rates and of smoothed counts
    against the simulation's true rates.
 1. Fit GNOCCHI (``--method gnocchi``) and, on the same autoencoder latents, a VAE whose static
-   per-trial latent has the code's size (``nwb_ldns.models.static_vae``).
+   per-trial latent has the code's size and whose encoder reads what GNOCCHI's reads (spike
+   counts or latents; ``nwb_ldns.models.static_vae``).
 2. Per-trial codes (GNOCCHI: the code encoder; VAE: the posterior mean) of every trial:
    5-fold cross-validated ridge R^2 to the reach angle (cos, sin) and to the peak speed, and the
    mutual information gap (MIG) against the discretised factors (target, peak speed), and DCI
@@ -15,8 +16,10 @@ Protocol (REFERENCE.md section 2):
    by a ridge decoder fitted on the training trials' autoencoder rates (mean over 0-300 ms after
    movement onset): angular error to their own trials' reach angle, beside the same decoder on
    the real held-out trials (the VAE: its decoder applied to the same trials' posterior means).
-4. Held-out directions: refit both without the trials of one target; map (cos, sin) of the
-   angle linearly to the code on the remaining trials, go to the withheld angle, generate
+4. Held-out directions: refit both without the trials of the ``--withhold`` targets (one: a
+   direction halfway between two trained ones; two adjacent ones: each between neighbours at
+   unequal distances); map (cos, sin) of the angle linearly to the code on the remaining
+   trials, go to each withheld angle, generate
    (GNOCCHI: 50 samples from that code; VAE: decode it), and read the reach angle of the
    generated rates with a ridge decoder fitted on real trials of every direction (their
    autoencoder rates, mean over 0-300 ms after movement onset). Reported: the angular error to the
@@ -35,6 +38,8 @@ second strong factor (see ``nwb_ldns.sim.maze``) for the disentanglement scores.
 Usage:
   python benchmarks/gnocchi_latents.py --out /tmp/gnocchi            # sim:maze, quick preset
   python benchmarks/gnocchi_latents.py --out /tmp/g0 --cond-drop 0 --parts fresh   # without code dropout
+  python benchmarks/gnocchi_latents.py --out /tmp/g1 --parts withheld --withhold 2 3   # two adjacent directions
+  python benchmarks/gnocchi_latents.py --out /tmp/g2 --gnocchi-set recon_weight=4 encoder_input=latents
   python benchmarks/gnocchi_latents.py --source mc_maze.nwb --out runs/g --preset paper
 """
 
