@@ -38,10 +38,11 @@ class CodeEncoder(nn.Module):
         """What the encoder reads: z-scored latents z (B, D, L), or log1p of counts (B, N, L)."""
         return torch.log1p(counts.float()) if self.reads_counts else z
 
-    def forward(self, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        B, _, L = z.shape
-        m = torch.ones(B, 1, L, device=z.device, dtype=z.dtype) if mask is None else mask.to(z.dtype)  # (B, 1, L)
-        h = self.inp(torch.cat([z * m, m], 1))  # (B, C, L)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: what :meth:`inputs` gives (B, D or N, L); mask (B, 1, L) of valid bins or None."""
+        B, _, L = x.shape
+        m = torch.ones(B, 1, L, device=x.device, dtype=x.dtype) if mask is None else mask.to(x.dtype)  # (B, 1, L)
+        h = self.inp(torch.cat([x * m, m], 1))  # (B, C, L)
         for block in self.blocks:
             h = block(h, None if mask is None else m)  # (B, C, L)
         pooled = (h * m).sum(-1) / m.sum(-1).clamp(min=1.0)  # (B, C) mean over the valid bins
